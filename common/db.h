@@ -1,0 +1,61 @@
+/* db: one libpq connection in a configurable schema, with reconnect, parameterised exec,
+ * transactions and error classification (transient: retry; permanent: don't). Not thread-safe:
+ * one struct db per thread. */
+#ifndef CALLPIPE_DB_H
+#define CALLPIPE_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct db;
+
+enum db_errclass {
+	DB_ERR_NONE = 0,
+	DB_ERR_TRANSIENT, /* connection lost/refused, serialization failure, deadlock, admin
+	                     shutdown, too many connections, query canceled by timeout: retry later
+	                   */
+	DB_ERR_PERMANENT, /* constraint violation, syntax, missing table, bad data: retrying won't
+	                     help */
+};
+
+/* Connects to url (libpq URL or conninfo) and sets search_path to schema (validated as an
+ * identifier). With no server reachable it still returns a handle (db_ok() false) unless the
+ * url or schema is invalid: NULL and errstr then. Caller owns; db_close frees (NULL ok). */
+struct db *db_open(const char *url, const char *schema, char *errstr, size_t errstr_size);
+void db_close(struct db *db);
+
+/* Returns 0 when connected (reconnecting if the connection is bad), -1 otherwise (transient). */
+int db_ensure(struct db *db);
+bool db_ok(const struct db *db);
+
+/* Runs a parameterised statement (text params, NULL = SQL NULL). Returns the PGresult when its
+ * status is PGRES_TUPLES_OK or PGRES_COMMAND_OK (caller PQclears), NULL on error with the error
+ * class and message kept for db_errclass()/db_errmsg()/db_sqlstate(). A lost connection is
+ * marked so the next db_ensure() reconnects. */
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
+
+/* Like db_exec for statements whose result is not needed. Returns 0 or -1. */
+__attribute__((warn_unused_result)) int db_cmd(struct db *db, const char *sql, int nparams,
+                                               const char *const *params);
+
+__attribute__((warn_unused_result)) int db_begin(struct db *db);
+__attribute__((warn_unused_result)) int db_commit(struct db *db);
+void db_rollback(struct db *db); /* best effort; safe outside a transaction */
+
+enum db_errclass db_errclass(const struct db *db);
+const char *db_errmsg(const struct db *db);   /* last error message; "" if none */
+const char *db_sqlstate(const struct db *db); /* last SQLSTATE, e.g. "23505"; "" if none */
+const char *db_schema(const struct db *db);
+
+/* The raw connection for pipeline mode or COPY; NULL when not connected. Borrowed. */
+PGconn *db_conn(struct db *db);
+
+/* Classifies a SQLSTATE (NULL = connection-level failure: transient). */
+enum db_errclass db_classify_sqlstate(const char *sqlstate);
+
+/* Blocks until connected or shutdown is requested, with backoff; logs each failure once per
+ * attempt. Returns 0 connected, -1 on shutdown. */
+int db_wait_connected(struct db *db, long max_backoff_ms);
+
+#endif

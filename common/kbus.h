@@ -1,0 +1,121 @@
+/* kbus: the Kafka bus. An idempotent producer (acks=all) with async and sync produce, and a
+ * consumer-group consumer with manual commits, pause/resume and gap detection. Topic names
+ * come from DESIGN §4 with a configurable prefix. */
+#ifndef CALLPIPE_KBUS_H
+#define CALLPIPE_KBUS_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KBUS_TOPIC_CALLS_REQUESTED "calls.requested"
+#define KBUS_TOPIC_TRANSCRIPTION   "webhooks.transcription"
+#define KBUS_TOPIC_POST_CALL       "webhooks.post_call"
+#define KBUS_DLQ_SUFFIX            ".dlq"
+
+struct metrics;
+
+struct kbus_config {
+	const char *brokers;      /* KAFKA_BROKERS */
+	const char *topic_prefix; /* KAFKA_TOPIC_PREFIX, may be NULL/"" */
+	const char *client_id;    /* e.g. "ingress" */
+	int delivery_timeout_ms;  /* producer: message.timeout.ms (default 10000 if 0) */
+	int session_timeout_ms;   /* consumer: session.timeout.ms (default 10000 if 0) */
+	struct metrics *metrics;  /* optional: kbus_* metrics go here (borrowed) */
+	const char *const *extra; /* optional "key", "value", ... NULL: extra librdkafka props */
+};
+
+/* Writes prefix + base (+ ".dlq" when dlq) into out. Returns 0, or -1 if it does not fit. */
+int kbus_topic(const struct kbus_config *conf, const char *base, bool dlq, char *out, size_t size);
+
+struct kbus_header {
+	const char *name;
+	const char *value; /* NUL-terminated */
+};
+
+/* ---- producer ---- */
+struct kbus_producer;
+
+/* Creates the producer and its delivery-report thread. Caller owns; destroy with
+ * kbus_producer_destroy (flushes up to flush_timeout_ms first). NULL + errstr on failure. */
+struct kbus_producer *kbus_producer_new(const struct kbus_config *conf, char *errstr,
+                                        size_t errstr_size);
+void kbus_producer_destroy(struct kbus_producer *p, int flush_timeout_ms);
+
+/* Called once per message from the producer's thread: err is RD_KAFKA_RESP_ERR_NO_ERROR when the
+ * broker acknowledged it (acks=all), else the reason; partition/offset valid on success. */
+typedef void kbus_delivery_cb(void *opaque, rd_kafka_resp_err_t err, int32_t partition,
+                              int64_t offset);
+
+/* Enqueues a copy of key/value/headers. topic is the full name (see kbus_topic). Returns 0 when
+ * queued (cb will be called exactly once), -1 when it could not be queued (cb not called). */
+__attribute__((warn_unused_result)) int kbus_produce(struct kbus_producer *p, const char *topic,
+                                                     const void *key, size_t key_len,
+                                                     const void *value, size_t value_len,
+                                                     const struct kbus_header *headers,
+                                                     size_t nheaders, kbus_delivery_cb *cb,
+                                                     void *opaque);
+
+/* Produces and waits for the delivery report, at most timeout_ms. Returns 0 when acknowledged,
+ * -1 otherwise (errstr says why). */
+__attribute__((warn_unused_result)) int kbus_produce_sync(
+    struct kbus_producer *p, const char *topic, const void *key, size_t key_len, const void *value,
+    size_t value_len, const struct kbus_header *headers, size_t nheaders, int timeout_ms,
+    char *errstr, size_t errstr_size);
+
+/* Flushes outstanding messages. Returns 0 when all were delivered or failed, -1 on timeout. */
+int kbus_producer_flush(struct kbus_producer *p, int timeout_ms);
+
+/* True when the cluster answered a metadata request within timeout_ms (for /readyz). */
+bool kbus_producer_ready(struct kbus_producer *p, int timeout_ms);
+
+/* ---- consumer ---- */
+struct kbus_consumer;
+
+/* Rebalance notification, called from kbus_consumer_poll's thread after the assignment changed:
+ * assigned=true for new partitions, false for revoked ones (drop per-partition state then). */
+typedef void kbus_rebalance_cb(void *opaque, bool assigned,
+                               const rd_kafka_topic_partition_list_t *parts);
+
+/* Joins group and subscribes to the topics (full names). enable.auto.commit=false,
+ * enable.auto.offset.store=false; a new group starts at the earliest offset; an out-of-range
+ * committed offset (data deleted) is never skipped silently: it is logged as an error and
+ * counted (kbus_offset_gap_total) before resuming at the earliest available offset.
+ * Caller owns; kbus_consumer_close leaves the group and frees (NULL ok). */
+struct kbus_consumer *kbus_consumer_new(const struct kbus_config *conf, const char *group,
+                                        const char *const *topics, size_t ntopics,
+                                        kbus_rebalance_cb *rebalance_cb, void *opaque, char *errstr,
+                                        size_t errstr_size);
+void kbus_consumer_close(struct kbus_consumer *c);
+
+/* Returns the next message, or NULL after timeout_ms with nothing to return. Errors that are not
+ * messages (EOF, transient broker errors) are handled and logged inside. Caller destroys the
+ * message with rd_kafka_message_destroy. */
+rd_kafka_message_t *kbus_consumer_poll(struct kbus_consumer *c, int timeout_ms);
+
+/* Commits next_offset (= last handled offset + 1) for one partition, synchronously.
+ * Returns 0 or -1. Call only after the database transaction that used the messages committed. */
+__attribute__((warn_unused_result)) int kbus_consumer_commit(struct kbus_consumer *c,
+                                                             const char *topic, int32_t partition,
+                                                             int64_t next_offset);
+
+/* Pauses/resumes fetching of one partition (messages already returned are not affected). */
+int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition);
+int kbus_consumer_resume(struct kbus_consumer *c, const char *topic, int32_t partition);
+
+/* Moves the fetch position of an assigned partition (e.g. back to an uncommitted message). */
+int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t partition,
+                       int64_t offset, int timeout_ms);
+
+/* Sum over assigned partitions of (high watermark - committed or current position); -1 unknown. */
+int64_t kbus_consumer_lag(struct kbus_consumer *c);
+
+/* The underlying handle, for what this API does not cover (offsets_for_times, watermarks).
+ * Borrowed; valid until kbus_consumer_close. */
+rd_kafka_t *kbus_consumer_handle(struct kbus_consumer *c);
+
+/* Header value of a consumed message as a NUL-terminated copy in out; -1 if absent/too long. */
+int kbus_message_header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t size);
+
+#endif

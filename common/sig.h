@@ -1,0 +1,30 @@
+/* sig: ElevenLabs webhook signatures: "t=<unix>,v0=<hex HMAC-SHA256(secret, "<t>.<body>")>". */
+#ifndef CALLPIPE_SIG_H
+#define CALLPIPE_SIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum sig_result {
+	SIG_OK = 0,
+	SIG_MISSING,   /* no header */
+	SIG_MALFORMED, /* header not parseable */
+	SIG_TOO_OLD,   /* t older than max_age_s */
+	SIG_FUTURE,    /* t more than max_skew_s in the future */
+	SIG_MISMATCH,  /* no v0 matched (constant-time compare) */
+};
+
+/* Writes the header value for body signed at unix time t into out (>= 96 bytes). Returns 0 or -1.
+ */
+int sig_sign(const char *secret, int64_t t, const void *body, size_t len, char *out,
+             size_t out_size);
+
+/* Verifies header (may be NULL) over the raw body at time now. Accepts several v0= entries
+ * (secret rotation); unknown keys are ignored. */
+enum sig_result sig_verify(const char *secret, const char *header, const void *body, size_t len,
+                           int64_t now, long max_age_s, long max_skew_s);
+
+/* Short reason for metrics and logs: "missing", "malformed", "too_old", "future", "mismatch". */
+const char *sig_result_str(enum sig_result r);
+
+#endif

@@ -1,0 +1,107 @@
+/* tsupport: what integration tests share: the throwaway Postgres (one schema per test), private
+ * devbroker instances, spawning the real binaries, free ports, HTTP via libcurl, and reading
+ * back what reached a topic. Failures abort the test with a message (cmocka fail_msg). */
+#ifndef CALLPIPE_TSUPPORT_H
+#define CALLPIPE_TSUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- paths ---- */
+/* Path of a built binary ("ingress", "migrate", "devbroker", ...) in $CALLPIPE_BIN_DIR. Static
+ * buffer per call. */
+const char *ts_bin(const char *name, char *buf, size_t size);
+/* $CALLPIPE_SOURCE_DIR (the repository root). */
+const char *ts_source_dir(void);
+
+/* ---- Postgres ---- */
+/* URL of the throwaway Postgres started by the ctest "pg" fixture (reads
+ * $CALLPIPE_TEST_DATABASE_URL, else $CALLPIPE_TESTENV_DIR/pg.env). Never NULL (fails test). */
+const char *ts_pg_url(void);
+
+/* Creates a fresh schema with a unique name based on prefix and runs `migrate up` into it
+ * (unless migrate=false). Writes the schema name into out. */
+void ts_pg_schema_new(const char *prefix, bool migrate, char *out, size_t size);
+void ts_pg_schema_drop(const char *schema);
+
+/* Runs one SQL statement in schema (search_path set) and returns the first column of the first
+ * row as a malloc'd string (NULL when no row / NULL value). Fails the test on SQL error. */
+char *ts_pg_query(const char *schema, const char *sql);
+long long ts_pg_query_ll(const char *schema, const char *sql); /* -1 when NULL/no row */
+void ts_pg_exec(const char *schema, const char *sql);
+
+/* ---- devbroker ---- */
+struct ts_broker {
+	pid_t pid;
+	char bootstrap[256];   /* "127.0.0.1:port,..." */
+	char control_url[128]; /* "http://127.0.0.1:port" of the control interface */
+	char dir[256];         /* temp dir holding its files */
+};
+/* Starts a private devbroker with the DESIGN topics under prefix ("" ok) and partitions each. */
+void ts_broker_start(struct ts_broker *b, const char *prefix, int partitions);
+void ts_broker_stop(struct ts_broker *b);
+/* POSTs to the control interface, e.g. ts_broker_control(b, "/brokers/1/down"). Returns HTTP
+ * status. */
+long ts_broker_control(const struct ts_broker *b, const char *path);
+
+/* ---- processes ---- */
+struct ts_proc {
+	pid_t pid;
+	char name[64];
+	char log_path[256]; /* stderr+stdout of the process */
+};
+/* Spawns argv[0] (a path) with extra environment "KEY=VALUE" entries (NULL-terminated, may be
+ * NULL) added to the current environment; output goes to a log file named after it. */
+void ts_proc_start(struct ts_proc *p, const char *const *argv, const char *const *env);
+/* Sends sig and waits up to timeout_ms; returns the exit status (WEXITSTATUS) or 128+signal,
+ * -1 when it did not exit in time (then it is SIGKILLed). */
+int ts_proc_stop(struct ts_proc *p, int sig, int timeout_ms);
+bool ts_proc_alive(const struct ts_proc *p);
+/* Runs argv to completion with env, capturing stdout into a malloc'd string (may be NULL) and
+ * returning the exit status. */
+int ts_run(const char *const *argv, const char *const *env, char **out, int timeout_ms);
+
+/* A free loopback TCP port (bind to port 0, read it back, close). */
+unsigned ts_free_port(void);
+/* Waits until GET url answers 200, up to timeout_ms. Returns true if it did. */
+bool ts_wait_http_ok(const char *url, int timeout_ms);
+
+/* ---- HTTP ---- */
+struct ts_http_resp {
+	long status;
+	char *body;    /* malloc'd, NUL-terminated */
+	char *headers; /* malloc'd raw header block */
+};
+/* method "GET"/"POST"...; headers NULL-terminated "Name: value" lines (may be NULL). */
+void ts_http(const char *method, const char *url, const char *const *headers, const char *body,
+             size_t body_len, struct ts_http_resp *resp);
+void ts_http_resp_free(struct ts_http_resp *resp);
+
+/* ---- Kafka ---- */
+struct ts_kmsg {
+	char *key;
+	char *value;
+	size_t value_len;
+	int32_t partition;
+	int64_t offset;
+	char **header_names, **header_values; /* nheaders each */
+	size_t nheaders;
+};
+/* Reads every message currently in topic (all partitions, from the beginning to the high
+ * watermark at call time) without a group. Returns the count; *out is malloc'd (free with
+ * ts_kmsgs_free). */
+size_t ts_kafka_read_all(const char *bootstrap, const char *topic, struct ts_kmsg **out);
+void ts_kmsgs_free(struct ts_kmsg *msgs, size_t n);
+const char *ts_kmsg_header(const struct ts_kmsg *m, const char *name); /* NULL if absent */
+/* Produces one message synchronously (key may be NULL). */
+void ts_kafka_produce(const char *bootstrap, const char *topic, const char *key, const char *value,
+                      const char *const *headers /* "name", "value", ..., NULL */);
+
+/* ---- waiting ---- */
+/* Polls cond(opaque) every 50 ms until true or timeout_ms. Returns its last value. */
+bool ts_wait_until(bool (*cond)(void *opaque), void *opaque, int timeout_ms);
+void ts_sleep_ms(long ms);
+
+#endif
