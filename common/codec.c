@@ -1,0 +1,338 @@
+/* codec: strict jansson getters and the DESIGN §4 messages (calls.requested, webhooks.*). */
+#include "codec.h"
+
+#include "timeutil.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CODEC_NAME_MAX  255 /* driver_name, call_type */
+#define CODEC_PHONE_MAX 32
+#define CODEC_TIME_MAX  64
+
+/* Looks name up in obj; a missing or null field is an error only when required. Returns 0 with
+ * *out NULL when absent-and-optional, 0 with *out set when present, -1 with errstr. */
+static int codec_lookup(const json_t *obj, const char *name, bool required, json_t **out,
+                        char *errstr, size_t errstr_size)
+{
+	json_t *v;
+
+	*out = NULL;
+	if (!json_is_object(obj)) {
+		snprintf(errstr, errstr_size, "field '%s': not inside a JSON object", name);
+		return -1;
+	}
+	v = json_object_get(obj, name);
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return 0;
+		snprintf(errstr, errstr_size, "field '%s' is missing", name);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int codec_get_str(const json_t *obj, const char *name, bool required, size_t max_len,
+                  const char **out, char *errstr, size_t errstr_size)
+{
+	json_t *v;
+	size_t len;
+
+	if (codec_lookup(obj, name, required, &v, errstr, errstr_size) < 0)
+		return -1;
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(errstr, errstr_size, "field '%s' must be a string", name);
+		return -1;
+	}
+	len = json_string_length(v);
+	if (len == 0) {
+		snprintf(errstr, errstr_size, "field '%s' must not be empty", name);
+		return -1;
+	}
+	if (max_len > 0 && len > max_len) {
+		snprintf(errstr, errstr_size, "field '%s' is too long (%zu bytes, max %zu)", name,
+		         len, max_len);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int codec_get_obj(const json_t *obj, const char *name, bool required, json_t **out, char *errstr,
+                  size_t errstr_size)
+{
+	json_t *v;
+
+	if (codec_lookup(obj, name, required, &v, errstr, errstr_size) < 0)
+		return -1;
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_object(v)) {
+		snprintf(errstr, errstr_size, "field '%s' must be an object", name);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int codec_get_arr(const json_t *obj, const char *name, bool required, json_t **out, char *errstr,
+                  size_t errstr_size)
+{
+	json_t *v;
+
+	if (codec_lookup(obj, name, required, &v, errstr, errstr_size) < 0)
+		return -1;
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_array(v)) {
+		snprintf(errstr, errstr_size, "field '%s' must be an array", name);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static const char *codec_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "something else";
+}
+
+json_t *codec_parse_object(const char *buf, size_t len, char *errstr, size_t errstr_size)
+{
+	json_error_t err;
+	json_t *root;
+
+	if (buf == NULL || len == 0) {
+		snprintf(errstr, errstr_size, "malformed JSON: empty input");
+		return NULL;
+	}
+	root = json_loadb(buf, len, JSON_DECODE_ANY, &err);
+	if (root == NULL) {
+		snprintf(errstr, errstr_size, "malformed JSON at line %d, column %d: %s", err.line,
+		         err.column, err.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(errstr, errstr_size, "expected a JSON object, got %s",
+		         codec_type_name(root));
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+char *codec_dump(const json_t *root, size_t *len)
+{
+	char *s;
+
+	if (root == NULL)
+		return NULL;
+	s = json_dumps(root, JSON_COMPACT);
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
+}
+
+/* One string field of a message: where it goes in the struct and how it is checked. */
+struct codec_field {
+	const char *name;
+	size_t offset; /* of the const char * in the message struct */
+	bool required;
+	size_t max_len;
+	bool is_time; /* must parse as ISO-8601 */
+};
+
+#define CF(type, field, req, max, tm)                       \
+	{                                                   \
+#field, offsetof(type, field), req, max, tm \
+	}
+
+static const struct codec_field codec_call_requested_fields[] = {
+    CF(struct codec_call_requested, call_sid, true, CODEC_CALL_SID_MAX, false),
+    CF(struct codec_call_requested, driver_id, true, CODEC_ID_MAX, false),
+    CF(struct codec_call_requested, driver_name, true, CODEC_NAME_MAX, false),
+    CF(struct codec_call_requested, phone_number, true, CODEC_PHONE_MAX, false),
+    CF(struct codec_call_requested, trip_id, false, CODEC_ID_MAX, false),
+    CF(struct codec_call_requested, call_type, false, CODEC_NAME_MAX, false),
+    CF(struct codec_call_requested, custom_rules, false, CODEC_MESSAGE_MAX, false),
+    CF(struct codec_call_requested, requested_at, true, CODEC_TIME_MAX, true),
+};
+
+static const struct codec_field codec_transcription_fields[] = {
+    CF(struct codec_transcription, event_id, true, CODEC_ID_MAX, false),
+    CF(struct codec_transcription, received_at, true, CODEC_TIME_MAX, true),
+    CF(struct codec_transcription, call_sid, true, CODEC_CALL_SID_MAX, false),
+    CF(struct codec_transcription, speaker, true, 16, false),
+    CF(struct codec_transcription, message, true, CODEC_MESSAGE_MAX, false),
+};
+
+static const struct codec_field codec_post_call_fields[] = {
+    CF(struct codec_post_call, event_id, true, CODEC_ID_MAX, false),
+    CF(struct codec_post_call, received_at, true, CODEC_TIME_MAX, true),
+    CF(struct codec_post_call, call_sid, false, CODEC_CALL_SID_MAX, false),
+};
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Parses buf, keeps the root in *rootp and fills the string fields of msg. Returns 0 or -1. */
+static int codec_decode_fields(const char *buf, size_t len, json_t **rootp, void *msg,
+                               const struct codec_field *fields, size_t nfields, char *errstr,
+                               size_t errstr_size)
+{
+	json_t *root = codec_parse_object(buf, len, errstr, errstr_size);
+
+	*rootp = root;
+	if (root == NULL)
+		return -1;
+	for (size_t i = 0; i < nfields; i++) {
+		const struct codec_field *f = &fields[i];
+		const char **out = (const char **)(void *)((char *)msg + f->offset);
+		int64_t ms;
+
+		if (codec_get_str(root, f->name, f->required, f->max_len, out, errstr,
+		                  errstr_size) < 0)
+			return -1;
+		if (f->is_time && *out != NULL && time_parse_iso_ms(*out, &ms) < 0) {
+			snprintf(errstr, errstr_size, "field '%s' must be an ISO-8601 timestamp",
+			         f->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Optional strings go out as null when unset or empty, so decoders never see "". */
+static const char *codec_opt(const char *s)
+{
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+json_t *codec_call_requested_encode(const struct codec_call_requested *m)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:O?, s:s}", "call_sid",
+	                 m->call_sid, "driver_id", m->driver_id, "driver_name", m->driver_name,
+	                 "phone_number", m->phone_number, "trip_id", codec_opt(m->trip_id),
+	                 "call_type", codec_opt(m->call_type), "custom_rules",
+	                 codec_opt(m->custom_rules), "violations", m->violations, "requested_at",
+	                 m->requested_at);
+}
+
+int codec_call_requested_decode(const char *buf, size_t len, struct codec_call_requested *m,
+                                char *errstr, size_t errstr_size)
+{
+	json_t *root = NULL;
+
+	memset(m, 0, sizeof *m);
+	if (codec_decode_fields(buf, len, &root, m, codec_call_requested_fields,
+	                        NFIELDS(codec_call_requested_fields), errstr, errstr_size) < 0)
+		goto fail;
+	if (codec_get_obj(root, "violations", false, &m->violations, errstr, errstr_size) < 0)
+		goto fail;
+	m->root = root;
+	return 0;
+fail:
+	json_decref(root);
+	memset(m, 0, sizeof *m);
+	return -1;
+}
+
+void codec_call_requested_clear(struct codec_call_requested *m)
+{
+	if (m == NULL)
+		return;
+	json_decref(m->root);
+	memset(m, 0, sizeof *m);
+}
+
+json_t *codec_transcription_encode(const struct codec_transcription *m)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "event_id", m->event_id, "received_at",
+	                 m->received_at, "call_sid", m->call_sid, "speaker", m->speaker, "message",
+	                 m->message);
+}
+
+int codec_transcription_decode(const char *buf, size_t len, struct codec_transcription *m,
+                               char *errstr, size_t errstr_size)
+{
+	json_t *root = NULL;
+
+	memset(m, 0, sizeof *m);
+	if (codec_decode_fields(buf, len, &root, m, codec_transcription_fields,
+	                        NFIELDS(codec_transcription_fields), errstr, errstr_size) < 0)
+		goto fail;
+	if (strcmp(m->speaker, "agent") != 0 && strcmp(m->speaker, "user") != 0) {
+		snprintf(errstr, errstr_size, "field 'speaker' must be \"agent\" or \"user\"");
+		goto fail;
+	}
+	m->root = root;
+	return 0;
+fail:
+	json_decref(root);
+	memset(m, 0, sizeof *m);
+	return -1;
+}
+
+void codec_transcription_clear(struct codec_transcription *m)
+{
+	if (m == NULL)
+		return;
+	json_decref(m->root);
+	memset(m, 0, sizeof *m);
+}
+
+json_t *codec_post_call_encode(const struct codec_post_call *m)
+{
+	return json_pack("{s:s, s:s, s:s?, s:O}", "event_id", m->event_id, "received_at",
+	                 m->received_at, "call_sid", codec_opt(m->call_sid), "body", m->body);
+}
+
+int codec_post_call_decode(const char *buf, size_t len, struct codec_post_call *m, char *errstr,
+                           size_t errstr_size)
+{
+	json_t *root = NULL;
+
+	memset(m, 0, sizeof *m);
+	if (codec_decode_fields(buf, len, &root, m, codec_post_call_fields,
+	                        NFIELDS(codec_post_call_fields), errstr, errstr_size) < 0)
+		goto fail;
+	if (codec_get_obj(root, "body", true, &m->body, errstr, errstr_size) < 0)
+		goto fail;
+	m->root = root;
+	return 0;
+fail:
+	json_decref(root);
+	memset(m, 0, sizeof *m);
+	return -1;
+}
+
+void codec_post_call_clear(struct codec_post_call *m)
+{
+	if (m == NULL)
+		return;
+	json_decref(m->root);
+	memset(m, 0, sizeof *m);
+}
