@@ -245,11 +245,12 @@ struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_re
 	h->opaque = opaque;
 	if (ipv6)
 		flags |= MHD_USE_IPv6;
+	/* The logger goes first: MHD wants it before any option that might log. */
 	h->daemon = MHD_start_daemon(
-	    flags, (uint16_t)port, NULL, NULL, httpd_health_handler, h, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_CONN_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT, MHD_OPTION_EXTERNAL_LOGGER,
-	    httpd_mhd_log, NULL, MHD_OPTION_END);
+	    flags, (uint16_t)port, NULL, NULL, httpd_health_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+	    httpd_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_CONN_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT, MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not local?)",
 		         listen);

@@ -346,6 +346,11 @@ static void metrics_put_double(FILE *fp, double v)
 		fputs(v > 0 ? "+Inf" : "-Inf", fp);
 		return;
 	}
+	if (v == (double)(long long)v && fabs(v) < 1e15) {
+		/* Integral values (most counters) print plainly: "1000000", not "1e+06". */
+		fprintf(fp, "%lld", (long long)v);
+		return;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(buf, sizeof buf, "%.*g", prec, v);
 		if (strtod(buf, NULL) == v)

@@ -88,6 +88,13 @@ static int sig_parse_item(const char *item, size_t len, struct sig_parsed *p)
 	klen = (size_t)(eq - item);
 	val = eq + 1;
 	vlen = len - klen - 1;
+	/* Tolerate blanks around '=' (the item's ends are already trimmed). */
+	while (klen > 0 && isspace((unsigned char)item[klen - 1]))
+		klen--;
+	while (vlen > 0 && isspace((unsigned char)*val)) {
+		val++;
+		vlen--;
+	}
 	if (klen == 1 && item[0] == 't') {
 		int64_t t = 0;
 

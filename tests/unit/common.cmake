@@ -1,0 +1,6 @@
+# tests/unit/common.cmake: cmocka unit tests of the common library (no broker, no database).
+foreach(t log cfg metrics codec sig timeutil backoff httpd shutdown)
+  callpipe_unit_test(NAME test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
+endforeach()
+# The httpd test talks HTTP to the health server through libcurl.
+target_link_libraries(test_httpd PRIVATE PkgConfig::LIBCURL)

@@ -1,0 +1,160 @@
+/* test_sig: webhook signature vectors: an independently computed HMAC, and every way to fail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sig.h"
+
+#define SECRET "whsec_test_secret"
+#define BODY                                                                              \
+	"{\"call_sid\":\"EL_42_2025-11-21T10:30:00Z\",\"speaker\":\"agent\",\"message\":" \
+	"\"Hello\"}"
+#define T        1763721000
+#define MAC      "e46546456ba88ed3f435470115a08406593683400d602ff2582ee26b5b2681fd"
+#define MAC_UP   "E46546456BA88ED3F435470115A08406593683400D602FF2582EE26B5B2681FD"
+#define OTHER    "0000000000000000000000000000000000000000000000000000000000000000"
+#define MAX_AGE  1800
+#define MAX_SKEW 300
+
+/* MAC was computed with OpenSSL's CLI when this test was written:
+ *   printf '%s' '1763721000.<BODY>' | openssl dgst -sha256 -hmac 'whsec_test_secret'
+ * and, for an empty body:
+ *   printf '%s' '1700000000.' | openssl dgst -sha256 -hmac 'key' */
+static void test_sig_sign_vector(void **state)
+{
+	char out[128];
+
+	(void)state;
+	assert_int_equal(sig_sign(SECRET, T, BODY, strlen(BODY), out, sizeof out), 0);
+	assert_string_equal(out, "t=1763721000,v0=" MAC);
+	assert_int_equal(sig_sign("key", 1700000000, "", 0, out, sizeof out), 0);
+	assert_string_equal(
+	    out,
+	    "t=1700000000,v0=0f1cc1f811f42fd12af9618acf321769899fa521fe07a642f70a61785e130770");
+	/* Too small an output buffer is an error, not a truncated header. */
+	assert_int_equal(sig_sign(SECRET, T, BODY, strlen(BODY), out, 40), -1);
+}
+
+static const struct {
+	const char *name;
+	const char *secret;
+	const char *header; /* NULL: no header */
+	const char *body;
+	int64_t now;
+	enum sig_result want;
+} verify_cases[] = {
+    {"valid", SECRET, "t=1763721000,v0=" MAC, BODY, T, SIG_OK},
+    {"valid, 30 min old", SECRET, "t=1763721000,v0=" MAC, BODY, T + MAX_AGE, SIG_OK},
+    {"valid, clock behind by skew", SECRET, "t=1763721000,v0=" MAC, BODY, T - MAX_SKEW, SIG_OK},
+    {"uppercase hex", SECRET, "t=1763721000,v0=" MAC_UP, BODY, T, SIG_OK},
+    {"whitespace", SECRET, "  t = 1763721000 ,\tv0=" MAC " ", BODY, T, SIG_OK},
+    {"whitespace around items", SECRET, " t=1763721000 , v0=" MAC " ", BODY, T, SIG_OK},
+    {"v0 first", SECRET, "v0=" MAC ",t=1763721000", BODY, T, SIG_OK},
+    {"unknown keys", SECRET, "t=1763721000,v1=abc,scheme=x,v0=" MAC, BODY, T, SIG_OK},
+    {"empty items", SECRET, ",t=1763721000,,v0=" MAC ",", BODY, T, SIG_OK},
+    {"multiple v0, good last", SECRET, "t=1763721000,v0=" OTHER ",v0=" MAC, BODY, T, SIG_OK},
+    {"multiple v0, good first", SECRET, "t=1763721000,v0=" MAC ",v0=" OTHER, BODY, T, SIG_OK},
+    {"multiple v0, none good", SECRET, "t=1763721000,v0=" OTHER ",v0=" OTHER, BODY, T,
+     SIG_MISMATCH},
+    {"wrong secret", "whsec_other", "t=1763721000,v0=" MAC, BODY, T, SIG_MISMATCH},
+    {"tampered body", SECRET, "t=1763721000,v0=" MAC, BODY " ", T, SIG_MISMATCH},
+    {"tampered t", SECRET, "t=1763721001,v0=" MAC, BODY, T, SIG_MISMATCH},
+    {"too old", SECRET, "t=1763721000,v0=" MAC, BODY, T + MAX_AGE + 1, SIG_TOO_OLD},
+    {"future", SECRET, "t=1763721000,v0=" MAC, BODY, T - MAX_SKEW - 1, SIG_FUTURE},
+    {"missing", SECRET, NULL, BODY, T, SIG_MISSING},
+    {"empty", SECRET, "", BODY, T, SIG_MISSING},
+    {"blank", SECRET, "   ", BODY, T, SIG_MISSING},
+    {"no t", SECRET, "v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"no v0", SECRET, "t=1763721000", BODY, T, SIG_MALFORMED},
+    {"two t", SECRET, "t=1763721000,t=1763721000,v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"t not a number", SECRET, "t=abc,v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"t negative", SECRET, "t=-5,v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"t empty", SECRET, "t=,v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"t huge", SECRET, "t=99999999999999999999999,v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"v0 short", SECRET, "t=1763721000,v0=e465464", BODY, T, SIG_MALFORMED},
+    {"v0 long", SECRET, "t=1763721000,v0=" MAC "00", BODY, T, SIG_MALFORMED},
+    {"v0 not hex", SECRET,
+     "t=1763721000,v0=g46546456ba88ed3f435470115a08406593683400d602ff2582ee26b5b2681fd", BODY, T,
+     SIG_MALFORMED},
+    {"item without =", SECRET, "t=1763721000,garbage,v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"semicolons", SECRET, "t=1763721000;v0=" MAC, BODY, T, SIG_MALFORMED},
+    {"raw hex only", SECRET, MAC, BODY, T, SIG_MALFORMED},
+};
+
+static void test_sig_verify_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof verify_cases / sizeof verify_cases[0]; i++) {
+		enum sig_result r = sig_verify(verify_cases[i].secret, verify_cases[i].header,
+		                               verify_cases[i].body, strlen(verify_cases[i].body),
+		                               verify_cases[i].now, MAX_AGE, MAX_SKEW);
+
+		if (r != verify_cases[i].want)
+			fail_msg("%s: got %s, want %s", verify_cases[i].name, sig_result_str(r),
+			         sig_result_str(verify_cases[i].want));
+	}
+}
+
+static void test_sig_verify_bounded(void **state)
+{
+	char header[8192];
+	size_t n;
+
+	(void)state;
+	/* A header padded past the length limit with ignorable items is refused unparsed. */
+	n = (size_t)snprintf(header, sizeof header, "t=1763721000,v0=%s", MAC);
+	while (n + 4 < sizeof header - 1) {
+		memcpy(header + n, ",x=y", 4);
+		n += 4;
+	}
+	header[n] = '\0';
+	assert_int_equal(sig_verify(SECRET, header, BODY, strlen(BODY), T, MAX_AGE, MAX_SKEW),
+	                 SIG_MALFORMED);
+	/* Dozens of v0 entries: beyond the cap the header is malformed, not a CPU sink. */
+	n = (size_t)snprintf(header, sizeof header, "t=1763721000");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(header + n, sizeof header - n, ",v0=%s", OTHER);
+	assert_int_equal(sig_verify(SECRET, header, BODY, strlen(BODY), T, MAX_AGE, MAX_SKEW),
+	                 SIG_MALFORMED);
+}
+
+static void test_sig_round_trip_binary(void **state)
+{
+	/* The body is raw bytes: NULs and non-UTF-8 are signed and verified as they are. */
+	const unsigned char body[] = {0x00, 0xff, 0x7b, 0x00, 0x22, 0x80};
+	char header[128];
+
+	(void)state;
+	assert_int_equal(sig_sign(SECRET, 1000, body, sizeof body, header, sizeof header), 0);
+	assert_int_equal(sig_verify(SECRET, header, body, sizeof body, 1000, MAX_AGE, MAX_SKEW),
+	                 SIG_OK);
+	assert_int_equal(sig_verify(SECRET, header, body, sizeof body - 1, 1000, MAX_AGE, MAX_SKEW),
+	                 SIG_MISMATCH);
+}
+
+static void test_sig_result_str(void **state)
+{
+	(void)state;
+	assert_string_equal(sig_result_str(SIG_OK), "ok");
+	assert_string_equal(sig_result_str(SIG_MISSING), "missing");
+	assert_string_equal(sig_result_str(SIG_MALFORMED), "malformed");
+	assert_string_equal(sig_result_str(SIG_TOO_OLD), "too_old");
+	assert_string_equal(sig_result_str(SIG_FUTURE), "future");
+	assert_string_equal(sig_result_str(SIG_MISMATCH), "mismatch");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sig_sign_vector),    cmocka_unit_test(test_sig_verify_table),
+	    cmocka_unit_test(test_sig_verify_bounded), cmocka_unit_test(test_sig_round_trip_binary),
+	    cmocka_unit_test(test_sig_result_str),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

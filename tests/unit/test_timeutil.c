@@ -1,0 +1,136 @@
+/* test_timeutil: ISO-8601 formatting and parsing tables, clocks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "timeutil.h"
+
+/* Expected values computed independently (Python datetime) when the test was written. */
+static const struct {
+	int64_t ms;
+	const char *text;
+} format_cases[] = {
+    {0, "1970-01-01T00:00:00.000Z"},
+    {1763721000000, "2025-11-21T10:30:00.000Z"},
+    {1763721000123, "2025-11-21T10:30:00.123Z"},
+    {1709251199999, "2024-02-29T23:59:59.999Z"},
+    {946684800000, "2000-01-01T00:00:00.000Z"},
+    {-1, "1969-12-31T23:59:59.999Z"},
+    {-86400000, "1969-12-31T00:00:00.000Z"},
+};
+
+static void test_timeutil_format(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof format_cases / sizeof format_cases[0]; i++) {
+		char buf[32];
+
+		time_format_iso_ms(format_cases[i].ms, buf, sizeof buf);
+		assert_string_equal(buf, format_cases[i].text);
+	}
+}
+
+static const struct {
+	const char *text;
+	int rc;
+	int64_t ms;
+} parse_cases[] = {
+    {"2025-11-21T10:30:00Z", 0, 1763721000000},
+    {"2025-11-21t10:30:00z", 0, 1763721000000},
+    {"2025-11-21 10:30:00Z", 0, 1763721000000},
+    {"2025-11-21T10:30:00.123Z", 0, 1763721000123},
+    {"2025-11-21T10:30:00.1Z", 0, 1763721000100},
+    {"2025-11-21T10:30:00.123456789Z", 0, 1763721000123},
+    {"2025-11-21T10:30:00,5Z", 0, 1763721000500},
+    {"2025-11-21T12:30:00+02:00", 0, 1763721000000},
+    {"2025-11-21T12:30:00+0200", 0, 1763721000000},
+    {"2025-11-21T05:00:00-05:30", 0, 1763721000000},
+    {"2025-11-21T10:30:00", 0, 1763721000000}, /* no zone: UTC */
+    {"2025-11-21T10:30:00.000+00:00", 0, 1763721000000},
+    {"2025-11-21", 0, 1763683200000},
+    {"2024-02-29T23:59:59.999Z", 0, 1709251199999},
+    {"2000-01-01T00:00:00Z", 0, 946684800000},
+    {"1969-12-31T23:59:59.999Z", 0, -1},
+    {"2016-12-31T23:59:60Z", 0, 1483228799000}, /* leap second folds into :59 */
+    {"", -1, 0},
+    {"2025", -1, 0},
+    {"2025-11", -1, 0},
+    {"2025-13-01", -1, 0},
+    {"2025-00-10", -1, 0},
+    {"2025-02-29", -1, 0},
+    {"2025-04-31", -1, 0},
+    {"2025-11-21T", -1, 0},
+    {"2025-11-21T10:30", -1, 0},
+    {"2025-11-21T24:00:00Z", -1, 0},
+    {"2025-11-21T10:60:00Z", -1, 0},
+    {"2025-11-21T10:30:61Z", -1, 0},
+    {"2025-11-21T10:30:00.Z", -1, 0},
+    {"2025-11-21T10:30:00ZZ", -1, 0},
+    {"2025-11-21T10:30:00+2:00", -1, 0},
+    {"2025-11-21T10:30:00+24:00", -1, 0},
+    {"2025-11-21T10:30:00 junk", -1, 0},
+    {"2025-11-21X10:30:00Z", -1, 0},
+    {"25-11-21T10:30:00Z", -1, 0},
+    {"1763721000", -1, 0},
+    {"not a date", -1, 0},
+};
+
+static void test_timeutil_parse(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof parse_cases / sizeof parse_cases[0]; i++) {
+		int64_t ms = 42;
+		int rc = time_parse_iso_ms(parse_cases[i].text, &ms);
+
+		if (rc != parse_cases[i].rc)
+			fail_msg("'%s': rc %d, want %d", parse_cases[i].text, rc,
+			         parse_cases[i].rc);
+		if (rc == 0 && ms != parse_cases[i].ms)
+			fail_msg("'%s': %lld, want %lld", parse_cases[i].text, (long long)ms,
+			         (long long)parse_cases[i].ms);
+	}
+	assert_int_equal(time_parse_iso_ms(NULL, &(int64_t){0}), -1);
+}
+
+static void test_timeutil_round_trip(void **state)
+{
+	(void)state;
+	/* Every formatted value parses back to itself, across years and day boundaries. */
+	for (int64_t ms = -5000000000000LL; ms < 5000000000000LL; ms += 86399999LL * 37 + 13) {
+		char buf[32];
+		int64_t back = 0;
+
+		time_format_iso_ms(ms, buf, sizeof buf);
+		assert_int_equal(time_parse_iso_ms(buf, &back), 0);
+		assert_int_equal(back, ms);
+	}
+}
+
+static void test_timeutil_clocks(void **state)
+{
+	int64_t a, b, now;
+
+	(void)state;
+	a = time_mono_ms();
+	b = time_mono_ms();
+	assert_true(b >= a);
+	now = time_now_ms();
+	/* After 2024-01-01 and before 2100: the clock is in milliseconds since the epoch. */
+	assert_true(now > 1704067200000LL);
+	assert_true(now < 4102444800000LL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_timeutil_format),
+	    cmocka_unit_test(test_timeutil_parse),
+	    cmocka_unit_test(test_timeutil_round_trip),
+	    cmocka_unit_test(test_timeutil_clocks),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
