@@ -1,0 +1,25 @@
+# tests/e2e: the whole pipeline end to end (label e2e), and the compose/ validation (label
+# integration). Each e2e test brings up its own stack: a schema in the ctest Postgres (or a
+# private cluster), a devbroker, elevensim, the ingress and the workers, on free loopback ports.
+set(E2E_HARNESS
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_stack.c
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_driver.c
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_check.c
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_sim.c)
+
+foreach(scenario load crash pg_outage broker scale)
+  callpipe_integration_test(NAME e2e_${scenario}
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_e2e_${scenario}.c ${E2E_HARNESS}
+    LABELS e2e TIMEOUT 300)
+  target_include_directories(e2e_${scenario} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+endforeach()
+
+callpipe_integration_test(NAME e2e_run_once
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_e2e_run_once.c
+  LABELS e2e TIMEOUT 300)
+
+# compose/: what can be checked without Docker (docker-compose config, env names vs --help,
+# the Dockerfile's build recipe). Needs the binaries, not the database.
+add_test(NAME compose_check
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/compose_check.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(compose_check PROPERTIES LABELS integration TIMEOUT 120)

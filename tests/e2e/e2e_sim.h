@@ -1,0 +1,53 @@
+/* e2e_sim: elevensim as the e2e tests see it: its command-line knobs and what GET /sim/stats
+ * says it did for each call_sid (requests received, how it answered, the lines it sent). */
+#ifndef CALLPIPE_E2E_SIM_H
+#define CALLPIPE_E2E_SIM_H
+
+#include <stdbool.h>
+
+struct e2e_stack;
+
+/* elevensim knobs (argv pairs). */
+#define E2E_SIM_TURNS(n)                    "--turns", #n
+#define E2E_SIM_TURN_DELAY_MS(v)            "--turn-delay-ms", v
+#define E2E_SIM_LATENCY_MS(v)               "--latency-ms", v
+#define E2E_SIM_RACE_SHARE(v)               "--race-share", v
+#define E2E_SIM_API_FAILURE_SHARE(v)        "--fail-share", v
+#define E2E_SIM_INITIATION_FAILURE_SHARE(v) "--initiation-failure-share", v
+#define E2E_SIM_SEED(v)                     "--seed", v
+
+/* Metrics that count a worker's share of the work (tried in order; the first exposed wins). */
+#define E2E_DIALER_WORK_METRICS      "dialer_messages_total"
+#define E2E_TRANSCRIBER_WORK_METRICS "transcriber_messages_total", "transcriber_consumed_total"
+
+enum e2e_sim_outcome {
+	E2E_SIM_NONE,               /* never dialled */
+	E2E_SIM_OK,                 /* accepted, the call played, post_call_transcription sent */
+	E2E_SIM_API_ERROR,          /* refused (success:false or a 4xx/5xx as the last answer) */
+	E2E_SIM_INITIATION_FAILURE, /* accepted, then call_initiation_failure sent */
+};
+
+struct e2e_sim_call {
+	char call_sid[256];
+	int requests; /* outbound-call requests received for it */
+	int accepted; /* of those, answered success:true (= real dials) */
+	enum e2e_sim_outcome outcome;
+	char conversation_id[128];
+	int nlines; /* per-turn webhooks it sent for the call, in order */
+	char **speakers, **messages;
+};
+
+struct e2e_sim;
+
+/* GET /sim/stats of the stack's elevensim (fails the test when unreachable). Caller frees. */
+struct e2e_sim *e2e_sim_stats(const struct e2e_stack *s);
+void e2e_sim_free(struct e2e_sim *sim);
+/* NULL when elevensim never heard of call_sid. Borrowed from sim. */
+const struct e2e_sim_call *e2e_sim_find(const struct e2e_sim *sim, const char *call_sid);
+const char *e2e_sim_outcome_str(enum e2e_sim_outcome o);
+
+/* Environment for workers that makes them react within a test's time: short consumer session
+ * timeouts, a quick stuck-call sweeper, bounded retries. NULL-terminated. */
+extern const char *const e2e_worker_env_fast[];
+
+#endif
