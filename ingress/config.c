@@ -1,0 +1,180 @@
+/* config: the ingress option table (env + --long-option + --help) and its validation. */
+#include "config.h"
+
+#include "log.h"
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define OPT(name, env, type, def, help, field, lo, hi, req)                                     \
+	{                                                                                       \
+		name, env, type, def, help, offsetof(struct ingress_config, field), lo, hi, req \
+	}
+
+static const struct cfg_option ingress_options[] = {
+    OPT("http-listen", "HTTP_LISTEN", CFG_STR, "0.0.0.0:8080",
+        "host:port the API listens on (port 0 picks a free port, logged at start)", http_listen, 0,
+        0, true),
+    OPT("kafka-brokers", "KAFKA_BROKERS", CFG_STR, NULL, "Kafka bootstrap servers (host:port,...)",
+        kafka_brokers, 0, 0, true),
+    OPT("kafka-topic-prefix", "KAFKA_TOPIC_PREFIX", CFG_STR, "",
+        "prefix prepended to every topic name", kafka_topic_prefix, 0, 0, false),
+    OPT("database-url", "DATABASE_URL", CFG_SECRET, NULL,
+        "libpq URL for GET /calls/{call_sid} only (unset: that endpoint answers 503); the "
+        "publish paths never use it",
+        database_url, 0, 0, false),
+    OPT("db-schema", "DB_SCHEMA", CFG_STR, "dev", "schema holding the tables", db_schema, 0, 0,
+        true),
+    OPT("api-token", "INGRESS_API_TOKEN", CFG_SECRET, NULL,
+        "bearer token required by POST /driver_data/call-elevenlabs and GET /calls/*", api_token, 0,
+        0, false),
+    OPT("webhook-secret", "ELEVENLABS_WEBHOOK_SECRET", CFG_SECRET, NULL,
+        "HMAC secret of the ElevenLabs webhooks (ElevenLabs-Signature header)", webhook_secret, 0,
+        0, false),
+    OPT("allow-unauthenticated", "INGRESS_ALLOW_UNAUTHENTICATED", CFG_BOOL, "false",
+        "explicit opt-in to run without INGRESS_API_TOKEN (anyone can place calls); logged",
+        allow_unauthenticated, 0, 0, false),
+    OPT("allow-unsigned-webhooks", "INGRESS_ALLOW_UNSIGNED_WEBHOOKS", CFG_BOOL, "false",
+        "explicit opt-in to accept webhooks without ELEVENLABS_WEBHOOK_SECRET; logged",
+        allow_unsigned_webhooks, 0, 0, false),
+    OPT("max-body", "INGRESS_MAX_BODY", CFG_INT, "65536",
+        "largest body (bytes) of call requests and transcription webhooks; larger: 413", max_body,
+        256, 16777216, false),
+    OPT("max-post-call-body", "INGRESS_MAX_POST_CALL_BODY", CFG_INT, "1048576",
+        "largest body (bytes) of post-call webhooks; larger: 413", max_post_call_body, 1024,
+        67108864, false),
+    OPT("delivery-timeout-ms", "INGRESS_DELIVERY_TIMEOUT_MS", CFG_INT, "5000",
+        "how long a request waits for the broker's acknowledgement before answering 503",
+        delivery_timeout_ms, 100, 300000, false),
+    OPT("retry-after", "INGRESS_RETRY_AFTER_S", CFG_INT, "5",
+        "Retry-After (seconds) sent with 503 answers", retry_after_s, 1, 3600, false),
+    OPT("connection-timeout", "INGRESS_CONNECTION_TIMEOUT_S", CFG_INT, "10",
+        "idle seconds after which a connection is closed (slow or stalled clients)",
+        connection_timeout_s, 1, 3600, false),
+    OPT("connection-limit", "INGRESS_CONNECTION_LIMIT", CFG_INT, "4096",
+        "most concurrent connections (also bounded by the open-files limit)", connection_limit, 16,
+        1000000, false),
+    OPT("threads", "INGRESS_THREADS", CFG_INT, "2",
+        "HTTP worker threads (each serves many connections; also the read pool size)", threads, 1,
+        64, false),
+    OPT("signature-max-age", "INGRESS_SIGNATURE_MAX_AGE_S", CFG_INT, "1800",
+        "oldest accepted webhook signature timestamp (seconds)", sig_max_age_s, 1, 86400, false),
+    OPT("signature-max-skew", "INGRESS_SIGNATURE_MAX_SKEW_S", CFG_INT, "300",
+        "how far in the future a signature timestamp may be (seconds)", sig_max_skew_s, 0, 3600,
+        false),
+    OPT("drain-timeout-ms", "INGRESS_DRAIN_TIMEOUT_MS", CFG_INT, "15000",
+        "on SIGTERM, how long to wait for in-flight requests (must exceed the delivery timeout)",
+        drain_timeout_ms, 100, 600000, false),
+    OPT("kafka-linger-ms", "INGRESS_KAFKA_LINGER_MS", CFG_INT, "1",
+        "producer linger.ms: batching delay traded against latency", linger_ms, 0, 1000, false),
+    OPT("db-wait-ms", "INGRESS_DB_WAIT_MS", CFG_INT, "2000",
+        "GET /calls: how long to wait for a free database connection before 503", db_wait_ms, 0,
+        60000, false),
+    OPT("log-level", "LOG_LEVEL", CFG_STR, "info", "error, warn, info or debug", log_level, 0, 0,
+        true),
+};
+
+static const struct cfg_spec ingress_spec = {
+    .program = "ingress",
+    .usage = "[options]",
+    .about = "The HTTP front door of callpipe: validates call requests and ElevenLabs webhooks "
+             "and publishes them to Kafka, answering only after the broker acknowledged "
+             "them. Every option can be set by its environment variable; flags win.",
+    .options = ingress_options,
+    .noptions = sizeof ingress_options / sizeof ingress_options[0],
+};
+
+const struct cfg_spec *ingress_config_spec(void)
+{
+	return &ingress_spec;
+}
+
+int ingress_config_check(const struct ingress_config *conf, char *errstr, size_t errstr_size)
+{
+	char host[256];
+	unsigned port;
+	enum log_level level;
+
+	if (cfg_parse_listen(conf->http_listen, host, sizeof host, &port) != 0) {
+		snprintf(errstr, errstr_size, "HTTP_LISTEN (--http-listen): '%s' is not host:port",
+		         conf->http_listen);
+		return -1;
+	}
+	if (log_level_parse(conf->log_level, &level) != 0) {
+		snprintf(errstr, errstr_size,
+		         "LOG_LEVEL (--log-level): '%s' is not one of error, warn, info, debug",
+		         conf->log_level);
+		return -1;
+	}
+	if ((conf->api_token == NULL || conf->api_token[0] == '\0') &&
+	    !conf->allow_unauthenticated) {
+		snprintf(errstr, errstr_size,
+		         "INGRESS_API_TOKEN (--api-token) is not set: set it, or run without "
+		         "authentication explicitly with INGRESS_ALLOW_UNAUTHENTICATED=true");
+		return -1;
+	}
+	if (conf->api_token != NULL && conf->api_token[0] != '\0' && strlen(conf->api_token) < 16) {
+		snprintf(errstr, errstr_size,
+		         "INGRESS_API_TOKEN (--api-token) is shorter than 16 characters");
+		return -1;
+	}
+	if ((conf->webhook_secret == NULL || conf->webhook_secret[0] == '\0') &&
+	    !conf->allow_unsigned_webhooks) {
+		snprintf(
+		    errstr, errstr_size,
+		    "ELEVENLABS_WEBHOOK_SECRET (--webhook-secret) is not set: set it, or accept "
+		    "unsigned webhooks explicitly with INGRESS_ALLOW_UNSIGNED_WEBHOOKS=true");
+		return -1;
+	}
+	if (conf->database_url != NULL && conf->database_url[0] != '\0' &&
+	    (strchr(conf->database_url, '=') != NULL ||
+	     strstr(conf->database_url, "://") != NULL)) {
+		char *err = NULL;
+		PQconninfoOption *opts = PQconninfoParse(conf->database_url, &err);
+
+		if (opts == NULL) {
+			snprintf(
+			    errstr, errstr_size,
+			    "DATABASE_URL (--database-url) is not a valid libpq URL or conninfo");
+			PQfreemem(err);
+			return -1;
+		}
+		PQconninfoFree(opts);
+	}
+	if (conf->drain_timeout_ms <= conf->delivery_timeout_ms) {
+		snprintf(errstr, errstr_size,
+		         "INGRESS_DRAIN_TIMEOUT_MS (%lld) must exceed INGRESS_DELIVERY_TIMEOUT_MS "
+		         "(%lld) so in-flight requests can finish on SIGTERM",
+		         conf->drain_timeout_ms, conf->delivery_timeout_ms);
+		return -1;
+	}
+	return 0;
+}
+
+enum cfg_result ingress_config_load(struct ingress_config *conf, int argc, char **argv,
+                                    char *errstr, size_t errstr_size)
+{
+	enum cfg_result r;
+	int argi = 0;
+
+	memset(conf, 0, sizeof *conf);
+	r = cfg_load(&ingress_spec, conf, argc, argv, &argi, errstr, errstr_size);
+	if (r != CFG_OK)
+		return r;
+	if (argi < argc) {
+		snprintf(errstr, errstr_size, "unexpected argument '%s' (see --help)", argv[argi]);
+		return CFG_ERROR;
+	}
+	if (ingress_config_check(conf, errstr, errstr_size) != 0)
+		return CFG_ERROR;
+	return CFG_OK;
+}
+
+void ingress_config_free(struct ingress_config *conf)
+{
+	if (conf == NULL)
+		return;
+	cfg_free(&ingress_spec, conf);
+}

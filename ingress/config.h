@@ -1,0 +1,53 @@
+/* config: the ingress settings (one cfg table), their validation and the auth opt-in rules. */
+#ifndef CALLPIPE_INGRESS_CONFIG_H
+#define CALLPIPE_INGRESS_CONFIG_H
+
+#include "cfg.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ingress_config {
+	char *http_listen;
+	char *kafka_brokers;
+	char *kafka_topic_prefix;
+	char *database_url; /* may be NULL: GET /calls then answers 503 */
+	char *db_schema;
+	char *api_token;      /* secret; NULL = none */
+	char *webhook_secret; /* secret; NULL = none */
+	bool allow_unauthenticated;
+	bool allow_unsigned_webhooks;
+	long long max_body;
+	long long max_post_call_body;
+	long long delivery_timeout_ms;
+	long long retry_after_s;
+	long long connection_timeout_s;
+	long long connection_limit;
+	long long threads;
+	long long sig_max_age_s;
+	long long sig_max_skew_s;
+	long long drain_timeout_ms;
+	long long linger_ms;
+	long long db_wait_ms;
+	char *log_level;
+};
+
+/* The option table behind --help; exposed for tests and cfg_dump. */
+const struct cfg_spec *ingress_config_spec(void);
+
+/* Loads defaults < environment < argv, then validates (ingress_config_check). Returns CFG_OK,
+ * CFG_EXIT_OK (--help/--dump-config printed) or CFG_ERROR with errstr naming the setting.
+ * The caller frees with ingress_config_free in every case. */
+enum cfg_result ingress_config_load(struct ingress_config *conf, int argc, char **argv,
+                                    char *errstr, size_t errstr_size);
+
+/* Cross-field checks: listen address, log level, limits, and the secure-by-default rule (no token
+ * without INGRESS_ALLOW_UNAUTHENTICATED, no webhook secret without
+ * INGRESS_ALLOW_UNSIGNED_WEBHOOKS). Returns 0 or -1 with errstr. */
+__attribute__((warn_unused_result)) int ingress_config_check(const struct ingress_config *conf,
+                                                             char *errstr, size_t errstr_size);
+
+/* Frees the strings of conf (NULL ok). */
+void ingress_config_free(struct ingress_config *conf);
+
+#endif

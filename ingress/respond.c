@@ -1,0 +1,174 @@
+/* respond: request lifetime (references, in-flight count) and the JSON replies. */
+#include "codec.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "request.h"
+#include "server_int.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+const char *const route_names[ROUTE_N] = {
+    [ROUTE_CALL_REQUEST] = "call_request", [ROUTE_TRANSCRIPTION] = "transcription",
+    [ROUTE_POST_CALL] = "post_call",       [ROUTE_CALLS_READ] = "calls_read",
+    [ROUTE_HEALTHZ] = "healthz",           [ROUTE_READYZ] = "readyz",
+    [ROUTE_METRICS] = "metrics",           [ROUTE_OTHER] = "other",
+};
+
+/* ---- request lifetime ---- */
+
+struct req *req_new(struct server *s, struct MHD_Connection *conn)
+{
+	struct req *rq = calloc(1, sizeof *rq);
+	const char *hdr;
+
+	if (rq == NULL)
+		return NULL;
+	pthread_mutex_init(&rq->lock, NULL);
+	rq->srv = s;
+	rq->conn = conn;
+	rq->refs = 1; /* MHD's, dropped in server_completed */
+	rq->start_mono_ms = time_mono_ms();
+	rq->received_ms = time_now_ms();
+	time_format_iso_ms(rq->received_ms, rq->received_at, sizeof rq->received_at);
+	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (hdr != NULL && request_token_ok(hdr, 36)) {
+		snprintf(rq->request_id, sizeof rq->request_id, "%s", hdr);
+	} else {
+		unsigned char b[8] = {0};
+
+		if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+			memcpy(b, &rq->received_ms, sizeof b);
+		snprintf(rq->request_id, sizeof rq->request_id, "%02x%02x%02x%02x%02x%02x%02x%02x",
+		         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+	}
+	metric_set(s->m_in_flight, (double)(atomic_fetch_add(&s->in_flight, 1) + 1));
+	return rq;
+}
+
+void req_ref(struct req *rq)
+{
+	pthread_mutex_lock(&rq->lock);
+	rq->refs++;
+	pthread_mutex_unlock(&rq->lock);
+}
+
+void req_unref(struct req *rq)
+{
+	bool last;
+
+	pthread_mutex_lock(&rq->lock);
+	last = --rq->refs == 0;
+	pthread_mutex_unlock(&rq->lock);
+	if (!last)
+		return;
+	json_decref(rq->ok_body);
+	json_decref(rq->done_body);
+	free(rq->body);
+	pthread_mutex_destroy(&rq->lock);
+	free(rq);
+}
+
+void server_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+	struct server *s = cls;
+	struct req *rq = *req_cls;
+
+	(void)conn;
+	if (rq == NULL)
+		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_debug("request ended early", LOGS("route", route_names[rq->route]),
+		          LOGS("request_id", rq->request_id), LOGI("reason", toe));
+	*req_cls = NULL;
+	/* Answered (or given up): no longer in flight, even if a late delivery report still holds
+	 * a reference. */
+	metric_set(s->m_in_flight, (double)(atomic_fetch_sub(&s->in_flight, 1) - 1));
+	req_unref(rq);
+}
+
+/* ---- replies ---- */
+
+enum MHD_Result server_reply(struct req *rq, unsigned status, const json_t *body,
+                             const char *const *extra)
+{
+	struct server *s = rq->srv;
+	struct MHD_Response *resp;
+	json_t *empty = NULL;
+	enum MHD_Result ret = MHD_NO;
+	size_t len = 0;
+	char *text, code[8];
+
+	if (body == NULL)
+		body = empty = json_object();
+	text = codec_dump(body, &len);
+	json_decref(empty);
+	if (text == NULL)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") ==
+	        MHD_NO ||
+	    MHD_add_response_header(resp, "X-Request-Id", rq->request_id) == MHD_NO)
+		goto out;
+	for (; extra != NULL && extra[0] != NULL; extra += 2)
+		if (MHD_add_response_header(resp, extra[0], extra[1]) == MHD_NO)
+			goto out;
+	if (atomic_load(&s->draining) &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_NO)
+		goto out;
+	ret = MHD_queue_response(rq->conn, status, resp);
+	snprintf(code, sizeof code, "%u", status);
+	metric_inc(metrics_counter(s->metrics, "ingress_requests_total",
+	                           "HTTP requests answered, by route and status", "route",
+	                           route_names[rq->route], "status", code, NULL));
+	if (status >= 500)
+		log_warn("request failed", LOGS("route", route_names[rq->route]),
+		         LOGI("status", status), LOGS("request_id", rq->request_id),
+		         LOGI("ms", time_mono_ms() - rq->start_mono_ms));
+	else
+		log_debug("request answered", LOGS("route", route_names[rq->route]),
+		          LOGI("status", status), LOGS("request_id", rq->request_id),
+		          LOGI("ms", time_mono_ms() - rq->start_mono_ms));
+out:
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result server_reply_error(struct req *rq, unsigned status, const char *msg,
+                                   const char *reason)
+{
+	struct server *s = rq->srv;
+	char retry[24];
+	const char *extra[5] = {NULL};
+	json_t *body = json_pack("{s:s}", "error", msg);
+	enum MHD_Result ret;
+
+	if (reason != NULL)
+		metric_inc(metrics_counter(s->metrics, "ingress_rejected_total",
+		                           "Requests refused, by reason", "reason", reason, NULL));
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE) {
+		snprintf(retry, sizeof retry, "%lld", s->conf->retry_after_s);
+		extra[0] = MHD_HTTP_HEADER_RETRY_AFTER;
+		extra[1] = retry;
+	} else if (status == MHD_HTTP_UNAUTHORIZED && rq->route != ROUTE_TRANSCRIPTION &&
+	           rq->route != ROUTE_POST_CALL) {
+		extra[0] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+		extra[1] = "Bearer";
+	}
+	if (status < 500 && reason != NULL)
+		log_info("request refused", LOGS("route", route_names[rq->route]),
+		         LOGI("status", status), LOGS("reason", reason), LOGS("error", msg),
+		         LOGS("request_id", rq->request_id));
+	ret = server_reply(rq, status, body, extra);
+	json_decref(body);
+	return ret;
+}

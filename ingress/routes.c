@@ -1,0 +1,256 @@
+/* routes: the three POST endpoints (call requests, transcription and post-call webhooks): header
+ * checks, authentication, validation and what each publishes. */
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "request.h"
+#include "server_int.h"
+#include "sig.h"
+#include "webhook.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ROUTES_SIG_HEADER "ElevenLabs-Signature"
+
+bool routes_authorized(struct req *rq)
+{
+	const struct server *s = rq->srv;
+	const char *h;
+	unsigned char got[32];
+
+	if (!s->has_token)
+		return true; /* INGRESS_ALLOW_UNAUTHENTICATED, checked and logged at start */
+	h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	/* Comparing fixed-size digests keeps the time independent of where (and whether) the
+	 * presented token differs, and of its length. */
+	if (EVP_Digest(h, strlen(h), got, NULL, EVP_sha256(), NULL) != 1)
+		return false;
+	return CRYPTO_memcmp(got, s->token_hash, sizeof got) == 0;
+}
+
+/* "application/json", any case, optionally followed by parameters (charset=utf-8). */
+static bool routes_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, want, sizeof want - 1) != 0)
+		return false;
+	ct += sizeof want - 1;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+bool routes_admit(struct req *rq, enum MHD_Result *ret)
+{
+	const struct ingress_config *conf = rq->srv->conf;
+	const char *ct, *cl;
+	char msg[96];
+
+	if (rq->route == ROUTE_CALL_REQUEST && !routes_authorized(rq)) {
+		*ret =
+		    server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+		return false;
+	}
+	ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!routes_json_type(ct)) {
+		*ret = server_reply_error(rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+		                          "Content-Type must be application/json",
+		                          "unsupported_media_type");
+		return false;
+	}
+	rq->limit =
+	    (size_t)(rq->route == ROUTE_POST_CALL ? conf->max_post_call_body : conf->max_body);
+	cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno != 0 || end == cl || n > rq->limit) {
+			snprintf(msg, sizeof msg, "body larger than %zu bytes", rq->limit);
+			*ret = server_reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, msg,
+			                          "body_too_large");
+			return false;
+		}
+		if (n > 0) {
+			/* at most 64 KiB up front: a client may announce more than it sends */
+			size_t first = n < 65536 ? (size_t)n : 65536;
+
+			rq->body = malloc(first);
+			rq->cap = rq->body != NULL ? first : 0;
+		}
+	}
+	return true;
+}
+
+/* Verifies the webhook signature (or, in unsigned mode, skips it) and sets rq->event_id. Returns
+ * true to go on; otherwise an answer was queued into *ret. */
+static bool routes_signature(struct req *rq, enum MHD_Result *ret)
+{
+	const struct ingress_config *conf = rq->srv->conf;
+	const char *header;
+	enum sig_result r;
+	char reason[40];
+
+	if (conf->webhook_secret == NULL || conf->webhook_secret[0] == '\0') {
+		if (webhook_event_id_random(rq->event_id, sizeof rq->event_id) == 0)
+			return true;
+		*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "no randomness",
+		                          "internal");
+		return false;
+	}
+	header = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_SIG_HEADER);
+	r = sig_verify(conf->webhook_secret, header, rq->body, rq->len, rq->received_ms / 1000,
+	               (long)conf->sig_max_age_s, (long)conf->sig_max_skew_s);
+	if (r != SIG_OK) {
+		snprintf(reason, sizeof reason, "signature_%s", sig_result_str(r));
+		log_warn("webhook refused: bad signature", LOGS("reason", sig_result_str(r)),
+		         LOGS("request_id", rq->request_id));
+		*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid signature", reason);
+		return false;
+	}
+	if (webhook_event_id_signed(header, rq->body, rq->len, rq->event_id, sizeof rq->event_id) !=
+	    0) {
+		*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot hash",
+		                          "internal");
+		return false;
+	}
+	return true;
+}
+
+static enum MHD_Result routes_too_large(struct req *rq)
+{
+	return server_reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE,
+	                          "message too large for the broker", "message_too_large");
+}
+
+enum MHD_Result routes_call_request(struct req *rq)
+{
+	struct server *s = rq->srv;
+	struct request_batch *rb;
+	struct publish_msg *msgs = NULL;
+	struct kbus_header headers[2] = {{"request_id", rq->request_id},
+	                                 {"requested_at", rq->received_at}};
+	enum MHD_Result ret;
+	char err[512];
+	size_t n;
+
+	rb = request_parse(rq->body, rq->len, rq->received_at, err, sizeof err);
+	if (rb == NULL)
+		return server_reply_error(rq, MHD_HTTP_BAD_REQUEST, err, "invalid_request");
+	n = request_batch_count(rb);
+	msgs = calloc(n, sizeof *msgs);
+	if (msgs == NULL) {
+		ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory",
+		                         "internal");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		msgs[i].key = request_batch_call_sid(rb, i);
+		msgs[i].key_len = strlen(msgs[i].key);
+		msgs[i].value = request_batch_value(rb, i, &msgs[i].value_len);
+		msgs[i].headers = headers;
+		msgs[i].nheaders = 2;
+		if (msgs[i].value_len > publish_max_value(s->pub)) {
+			ret = routes_too_large(rq);
+			goto out;
+		}
+	}
+	log_info("call request received", LOGS("request_id", rq->request_id), LOGI("drivers", n),
+	         LOGS("call_sid", request_batch_call_sid(rb, 0)));
+	ret = server_publish(rq, PUBLISH_CALLS_REQUESTED, msgs, n, MHD_HTTP_ACCEPTED,
+	                     request_batch_reply(rb));
+out:
+	free(msgs);
+	request_batch_free(rb);
+	return ret;
+}
+
+/* Publishes one webhook message with its event headers; answers 200 {status, event_id}. */
+static enum MHD_Result routes_publish_webhook(struct req *rq, enum publish_topic topic,
+                                              const struct webhook_msg *msg)
+{
+	struct kbus_header headers[3] = {
+	    {"event_id", rq->event_id}, {"received_at", rq->received_at}, {"type", msg->type}};
+	struct publish_msg pm = {
+	    .key = msg->key,
+	    .key_len = msg->key_len,
+	    .value = msg->value,
+	    .value_len = msg->value_len,
+	    .headers = headers,
+	    .nheaders = msg->type[0] != '\0' ? 3 : 2,
+	};
+
+	if (msg->value_len > publish_max_value(rq->srv->pub))
+		return routes_too_large(rq);
+	return server_publish(
+	    rq, topic, &pm, 1, MHD_HTTP_OK,
+	    json_pack("{s:s, s:s}", "status", "accepted", "event_id", rq->event_id));
+}
+
+enum MHD_Result routes_transcription(struct req *rq)
+{
+	struct webhook_msg msg;
+	enum MHD_Result ret;
+	char err[512];
+
+	if (!routes_signature(rq, &ret))
+		return ret;
+	if (webhook_transcription(rq->body, rq->len, rq->event_id, rq->received_at, &msg, err,
+	                          sizeof err) != 0)
+		return server_reply_error(rq, MHD_HTTP_BAD_REQUEST, err, "invalid_webhook");
+	ret = routes_publish_webhook(rq, PUBLISH_TRANSCRIPTION, &msg);
+	webhook_msg_clear(&msg);
+	return ret;
+}
+
+enum MHD_Result routes_post_call(struct req *rq)
+{
+	struct webhook_msg msg;
+	enum MHD_Result ret;
+	json_t *body;
+	char err[512];
+
+	if (!routes_signature(rq, &ret))
+		return ret;
+	if (webhook_post_call(rq->body, rq->len, rq->event_id, rq->received_at, &msg, err,
+	                      sizeof err) != 0)
+		return server_reply_error(rq, MHD_HTTP_BAD_REQUEST, err, "invalid_webhook");
+	if (msg.action == WEBHOOK_PUBLISH) {
+		ret = routes_publish_webhook(rq, PUBLISH_POST_CALL, &msg);
+		webhook_msg_clear(&msg);
+		return ret;
+	}
+	if (msg.action == WEBHOOK_DROP_AUDIO) {
+		metric_inc(rq->srv->m_audio_dropped);
+	} else {
+		metric_inc(rq->srv->m_ignored);
+		log_info("post-call webhook of an unknown type ignored", LOGS("type", msg.type),
+		         LOGS("request_id", rq->request_id));
+	}
+	body =
+	    json_pack("{s:s, s:s}", "status",
+	              msg.action == WEBHOOK_DROP_AUDIO ? "dropped" : "ignored", "type", msg.type);
+	ret = server_reply(rq, MHD_HTTP_OK, body, NULL);
+	json_decref(body);
+	webhook_msg_clear(&msg);
+	return ret;
+}

@@ -1,0 +1,383 @@
+/* server: the ingress's libmicrohttpd daemon: start, dispatch by route, body limits, drain. */
+#include "server.h"
+
+#include "calls_read.h"
+#include "config.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "server_int.h"
+#include "timeutil.h"
+#include "webhook.h"
+
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SERVER_CALLS_PREFIX "/calls/"
+#define SERVER_READY_TTL_MS 1000 /* /readyz asks the broker at most once per second */
+
+static enum route server_route(const char *url)
+{
+	if (strcmp(url, "/driver_data/call-elevenlabs") == 0)
+		return ROUTE_CALL_REQUEST;
+	if (strcmp(url, "/webhooks/elevenlabs/transcription") == 0)
+		return ROUTE_TRANSCRIPTION;
+	if (strcmp(url, "/webhooks/elevenlabs/post-call") == 0)
+		return ROUTE_POST_CALL;
+	if (strncmp(url, SERVER_CALLS_PREFIX, strlen(SERVER_CALLS_PREFIX)) == 0)
+		return ROUTE_CALLS_READ;
+	if (strcmp(url, "/healthz") == 0)
+		return ROUTE_HEALTHZ;
+	if (strcmp(url, "/readyz") == 0)
+		return ROUTE_READYZ;
+	if (strcmp(url, "/metrics") == 0)
+		return ROUTE_METRICS;
+	return ROUTE_OTHER;
+}
+
+static bool server_is_get(const char *method)
+{
+	return strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+	       strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* /readyz: the broker answered a metadata request recently, and we are not draining. The answer is
+ * cached briefly so probes cannot pile blocking metadata requests onto the HTTP threads. */
+static bool server_ready(void *opaque)
+{
+	struct server *s = opaque;
+	int64_t now = time_mono_ms();
+	int64_t checked = atomic_load(&s->ready_checked_ms);
+
+	if (atomic_load(&s->draining))
+		return false;
+	if (now - checked < SERVER_READY_TTL_MS)
+		return atomic_load(&s->ready);
+	if (!atomic_compare_exchange_strong(&s->ready_checked_ms, &checked, now))
+		return atomic_load(&s->ready); /* another thread is asking right now */
+	atomic_store(&s->ready, publish_ready(s->pub, 500));
+	return atomic_load(&s->ready);
+}
+
+/* Answers the built-in GET routes through the shared httpd helpers. */
+static enum MHD_Result server_builtin(struct req *rq, const char *method, const char *url)
+{
+	struct server *s = rq->srv;
+	enum MHD_Result ret = MHD_NO;
+	char code[8];
+	unsigned status = 200;
+
+	if (!httpd_builtin(rq->conn, method, url, s->metrics, server_ready, s, &ret))
+		return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "not found", "not_found");
+	if (rq->route == ROUTE_READYZ && !atomic_load(&s->ready))
+		status = 503;
+	if (rq->route == ROUTE_READYZ && atomic_load(&s->draining))
+		status = 503;
+	snprintf(code, sizeof code, "%u", status);
+	metric_inc(metrics_counter(s->metrics, "ingress_requests_total",
+	                           "HTTP requests answered, by route and status", "route",
+	                           route_names[rq->route], "status", code, NULL));
+	return ret;
+}
+
+/* GET /calls/{call_sid}: auth, then a lookup on the read workers. */
+static enum MHD_Result server_calls_read(struct req *rq, const char *url)
+{
+	const char *sid = url + strlen(SERVER_CALLS_PREFIX);
+
+	if (!routes_authorized(rq))
+		return server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Unauthorized",
+		                          "unauthorized");
+	if (!webhook_id_ok(sid, 255) || strchr(sid, '/') != NULL)
+		return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "no call with this call_sid",
+		                          NULL);
+	return server_read_call(rq, sid);
+}
+
+static enum MHD_Result server_reply_405(struct req *rq, const char *const *allow)
+{
+	json_t *body = json_pack("{s:s}", "error", "method not allowed");
+	enum MHD_Result ret;
+
+	metric_inc(metrics_counter(rq->srv->metrics, "ingress_rejected_total",
+	                           "Requests refused, by reason", "reason", "method_not_allowed",
+	                           NULL));
+	ret = server_reply(rq, MHD_HTTP_METHOD_NOT_ALLOWED, body, allow);
+	json_decref(body);
+	return ret;
+}
+
+/* First call for a request: headers are in, no body yet. */
+static enum MHD_Result server_headers(struct req *rq, const char *url, const char *method)
+{
+	struct server *s = rq->srv;
+	static const char *const allow_post[] = {MHD_HTTP_HEADER_ALLOW, "POST", NULL};
+	static const char *const allow_get[] = {MHD_HTTP_HEADER_ALLOW, "GET, HEAD", NULL};
+	enum MHD_Result ret;
+
+	if (atomic_load(&s->draining) && rq->route != ROUTE_HEALTHZ && rq->route != ROUTE_METRICS &&
+	    rq->route != ROUTE_READYZ)
+		return server_reply_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down",
+		                          "draining");
+	switch (rq->route) {
+	case ROUTE_CALL_REQUEST:
+	case ROUTE_TRANSCRIPTION:
+	case ROUTE_POST_CALL:
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return server_reply_405(rq, allow_post);
+		if (!routes_admit(rq, &ret))
+			return ret;
+		return MHD_YES; /* wait for the body */
+	case ROUTE_CALLS_READ:
+	case ROUTE_HEALTHZ:
+	case ROUTE_READYZ:
+	case ROUTE_METRICS:
+		if (!server_is_get(method))
+			return server_reply_405(rq, allow_get);
+		if (rq->route == ROUTE_CALLS_READ)
+			return server_calls_read(rq, url);
+		return server_builtin(rq, method, url);
+	case ROUTE_OTHER:
+	default:
+		return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "not found", "not_found");
+	}
+}
+
+/* Appends one chunk of body. Returns false when the body outgrows the route's limit. */
+static bool server_body_append(struct req *rq, const char *data, size_t size)
+{
+	if (size > rq->limit - rq->len)
+		return false;
+	if (rq->len + size > rq->cap) {
+		size_t cap = rq->cap ? rq->cap : 4096;
+		char *nb;
+
+		while (cap < rq->len + size)
+			cap *= 2;
+		if (cap > rq->limit)
+			cap = rq->limit;
+		nb = realloc(rq->body, cap);
+		if (nb == NULL)
+			return false;
+		rq->body = nb;
+		rq->cap = cap;
+	}
+	memcpy(rq->body + rq->len, data, size);
+	rq->len += size;
+	return true;
+}
+
+static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                     const char *method, const char *version,
+                                     const char *upload_data, size_t *upload_data_size,
+                                     void **req_cls)
+{
+	struct server *s = cls;
+	struct req *rq = *req_cls;
+
+	(void)version;
+	if (rq == NULL) {
+		rq = req_new(s, conn);
+		if (rq == NULL)
+			return MHD_NO;
+		*req_cls = rq;
+		rq->route = server_route(url);
+		return server_headers(rq, url, method);
+	}
+	if (*upload_data_size > 0) {
+		if (!server_body_append(rq, upload_data, *upload_data_size)) {
+			/* Only a body without Content-Length gets here (the header was checked):
+			 * MHD cannot answer mid-upload, so the connection is closed instead. */
+			metric_inc(metrics_counter(s->metrics, "ingress_rejected_total",
+			                           "Requests refused, by reason", "reason",
+			                           "body_too_large", NULL));
+			log_info("request refused: body over the limit, closing the connection",
+			         LOGS("route", route_names[rq->route]),
+			         LOGS("request_id", rq->request_id), LOGI("limit", rq->limit));
+			return MHD_NO;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (rq->waiting)
+		return server_answer_done(rq);
+	switch (rq->route) {
+	case ROUTE_CALL_REQUEST:
+		return routes_call_request(rq);
+	case ROUTE_TRANSCRIPTION:
+		return routes_transcription(rq);
+	case ROUTE_POST_CALL:
+		return routes_post_call(rq);
+	default:
+		return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "not found", "not_found");
+	}
+}
+
+/* libmicrohttpd's own diagnostics, as JSON log lines. */
+static void server_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof line, fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_warn("microhttpd", LOGS("detail", line));
+}
+
+/* Resolves host:port into *ss. Returns 0 or -1 with errstr. */
+static int server_resolve(const char *listen, struct sockaddr_storage *ss, char *errstr,
+                          size_t errstr_size)
+{
+	struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char host[256], port[16];
+	unsigned p;
+	int rc;
+
+	if (cfg_parse_listen(listen, host, sizeof host, &p) != 0) {
+		snprintf(errstr, errstr_size, "HTTP_LISTEN '%s' is not host:port", listen);
+		return -1;
+	}
+	snprintf(port, sizeof port, "%u", p);
+	rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &ai);
+	if (rc != 0 || ai == NULL) {
+		snprintf(errstr, errstr_size, "HTTP_LISTEN '%s': %s", listen, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+struct server *server_start(const struct ingress_config *conf, struct publish *pub,
+                            struct calls_read *reads, struct metrics *m, char *errstr,
+                            size_t errstr_size)
+{
+	struct server *s = calloc(1, sizeof *s);
+	struct sockaddr_storage ss = {0};
+	const union MHD_DaemonInfo *info;
+	unsigned int flags =
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+
+	if (s == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	s->conf = conf;
+	s->pub = pub;
+	s->reads = reads;
+	s->metrics = m;
+	s->listen_fd = MHD_INVALID_SOCKET;
+	atomic_init(&s->draining, false);
+	atomic_init(&s->in_flight, 0);
+	atomic_init(&s->suspended, 0);
+	pthread_mutex_init(&s->wait_lock, NULL);
+	atomic_init(&s->ready, false);
+	atomic_init(&s->ready_checked_ms, INT64_MIN / 2);
+	s->m_in_flight =
+	    metrics_gauge(m, "ingress_in_flight",
+	                  "Requests being handled (waiting for the broker included)", NULL);
+	s->m_audio_dropped =
+	    metrics_counter(m, "ingress_post_call_audio_dropped_total",
+	                    "post_call_audio webhooks answered 200 and dropped", NULL);
+	s->m_ignored = metrics_counter(m, "ingress_post_call_ignored_total",
+	                               "post-call webhooks of an unknown type, answered 200 and "
+	                               "dropped",
+	                               NULL);
+	if (conf->api_token != NULL && conf->api_token[0] != '\0') {
+		s->has_token = true;
+		if (EVP_Digest(conf->api_token, strlen(conf->api_token), s->token_hash, NULL,
+		               EVP_sha256(), NULL) != 1) {
+			snprintf(errstr, errstr_size, "cannot hash the API token");
+			goto fail;
+		}
+	}
+	if (server_resolve(conf->http_listen, &ss, errstr, errstr_size) != 0)
+		goto fail;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->daemon = MHD_start_daemon(
+	    flags, 0, NULL, NULL, server_access, s, MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned int)conf->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)conf->connection_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_END);
+	if (s->daemon == NULL) {
+		snprintf(errstr, errstr_size,
+		         "cannot listen on %s (address in use or not available?)",
+		         conf->http_listen);
+		goto fail;
+	}
+	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info != NULL ? info->port : 0;
+	if (server_timer_start(s) != 0) {
+		snprintf(errstr, errstr_size, "cannot start the deadline timer");
+		goto fail;
+	}
+	return s;
+fail:
+	if (s->daemon != NULL)
+		MHD_stop_daemon(s->daemon);
+	pthread_mutex_destroy(&s->wait_lock);
+	free(s);
+	return NULL;
+}
+
+unsigned server_port(const struct server *s)
+{
+	return s->port;
+}
+
+long server_in_flight(const struct server *s)
+{
+	return atomic_load(&((struct server *)s)->in_flight);
+}
+
+int server_drain(struct server *s, long timeout_ms)
+{
+	int64_t deadline = time_mono_ms() + timeout_ms;
+
+	atomic_store(&s->draining, true);
+	if (s->listen_fd == MHD_INVALID_SOCKET)
+		s->listen_fd = MHD_quiesce_daemon(s->daemon);
+	while (atomic_load(&s->in_flight) > 0 && time_mono_ms() < deadline)
+		usleep(10000);
+	return atomic_load(&s->in_flight) > 0 ? -1 : 0;
+}
+
+int server_stop(struct server *s)
+{
+	if (s == NULL || s->daemon == NULL)
+		return 0;
+	if (atomic_load(&s->suspended) > 0) {
+		log_error("HTTP server not stopped: requests are still waiting",
+		          LOGI("waiting", atomic_load(&s->suspended)));
+		return -1;
+	}
+	server_timer_stop(s);
+	MHD_stop_daemon(s->daemon);
+	s->daemon = NULL;
+	if (s->listen_fd != MHD_INVALID_SOCKET)
+		close(s->listen_fd);
+	s->listen_fd = MHD_INVALID_SOCKET;
+	return 0;
+}
+
+void server_destroy(struct server *s)
+{
+	if (s == NULL)
+		return;
+	if (server_stop(s) != 0)
+		return; /* leaked on purpose: suspended connections still point into it */
+	pthread_mutex_destroy(&s->wait_lock);
+	free(s);
+}

@@ -1,0 +1,129 @@
+/* server_int: what server.c (the MHD plumbing) and routes.c (the endpoints) share. Internal. */
+#ifndef CALLPIPE_INGRESS_SERVER_INT_H
+#define CALLPIPE_INGRESS_SERVER_INT_H
+
+#include "publish.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ingress_config;
+struct calls_read;
+struct metrics;
+struct metric;
+
+enum route {
+	ROUTE_CALL_REQUEST = 0, /* POST /driver_data/call-elevenlabs */
+	ROUTE_TRANSCRIPTION,    /* POST /webhooks/elevenlabs/transcription */
+	ROUTE_POST_CALL,        /* POST /webhooks/elevenlabs/post-call */
+	ROUTE_CALLS_READ,       /* GET /calls/{call_sid} */
+	ROUTE_HEALTHZ,
+	ROUTE_READYZ,
+	ROUTE_METRICS,
+	ROUTE_OTHER,
+	ROUTE_N,
+};
+
+struct server {
+	const struct ingress_config *conf;
+	struct publish *pub;
+	struct calls_read *reads;
+	struct metrics *metrics;
+	struct MHD_Daemon *daemon;
+	MHD_socket listen_fd; /* returned by MHD_quiesce_daemon; closed after the daemon stops */
+	unsigned port;
+	atomic_bool draining;
+	atomic_long in_flight;
+	atomic_long suspended;
+	pthread_mutex_t wait_lock; /* guards the wait list */
+	struct req *wait_head;     /* requests waiting, not yet done */
+	pthread_t timer;
+	bool timer_started;
+	atomic_bool timer_stop;
+	atomic_bool ready;                /* last /readyz broker check */
+	_Atomic int64_t ready_checked_ms; /* when it ran (monotonic) */
+	bool has_token;
+	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
+	struct metric *m_in_flight;
+	struct metric *m_audio_dropped;
+	struct metric *m_ignored;
+};
+
+/* One HTTP request, from its headers to the response. Referenced by MHD (until the request
+ * completes) and by a pending publish or read (until its callback ran). */
+struct req {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	pthread_mutex_t lock;
+	unsigned refs;
+	enum route route;
+	int64_t start_mono_ms;
+	int64_t received_ms;
+	char received_at[32];
+	char request_id[40];
+	/* body */
+	char *body;
+	size_t len, cap, limit;
+	bool body_started;
+	/* waiting: set by the route before suspending, completed by a callback */
+	bool waiting;   /* a publish or read was started: the next call answers from done_* */
+	bool suspended; /* MHD_suspend_connection called and not yet resumed */
+	bool done;      /* done_* are final */
+	unsigned ok_status;
+	json_t *ok_body; /* answer when the publish succeeds (owned) */
+	unsigned done_status;
+	json_t *done_body; /* owned */
+	char event_id[72];
+	/* on the server's wait list (guarded by server.wait_lock) */
+	struct req *wait_prev, *wait_next;
+	bool on_wait_list;
+	int64_t deadline_ms; /* monotonic: answer 503 if the wait is not over by then */
+};
+
+/* ---- respond.c ---- */
+extern const char *const route_names[ROUTE_N];
+/* A request context for conn (one reference, MHD's), counted in ingress_in_flight. NULL on OOM. */
+struct req *req_new(struct server *s, struct MHD_Connection *conn);
+void req_ref(struct req *rq);
+void req_unref(struct req *rq);
+/* MHD_OPTION_NOTIFY_COMPLETED: drops MHD's reference. */
+void server_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe);
+/* Queues a JSON answer (body borrowed; NULL = empty object). extra: "Name", "value", ... NULL
+ * (may be NULL). Counts ingress_requests_total{route,status}. */
+enum MHD_Result server_reply(struct req *rq, unsigned status, const json_t *body,
+                             const char *const *extra);
+/* Queues {"error": msg} and counts ingress_rejected_total{reason} (reason may be NULL). 503s
+ * carry Retry-After. */
+enum MHD_Result server_reply_error(struct req *rq, unsigned status, const char *msg,
+                                   const char *reason);
+/* ---- wait.c ---- */
+/* The deadline timer: answers 503 for waits older than INGRESS_DELIVERY_TIMEOUT_MS. */
+int server_timer_start(struct server *s);
+void server_timer_stop(struct server *s);
+/* Starts waiting: publishes msgs to topic; answers ok_status with ok_body (stolen) once the
+ * broker acknowledged all, 503 otherwise. The connection is suspended meanwhile. */
+enum MHD_Result server_publish(struct req *rq, enum publish_topic topic,
+                               const struct publish_msg *msgs, size_t n, unsigned ok_status,
+                               json_t *ok_body);
+/* Answers a request whose wait finished (called again by MHD after the resume). */
+enum MHD_Result server_answer_done(struct req *rq);
+/* Starts waiting for a GET /calls lookup. */
+enum MHD_Result server_read_call(struct req *rq, const char *call_sid);
+
+/* ---- routes.c ---- */
+/* Header-stage checks of a POST route (auth, content type, length). Returns true when the
+ * request may continue to its body; otherwise an answer was queued into *ret. */
+bool routes_admit(struct req *rq, enum MHD_Result *ret);
+/* Handles a complete request body for the POST routes. */
+enum MHD_Result routes_call_request(struct req *rq);
+enum MHD_Result routes_transcription(struct req *rq);
+enum MHD_Result routes_post_call(struct req *rq);
+/* Bearer check (constant time); true when authorized or no token is configured. */
+bool routes_authorized(struct req *rq);
+
+#endif
