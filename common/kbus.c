@@ -52,7 +52,8 @@ static void kbus_log_cb(const rd_kafka_t *rk, int level, const char *fac, const 
 	                     : level <= 6 ? LOG_INFO
 	                                  : LOG_DEBUG;
 
-	if (!log_enabled(lvl))
+	/* Connection failures also arrive as error events (kbus_error_cb): log them once. */
+	if (!log_enabled(lvl) || strcmp(fac, "FAIL") == 0)
 		return;
 	const struct log_field f[] = {LOGS("client", rd_kafka_name(rk)), LOGS("facility", fac)};
 	log_emit(lvl, buf, f, 2);

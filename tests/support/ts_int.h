@@ -9,10 +9,6 @@
 
 #include <cmocka.h>
 
-/* This test binary's scratch directory (created on first use, kept after the run): process
- * logs and devbroker files go there. Under $CALLPIPE_TESTENV_DIR/runs when set, else /tmp. */
-const char *ts_tmpdir(void);
-
 /* GET/POST without failing the test on transport errors: returns the HTTP status, or -1 when
  * no response came (errbuf then says why). body_out may be NULL. */
 long ts_http_try(const char *method, const char *url, const char *body, char **body_out,

@@ -15,6 +15,10 @@
 const char *ts_bin(const char *name, char *buf, size_t size);
 /* $CALLPIPE_SOURCE_DIR (the repository root). */
 const char *ts_source_dir(void);
+/* This test binary's scratch directory, created on first use and kept after the run (process
+ * logs, devbroker files, anything a test writes): $CALLPIPE_TESTENV_DIR/runs/<binary>-XXXXXX,
+ * or /tmp/<binary>-XXXXXX. Its path is printed on stderr when created. */
+const char *ts_tmpdir(void);
 
 /* ---- Postgres ---- */
 /* URL of the throwaway Postgres started by the ctest "pg" fixture (reads
