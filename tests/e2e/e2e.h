@@ -129,6 +129,8 @@ struct e2e_summary {
 	int completed, failed_api, failed_init, failed_unknown;
 	long long lines;
 	int dlq_transcription, dlq_post_call, dlq_requested;
+	int conversations;     /* calls elevensim placed a conversation for */
+	int webhooks_given_up; /* webhooks elevensim stopped retrying */
 };
 
 /* Waits until every call of run reached the state elevensim's GET /sim/stats implies, then

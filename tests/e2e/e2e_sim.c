@@ -23,6 +23,7 @@ const char *const e2e_worker_env_fast[] = {
 struct e2e_sim {
 	struct e2e_sim_call *calls;
 	size_t n;
+	long long conversations;
 };
 
 const char *e2e_sim_outcome_str(enum e2e_sim_outcome o)
@@ -46,40 +47,75 @@ static int e2e_sim_cmp(const void *a, const void *b)
 	              ((const struct e2e_sim_call *)b)->call_sid);
 }
 
+/* True for answers the dialer retries (the request did not place a call). */
+static bool e2e_sim_retriable(json_int_t status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
 /* Fills c from one per-call object of /sim/stats. */
 static void e2e_sim_parse_call(const char *sid, json_t *o, struct e2e_sim_call *c)
 {
-	json_t *lines = json_object_get(o, "lines"), *l;
-	const char *outcome = json_string_value(json_object_get(o, "outcome"));
+	json_t *answers = json_object_get(o, "answers"), *a;
+	const char *mode = json_string_value(json_object_get(o, "mode"));
 	const char *conv = json_string_value(json_object_get(o, "conversation_id"));
 	size_t i;
 
 	snprintf(c->call_sid, sizeof c->call_sid, "%s", sid);
-	c->requests = (int)json_integer_value(json_object_get(o, "requests"));
-	c->accepted = (int)json_integer_value(json_object_get(o, "accepted"));
+	c->requests = (int)json_integer_value(json_object_get(o, "outbound_requests"));
+	c->webhooks_failed = (int)json_integer_value(json_object_get(o, "webhooks_failed"));
 	snprintf(c->conversation_id, sizeof c->conversation_id, "%s", conv ? conv : "");
-	if (!outcome || c->requests == 0)
+	snprintf(c->mode, sizeof c->mode, "%s", mode ? mode : "");
+	json_array_foreach(answers, i, a)
+	{
+		if (c->finals)
+			c->request_after_final = true;
+		if (!e2e_sim_retriable(json_integer_value(a)))
+			c->finals++;
+	}
+	if (c->requests == 0)
 		c->outcome = E2E_SIM_NONE;
-	else if (strcmp(outcome, "ok") == 0)
-		c->outcome = E2E_SIM_OK;
-	else if (strcmp(outcome, "initiation_failure") == 0)
+	else if (c->conversation_id[0] && strcmp(c->mode, "initiation_failure") == 0)
 		c->outcome = E2E_SIM_INITIATION_FAILURE;
+	else if (c->conversation_id[0])
+		c->outcome = E2E_SIM_OK;
 	else
 		c->outcome = E2E_SIM_API_ERROR;
-	c->nlines = (int)json_array_size(lines);
+	c->nlines = -1;
+}
+
+/* Fetches the conversation's transcript into c. */
+static void e2e_sim_transcript(const struct e2e_stack *s, struct e2e_sim_call *c)
+{
+	struct ts_http_resp resp = {0};
+	char url[256], key[80];
+	const char *headers[2] = {key, NULL};
+	json_t *root, *tr, *l;
+	size_t i;
+
+	snprintf(url, sizeof url, "%s/v1/convai/conversations/%s", s->sim_url, c->conversation_id);
+	snprintf(key, sizeof key, "xi-api-key: %s", s->api_key);
+	ts_http("GET", url, headers, NULL, 0, &resp);
+	root = resp.status == 200 && resp.body ? json_loads(resp.body, 0, NULL) : NULL;
+	tr = json_object_get(root, "transcript");
+	if (!json_is_array(tr))
+		fail_msg("e2e: GET %s answered %ld without a transcript", url, resp.status);
+	c->nlines = (int)json_array_size(tr);
 	c->speakers = calloc((size_t)c->nlines + 1, sizeof *c->speakers);
 	c->messages = calloc((size_t)c->nlines + 1, sizeof *c->messages);
-	json_array_foreach(lines, i, l)
+	json_array_foreach(tr, i, l)
 	{
-		const char *sp = json_string_value(json_object_get(l, "speaker"));
+		const char *sp = json_string_value(json_object_get(l, "role"));
 		const char *msg = json_string_value(json_object_get(l, "message"));
 
 		c->speakers[i] = strdup(sp ? sp : "");
 		c->messages[i] = strdup(msg ? msg : "");
 	}
+	json_decref(root);
+	ts_http_resp_free(&resp);
 }
 
-struct e2e_sim *e2e_sim_stats(const struct e2e_stack *s)
+struct e2e_sim *e2e_sim_stats(const struct e2e_stack *s, bool transcripts)
 {
 	struct ts_http_resp resp = {0};
 	struct e2e_sim *sim = calloc(1, sizeof *sim);
@@ -96,12 +132,26 @@ struct e2e_sim *e2e_sim_stats(const struct e2e_stack *s)
 	calls = json_object_get(root, "calls");
 	if (!json_is_object(calls))
 		fail_msg("e2e: GET %s: no calls object: %.300s", url, resp.body);
+	sim->conversations =
+	    json_integer_value(json_object_get(json_object_get(root, "totals"), "conversations"));
 	sim->calls = calloc(json_object_size(calls) + 1, sizeof *sim->calls);
-	json_object_foreach(calls, sid, o) e2e_sim_parse_call(sid, o, &sim->calls[sim->n++]);
+	json_object_foreach(calls, sid, o)
+	{
+		struct e2e_sim_call *c = &sim->calls[sim->n++];
+
+		e2e_sim_parse_call(sid, o, c);
+		if (transcripts && c->conversation_id[0])
+			e2e_sim_transcript(s, c);
+	}
 	qsort(sim->calls, sim->n, sizeof *sim->calls, e2e_sim_cmp);
 	json_decref(root);
 	ts_http_resp_free(&resp);
 	return sim;
+}
+
+long long e2e_sim_conversations(const struct e2e_sim *sim)
+{
+	return sim->conversations;
 }
 
 void e2e_sim_free(struct e2e_sim *sim)

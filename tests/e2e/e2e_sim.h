@@ -11,10 +11,13 @@ struct e2e_stack;
 #define E2E_SIM_TURNS(n)                    "--turns", #n
 #define E2E_SIM_TURN_DELAY_MS(v)            "--turn-delay-ms", v
 #define E2E_SIM_LATENCY_MS(v)               "--latency-ms", v
-#define E2E_SIM_RACE_SHARE(v)               "--race-share", v
-#define E2E_SIM_API_FAILURE_SHARE(v)        "--fail-share", v
-#define E2E_SIM_INITIATION_FAILURE_SHARE(v) "--initiation-failure-share", v
+#define E2E_SIM_RACE_SHARE(v)               "--share-race", v
+#define E2E_SIM_INITIATION_FAILURE_SHARE(v) "--share-initiation-failure", v
 #define E2E_SIM_SEED(v)                     "--seed", v
+/* "5 % API failures": half 500 (not retried), half 200 {success: false}; plus 3 % answered 503,
+ * which the dialer retries (the retry is answered by a fresh draw). */
+#define E2E_SIM_API_FAILURES_5PCT \
+	"--share-500", "0.025", "--share-success-false", "0.025", "--share-503", "0.03"
 
 /* Metrics that count a worker's share of the work (tried in order; the first exposed wins). */
 #define E2E_DIALER_WORK_METRICS      "dialer_messages_total"
@@ -30,17 +33,24 @@ enum e2e_sim_outcome {
 struct e2e_sim_call {
 	char call_sid[256];
 	int requests; /* outbound-call requests received for it */
-	int accepted; /* of those, answered success:true (= real dials) */
+	int finals; /* of those, answered with a final outcome (not 429/502/503/504): real dials */
+	bool request_after_final; /* a request arrived after a final answer: a second dial */
 	enum e2e_sim_outcome outcome;
 	char conversation_id[128];
-	int nlines; /* per-turn webhooks it sent for the call, in order */
+	char mode[32];       /* normal, race, initiation_failure */
+	int webhooks_failed; /* webhooks it gave up on after its retries */
+	int nlines;          /* the conversation's transcript (-1: not fetched) */
 	char **speakers, **messages;
 };
 
 struct e2e_sim;
 
-/* GET /sim/stats of the stack's elevensim (fails the test when unreachable). Caller frees. */
-struct e2e_sim *e2e_sim_stats(const struct e2e_stack *s);
+/* GET /sim/stats of the stack's elevensim (fails the test when unreachable); with transcripts,
+ * also each played conversation's transcript (GET /v1/convai/conversations/{id}). Caller
+ * frees. */
+struct e2e_sim *e2e_sim_stats(const struct e2e_stack *s, bool transcripts);
+/* Conversations elevensim placed in all (a call placed twice counts twice). */
+long long e2e_sim_conversations(const struct e2e_sim *sim);
 void e2e_sim_free(struct e2e_sim *sim);
 /* NULL when elevensim never heard of call_sid. Borrowed from sim. */
 const struct e2e_sim_call *e2e_sim_find(const struct e2e_sim *sim, const char *call_sid);

@@ -82,14 +82,11 @@ static void e2e_check_probes(const struct e2e_stack *s, const struct e2e_probes 
 
 static void test_e2e_broker_faults(void **state)
 {
-	const char *sim_args[] = {E2E_SIM_TURNS(E2E_TURNS),
-	                          E2E_SIM_TURN_DELAY_MS("150"),
-	                          E2E_SIM_LATENCY_MS("50"),
-	                          E2E_SIM_RACE_SHARE("0.33"),
-	                          E2E_SIM_API_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_SEED("31"),
-	                          NULL};
+	const char *sim_args[] = {
+	    E2E_SIM_TURNS(E2E_TURNS),  E2E_SIM_TURN_DELAY_MS("150"),
+	    E2E_SIM_LATENCY_MS("50"),  E2E_SIM_RACE_SHARE("0.33"),
+	    E2E_SIM_API_FAILURES_5PCT, E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
+	    E2E_SIM_SEED("31"),        NULL};
 	/* A delivery timeout shorter than the outage, so the ingress must refuse during it. */
 	const char *ingress_env[] = {"INGRESS_DELIVERY_TIMEOUT_MS=2000", NULL};
 	struct e2e_fixture *f = *state;

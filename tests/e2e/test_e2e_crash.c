@@ -35,14 +35,11 @@ static void e2e_crash(struct e2e_stack *s, const char *kind, unsigned *seed)
 
 static void test_e2e_crash_workers(void **state)
 {
-	const char *sim_args[] = {E2E_SIM_TURNS(E2E_TURNS),
-	                          E2E_SIM_TURN_DELAY_MS("80"),
-	                          E2E_SIM_LATENCY_MS("150"),
-	                          E2E_SIM_RACE_SHARE("0.33"),
-	                          E2E_SIM_API_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_SEED("11"),
-	                          NULL};
+	const char *sim_args[] = {
+	    E2E_SIM_TURNS(E2E_TURNS),  E2E_SIM_TURN_DELAY_MS("80"),
+	    E2E_SIM_LATENCY_MS("150"), E2E_SIM_RACE_SHARE("0.33"),
+	    E2E_SIM_API_FAILURES_5PCT, E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
+	    E2E_SIM_SEED("11"),        NULL};
 	const struct e2e_opts opts = {
 	    .name = "e2e_crash",
 	    .sim_args = sim_args,

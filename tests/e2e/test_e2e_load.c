@@ -33,14 +33,11 @@ static char *e2e_replay_all(const struct e2e_stack *s, int *rc)
 
 static void test_e2e_load_and_replay(void **state)
 {
-	const char *sim_args[] = {E2E_SIM_TURNS(E2E_TURNS),
-	                          E2E_SIM_TURN_DELAY_MS("40"),
-	                          E2E_SIM_LATENCY_MS("50"),
-	                          E2E_SIM_RACE_SHARE("0.33"),
-	                          E2E_SIM_API_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_SEED("7"),
-	                          NULL};
+	const char *sim_args[] = {
+	    E2E_SIM_TURNS(E2E_TURNS),  E2E_SIM_TURN_DELAY_MS("40"),
+	    E2E_SIM_LATENCY_MS("50"),  E2E_SIM_RACE_SHARE("0.33"),
+	    E2E_SIM_API_FAILURES_5PCT, E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
+	    E2E_SIM_SEED("7"),         NULL};
 	const struct e2e_opts opts = {
 	    .name = "e2e_load",
 	    .sim_args = sim_args,

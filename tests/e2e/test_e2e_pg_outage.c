@@ -53,14 +53,11 @@ static double e2e_webhook_non200(const struct e2e_stack *s)
 
 static void test_e2e_postgres_outage(void **state)
 {
-	const char *sim_args[] = {E2E_SIM_TURNS(E2E_TURNS),
-	                          E2E_SIM_TURN_DELAY_MS("300"),
-	                          E2E_SIM_LATENCY_MS("50"),
-	                          E2E_SIM_RACE_SHARE("0.33"),
-	                          E2E_SIM_API_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_SEED("23"),
-	                          NULL};
+	const char *sim_args[] = {
+	    E2E_SIM_TURNS(E2E_TURNS),  E2E_SIM_TURN_DELAY_MS("300"),
+	    E2E_SIM_LATENCY_MS("50"),  E2E_SIM_RACE_SHARE("0.33"),
+	    E2E_SIM_API_FAILURES_5PCT, E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
+	    E2E_SIM_SEED("23"),        NULL};
 	struct e2e_fixture *f = *state;
 	struct e2e_stack *s = &f->stack;
 	char url[512];

@@ -39,14 +39,11 @@ static double e2e_work_done(const struct e2e_worker *w, const char *const *names
 
 static void test_e2e_two_of_each(void **state)
 {
-	const char *sim_args[] = {E2E_SIM_TURNS(E2E_TURNS),
-	                          E2E_SIM_TURN_DELAY_MS("40"),
-	                          E2E_SIM_LATENCY_MS("50"),
-	                          E2E_SIM_RACE_SHARE("0.33"),
-	                          E2E_SIM_API_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
-	                          E2E_SIM_SEED("43"),
-	                          NULL};
+	const char *sim_args[] = {
+	    E2E_SIM_TURNS(E2E_TURNS),  E2E_SIM_TURN_DELAY_MS("40"),
+	    E2E_SIM_LATENCY_MS("50"),  E2E_SIM_RACE_SHARE("0.33"),
+	    E2E_SIM_API_FAILURES_5PCT, E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
+	    E2E_SIM_SEED("43"),        NULL};
 	struct e2e_fixture *f = *state;
 	struct e2e_stack *s = &f->stack;
 	const struct e2e_opts opts = {
