@@ -1,0 +1,531 @@
+/* consume: the dialer's consumer loop: intake, claims, dials, outcomes, commits, drain. */
+#include "consume.h"
+
+#include "backoff.h"
+#include "config.h"
+#include "db.h"
+#include "dial.h"
+#include "job.h"
+#include "kbus.h"
+#include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "shutdown.h"
+#include "timeutil.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONSUME_INTAKE_BATCH 500 /* messages taken per loop turn at most */
+#define CONSUME_IDLE_MS      100 /* longest sleep in kafka poll when there is nothing to do */
+#define CONSUME_BUSY_MS      20  /* longest sleep in curl while dials are in flight */
+#define CONSUME_DLQ_TIMEOUT  10000
+#define CONSUME_LAG_EVERY_MS 1000
+
+struct job_queue {
+	struct job *head, *tail;
+	size_t count;
+};
+
+struct consume {
+	const struct dialer_config *conf;
+	struct metrics *m;
+	struct kbus_config kconf;
+	char topic[256], dlq_topic[256];
+	struct db *db;
+	struct kbus_consumer *consumer;
+	struct kbus_producer *producer; /* dead letters */
+	struct dial_engine *engine;
+	struct offsets *offsets;
+	int32_t *assigned; /* partitions of topic we own */
+	size_t nassigned, assigned_cap;
+	bool paused;
+	struct job_queue backlog;  /* consumed, not yet claimed */
+	struct job_queue outcomes; /* dialled, outcome not yet stored */
+	bool stalled;              /* database (or DLQ broker) unavailable: stop taking work */
+	int64_t retry_at_ms;
+	struct backoff stall_backoff;
+	int64_t last_commit_ms, last_lag_ms;
+	atomic_bool ready;
+	struct metric *m_lag, *m_backlog, *m_db_up, *m_dialled, *m_duplicate, *m_dlq, *m_db_errors;
+};
+
+static void queue_push(struct job_queue *q, struct job *j)
+{
+	j->next = NULL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->count++;
+}
+
+static struct job *queue_pop(struct job_queue *q)
+{
+	struct job *j = q->head;
+
+	if (j) {
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->count--;
+		j->next = NULL;
+	}
+	return j;
+}
+
+/* Engine callback: the dial ended; its outcome waits in c->outcomes to be stored. */
+static void consume_dial_done(void *opaque, void *user, const struct dial_outcome *out)
+{
+	struct consume *c = opaque;
+	struct job *j = user;
+
+	job_set_outcome(j, out);
+	queue_push(&c->outcomes, j);
+}
+
+static void consume_set_paused(struct consume *c, bool pause)
+{
+	if (c->paused == pause)
+		return;
+	for (size_t i = 0; i < c->nassigned; i++)
+		(void)(pause ? kbus_consumer_pause(c->consumer, c->topic, c->assigned[i])
+		             : kbus_consumer_resume(c->consumer, c->topic, c->assigned[i]));
+	c->paused = pause;
+	log_debug(pause ? "dialer: fetching paused" : "dialer: fetching resumed",
+	          LOGI("backlog", c->backlog.count));
+}
+
+/* Commits every partition whose handled prefix grew. force: ignore the interval. */
+static void consume_commit(struct consume *c, bool force)
+{
+	int64_t now = time_mono_ms();
+
+	if (!force && now - c->last_commit_ms < c->conf->commit_interval_ms)
+		return;
+	c->last_commit_ms = now;
+	for (int32_t p = 0; p < offsets_npartitions(c->offsets); p++) {
+		int64_t next = offsets_committable(c->offsets, p);
+
+		if (next < 0)
+			continue;
+		if (kbus_consumer_commit(c->consumer, c->topic, p, next) == 0)
+			offsets_committed(c->offsets, p, next);
+	}
+}
+
+/* Drops unclaimed backlog jobs of partition p (revoked): their next owner consumes them. */
+static void consume_drop_backlog(struct consume *c, int32_t p, bool all)
+{
+	struct job_queue keep = {0};
+	struct job *j;
+
+	while ((j = queue_pop(&c->backlog))) {
+		if (all || j->partition == p)
+			job_free(j);
+		else
+			queue_push(&keep, j);
+	}
+	c->backlog = keep;
+}
+
+static void consume_rebalance(void *opaque, bool assigned,
+                              const rd_kafka_topic_partition_list_t *parts)
+{
+	struct consume *c = opaque;
+
+	for (int i = 0; i < parts->cnt; i++) {
+		int32_t p = parts->elems[i].partition;
+
+		if (strcmp(parts->elems[i].topic, c->topic) != 0)
+			continue;
+		if (assigned) {
+			if (c->nassigned == c->assigned_cap) {
+				size_t cap = c->assigned_cap ? c->assigned_cap * 2 : 16;
+				int32_t *a = realloc(c->assigned, cap * sizeof *a);
+
+				if (!a)
+					continue;
+				c->assigned = a;
+				c->assigned_cap = cap;
+			}
+			c->assigned[c->nassigned++] = p;
+			offsets_drop(c->offsets, p);
+			if (c->paused)
+				(void)kbus_consumer_pause(c->consumer, c->topic, p);
+			continue;
+		}
+		/* revoked: best-effort commit of what is done, then forget the partition */
+		if (offsets_committable(c->offsets, p) >= 0 &&
+		    kbus_consumer_commit(c->consumer, c->topic, p,
+		                         offsets_committable(c->offsets, p)))
+			log_info(
+			    "dialer: commit on revoke failed; the next owner re-reads (no redial: "
+			    "claims are in the database)",
+			    LOGI("partition", p));
+		offsets_drop(c->offsets, p);
+		consume_drop_backlog(c, p, false);
+		for (size_t k = 0; k < c->nassigned; k++)
+			if (c->assigned[k] == p)
+				c->assigned[k--] = c->assigned[--c->nassigned];
+	}
+}
+
+struct consume *consume_new(const struct dialer_config *conf, struct metrics *m, char *errstr,
+                            size_t errstr_size)
+{
+	struct consume *c = calloc(1, sizeof *c);
+	struct dial_engine_config dconf;
+	const char *topics[1];
+
+	if (!c) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	c->conf = conf;
+	c->m = m;
+	c->kconf = (struct kbus_config){
+	    .brokers = conf->kafka_brokers,
+	    .topic_prefix = conf->topic_prefix,
+	    .client_id = "dialer",
+	    .session_timeout_ms = (int)conf->session_timeout_ms,
+	    .metrics = m,
+	};
+	if (kbus_topic(&c->kconf, KBUS_TOPIC_CALLS_REQUESTED, false, c->topic, sizeof c->topic) ||
+	    kbus_topic(&c->kconf, KBUS_TOPIC_CALLS_REQUESTED, true, c->dlq_topic,
+	               sizeof c->dlq_topic)) {
+		snprintf(errstr, errstr_size, "KAFKA_TOPIC_PREFIX is too long");
+		goto fail;
+	}
+	backoff_init(&c->stall_backoff, 100, conf->db_retry_max_ms);
+	c->offsets = offsets_new();
+	c->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
+	if (!c->offsets || !c->db)
+		goto fail;
+	dconf = (struct dial_engine_config){
+	    .base_url = conf->el_base_url,
+	    .api_key = conf->el_api_key,
+	    .concurrency = (int)conf->concurrency,
+	    .rate_per_sec = (double)conf->rate_per_sec,
+	    .max_attempts = (int)conf->max_attempts,
+	    .request_timeout_ms = (long)conf->request_timeout_ms,
+	    .connect_timeout_ms = (long)conf->connect_timeout_ms,
+	    .retry_base_ms = (long)conf->retry_base_ms,
+	    .retry_max_ms = (long)conf->retry_max_ms,
+	    .retry_after_max_ms = (long)conf->retry_after_max_s * 1000,
+	    .metrics = m,
+	};
+	c->engine = dial_engine_new(&dconf, consume_dial_done, c, errstr, errstr_size);
+	if (!c->engine)
+		goto fail;
+	c->producer = kbus_producer_new(&c->kconf, errstr, errstr_size);
+	if (!c->producer)
+		goto fail;
+	topics[0] = c->topic;
+	c->consumer = kbus_consumer_new(&c->kconf, conf->group, topics, 1, consume_rebalance, c,
+	                                errstr, errstr_size);
+	if (!c->consumer)
+		goto fail;
+	c->m_lag =
+	    metrics_gauge(m, "dialer_consumer_lag",
+	                  "Messages of calls.requested not yet consumed by this dialer", NULL);
+	c->m_backlog =
+	    metrics_gauge(m, "dialer_backlog", "Consumed messages waiting for a dial slot", NULL);
+	c->m_db_up = metrics_gauge(m, "dialer_db_up", "1 when the database is reachable", NULL);
+	c->m_dialled = metrics_counter(m, "dialer_messages_total", "Messages handled, by result",
+	                               "result", "dialled", NULL);
+	c->m_duplicate = metrics_counter(m, "dialer_messages_total", "Messages handled, by result",
+	                                 "result", "already_dialled", NULL);
+	c->m_dlq = metrics_counter(m, "dialer_messages_total", "Messages handled, by result",
+	                           "result", "dlq", NULL);
+	c->m_db_errors =
+	    metrics_counter(m, "dialer_db_errors_total",
+	                    "Database statements that failed (the work is retried)", NULL);
+	return c;
+fail:
+	consume_destroy(c);
+	return NULL;
+}
+
+void consume_destroy(struct consume *c)
+{
+	struct job *j;
+
+	if (!c)
+		return;
+	kbus_consumer_close(c->consumer);
+	if (c->engine)
+		dial_engine_abort_all(c->engine); /* callbacks only queue outcomes */
+	dial_engine_destroy(c->engine);
+	kbus_producer_destroy(c->producer, 5000);
+	while ((j = queue_pop(&c->backlog)))
+		job_free(j);
+	while ((j = queue_pop(&c->outcomes)))
+		job_free(j);
+	db_close(c->db);
+	offsets_destroy(c->offsets);
+	free(c->assigned);
+	free(c);
+}
+
+bool consume_ready(void *opaque)
+{
+	struct consume *c = opaque;
+
+	return atomic_load(&c->ready);
+}
+
+/* The database (or the broker, for the DLQ) failed transiently: stop taking work until the
+ * backoff expires and the connection is back. */
+static void consume_stall(struct consume *c)
+{
+	long delay = backoff_next(&c->stall_backoff);
+
+	metric_inc(c->m_db_errors);
+	if (!c->stalled)
+		log_warn("dialer: pausing consumption until the database is back",
+		         LOGI("retry_ms", delay));
+	c->stalled = true;
+	c->retry_at_ms = time_mono_ms() + delay;
+	atomic_store(&c->ready, false);
+	metric_set(c->m_db_up, 0);
+	consume_set_paused(c, true);
+}
+
+/* While stalled: reconnects when the backoff expired. Returns true when no longer stalled. */
+static bool consume_unstall(struct consume *c)
+{
+	if (!c->stalled)
+		return true;
+	if (time_mono_ms() < c->retry_at_ms)
+		return false;
+	if (db_ensure(c->db)) {
+		c->retry_at_ms = time_mono_ms() + backoff_next(&c->stall_backoff);
+		return false;
+	}
+	log_info("dialer: database is back, resuming");
+	c->stalled = false;
+	backoff_reset(&c->stall_backoff);
+	atomic_store(&c->ready, true);
+	metric_set(c->m_db_up, 1);
+	return true;
+}
+
+static void consume_handled(struct consume *c, struct job *j)
+{
+	offsets_done(c->offsets, j->partition, j->offset);
+	job_free(j);
+}
+
+/* Publishes a DLQ job to calls.requested.dlq. Returns 0 (handled) or -1 (retry later). */
+static int consume_dead_letter(struct consume *c, struct job *j)
+{
+	char partition[16], offset[32];
+	struct kbus_header headers[] = {
+	    {"error", j->error},        {"reason", j->dlq_reason},       {"attempts", "1"},
+	    {"source_topic", c->topic}, {"source_partition", partition}, {"source_offset", offset},
+	};
+	char err[256];
+
+	snprintf(partition, sizeof partition, "%d", (int)j->partition);
+	snprintf(offset, sizeof offset, "%lld", (long long)j->offset);
+	if (kbus_produce_sync(c->producer, c->dlq_topic, j->key, j->key_len, j->value, j->value_len,
+	                      headers, sizeof headers / sizeof headers[0], CONSUME_DLQ_TIMEOUT, err,
+	                      sizeof err)) {
+		log_warn("dialer: dead-letter publish failed", LOGS("call_sid", j->call_sid),
+		         LOGS("error", err));
+		return -1;
+	}
+	metric_inc(c->m_dlq);
+	log_error("dialer: message sent to the dead-letter topic", LOGS("call_sid", j->call_sid),
+	          LOGS("reason", j->dlq_reason), LOGS("error", j->error),
+	          LOGI("partition", j->partition), LOGI("offset", j->offset));
+	return 0;
+}
+
+/* Moves backlog jobs into the engine while it can start dials: insert + claim first, and only a
+ * successful claim dials. Returns how many jobs left the backlog. */
+static int consume_start(struct consume *c)
+{
+	int n = 0;
+	struct job *j;
+
+	while ((j = c->backlog.head) && !c->stalled) {
+		bool claimed = false;
+
+		if (j->dlq) {
+			if (consume_dead_letter(c, j)) {
+				consume_stall(c);
+				break;
+			}
+			consume_handled(c, queue_pop(&c->backlog));
+			n++;
+			continue;
+		}
+		if (!dial_engine_can_start(c->engine))
+			break;
+		switch (job_claim(c->db, j, &claimed)) {
+		case JOB_DB_OK:
+			break;
+		case JOB_DB_TRANSIENT:
+			consume_stall(c);
+			return n;
+		case JOB_DB_PERMANENT:
+			j->dlq = true;
+			snprintf(j->dlq_reason, sizeof j->dlq_reason, "db_permanent");
+			snprintf(j->error, sizeof j->error, "%s", db_errmsg(c->db));
+			continue;
+		}
+		queue_pop(&c->backlog);
+		n++;
+		if (!claimed) {
+			metric_inc(c->m_duplicate);
+			log_info("dialer: dial already attempted for this call, not dialling again",
+			         LOGS("call_sid", j->call_sid), LOGI("partition", j->partition),
+			         LOGI("offset", j->offset));
+			consume_handled(c, j);
+			continue;
+		}
+		metric_inc(c->m_dialled);
+		if (dial_engine_submit(c->engine, j->call_sid, j->body, j)) {
+			struct dial_outcome out = {
+			    .status = DIAL_FAILED,
+			    .conversation_id = "",
+			    .reason = "dialer could not set up the request",
+			};
+
+			consume_dial_done(c, j, &out);
+		}
+	}
+	return n;
+}
+
+/* Stores finished dials' outcomes; stops at the first transient failure. Returns how many. */
+static int consume_record(struct consume *c)
+{
+	int n = 0;
+	struct job *j;
+
+	while ((j = c->outcomes.head) && !c->stalled) {
+		if (job_record(c->db, j) == JOB_DB_TRANSIENT) {
+			consume_stall(c);
+			break;
+		}
+		consume_handled(c, queue_pop(&c->outcomes));
+		n++;
+	}
+	return n;
+}
+
+/* Takes up to a batch of messages; waits up to timeout_ms for the first. */
+static int consume_intake(struct consume *c, int timeout_ms)
+{
+	int n = 0;
+	rd_kafka_message_t *rkm;
+
+	while (n < CONSUME_INTAKE_BATCH &&
+	       (rkm = kbus_consumer_poll(c->consumer, n ? 0 : timeout_ms))) {
+		struct job *j = NULL;
+
+		if (offsets_add(c->offsets, rkm->partition, rkm->offset) == 0)
+			j = job_from_message(rkm, c->conf);
+		if (!j) {
+			/* out of memory: not tracked, so never committed; re-read after restart */
+			log_error("dialer: out of memory taking a message",
+			          LOGI("offset", rkm->offset));
+			rd_kafka_message_destroy(rkm);
+			break;
+		}
+		rd_kafka_message_destroy(rkm);
+		queue_push(&c->backlog, j);
+		n++;
+		if (c->backlog.count >= (size_t)c->conf->backlog)
+			break;
+	}
+	return n;
+}
+
+static void consume_lag(struct consume *c)
+{
+	int64_t now = time_mono_ms();
+	int64_t lag;
+
+	metric_set(c->m_backlog, (double)c->backlog.count);
+	if (now - c->last_lag_ms < CONSUME_LAG_EVERY_MS)
+		return;
+	c->last_lag_ms = now;
+	lag = kbus_consumer_lag(c->consumer);
+	if (lag >= 0)
+		metric_set(c->m_lag, (double)lag);
+}
+
+/* After shutdown: no new work; in-flight dials get until the deadline, then are ended;
+ * outcomes are stored (the database gets a few more seconds if it is down) and committed. */
+static int consume_drain(struct consume *c)
+{
+	int64_t deadline = time_mono_ms() + c->conf->drain_timeout_ms;
+	int64_t store_deadline;
+
+	log_info("dialer: draining", LOGI("in_flight", dial_engine_active(c->engine)),
+	         LOGI("unclaimed_dropped", c->backlog.count));
+	consume_set_paused(c, true);
+	consume_drop_backlog(c, 0, true);
+	while (dial_engine_active(c->engine) > 0 && time_mono_ms() < deadline) {
+		dial_engine_run(c->engine, CONSUME_BUSY_MS);
+		if (consume_unstall(c))
+			consume_record(c);
+	}
+	if (dial_engine_active(c->engine) > 0) {
+		log_warn("dialer: drain timeout: ending in-flight dials",
+		         LOGI("in_flight", dial_engine_active(c->engine)));
+		dial_engine_abort_all(c->engine);
+	}
+	store_deadline = time_mono_ms() + 5000;
+	while (c->outcomes.count > 0 && time_mono_ms() < store_deadline) {
+		if (consume_unstall(c))
+			consume_record(c);
+		if (c->outcomes.count > 0)
+			shutdown_sleep_ms(50);
+	}
+	consume_commit(c, true);
+	if (c->outcomes.count > 0) {
+		log_error(
+		    "dialer: outcomes not stored at exit (database down); those calls stay "
+		    "in_progress with their dial claimed, for the post-call webhook or the sweeper",
+		    LOGI("count", c->outcomes.count));
+		return -1;
+	}
+	log_info("dialer: drained");
+	return 0;
+}
+
+int consume_run(struct consume *c)
+{
+	if (db_ensure(c->db)) {
+		log_warn("dialer: database not reachable at start; waiting before consuming");
+		consume_stall(c);
+	} else {
+		atomic_store(&c->ready, true);
+		metric_set(c->m_db_up, 1);
+	}
+	while (!shutdown_requested()) {
+		bool can_start, idle;
+		int progress = 0;
+
+		consume_unstall(c);
+		consume_set_paused(c, c->stalled || c->backlog.count >= (size_t)c->conf->backlog);
+		can_start = !c->stalled && c->backlog.count > 0 && dial_engine_can_start(c->engine);
+		idle = !can_start && c->outcomes.count == 0;
+		progress += consume_intake(
+		    c, idle && dial_engine_active(c->engine) == 0 ? CONSUME_IDLE_MS : 0);
+		progress += consume_start(c);
+		progress += dial_engine_run(c->engine, progress || !idle ? 0 : CONSUME_BUSY_MS);
+		progress += consume_record(c);
+		consume_commit(c, false);
+		consume_lag(c);
+	}
+	return consume_drain(c);
+}

@@ -1,0 +1,83 @@
+/* dialer: consumes calls.requested and places each call exactly once (config -> init -> run ->
+ * teardown in reverse). */
+#include "config.h"
+#include "consume.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "shutdown.h"
+#include "sweeper.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+	struct dialer_config conf;
+	struct metrics *m = NULL;
+	struct consume *c = NULL;
+	struct sweeper *sw = NULL;
+	struct httpd *h = NULL;
+	enum log_level level = LOG_INFO;
+	char errstr[512] = "";
+	char url[256];
+	enum cfg_result r;
+	int ret = 1;
+
+	memset(&conf, 0, sizeof conf);
+	shutdown_install();
+	r = dialer_config_load(&conf, argc, argv, errstr, sizeof errstr);
+	if (r == CFG_EXIT_OK) {
+		ret = 0;
+		goto out;
+	}
+	if (r == CFG_ERROR) {
+		fprintf(stderr, "dialer: %s\n", errstr);
+		ret = 2;
+		goto out;
+	}
+	(void)log_level_parse(conf.log_level, &level);
+	log_init("dialer", level);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("dialer: curl_global_init failed");
+		goto out;
+	}
+	m = metrics_new();
+	if (!m) {
+		log_error("dialer: out of memory");
+		goto out_curl;
+	}
+	c = consume_new(&conf, m, errstr, sizeof errstr);
+	if (!c) {
+		log_error("dialer: cannot start", LOGS("error", errstr));
+		goto out_curl;
+	}
+	h = httpd_start_health(conf.http_listen, m, consume_ready, c, errstr, sizeof errstr);
+	if (!h) {
+		log_error("dialer: cannot start the health server", LOGS("error", errstr));
+		goto out_curl;
+	}
+	if (conf.sweeper) {
+		sw = sweeper_start(&conf, m, errstr, sizeof errstr);
+		if (!sw) {
+			log_error("dialer: cannot start the sweeper", LOGS("error", errstr));
+			goto out_curl;
+		}
+	}
+	cfg_redact_url(conf.el_base_url, url, sizeof url);
+	log_info("dialer: running", LOGI("http_port", httpd_port(h)), LOGS("group", conf.group),
+	         LOGS("elevenlabs", url), LOGI("concurrency", conf.concurrency),
+	         LOGI("rate_per_sec", conf.rate_per_sec),
+	         LOGS("sweeper", conf.sweeper ? "on" : "off"));
+	ret = consume_run(c) == 0 ? 0 : 1;
+out_curl:
+	sweeper_stop(sw);
+	httpd_stop(h);
+	consume_destroy(c);
+	metrics_destroy(m);
+	curl_global_cleanup();
+out:
+	dialer_config_free(&conf);
+	return ret;
+}

@@ -1,0 +1,349 @@
+/* sweeper: the stuck-call sweeper thread: lease old in_progress calls, ask the conversations API,
+ * store the real outcome. */
+#include "sweeper.h"
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "store_calls.h"
+#include "timeutil.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SWEEP_BODY_MAX (1024 * 1024)
+
+struct sweeper {
+	const struct dialer_config *conf;
+	struct metrics *m;
+	struct db *db;
+	CURL *easy;
+	struct curl_slist *headers;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, started;
+	struct store_call *rows;
+	char *resp;
+	size_t resp_len;
+};
+
+void sweeper_classify(long http_status, const char *body, size_t len, struct sweep_verdict *v)
+{
+	json_t *root = NULL;
+	const char *status;
+	const json_t *meta;
+
+	memset(v, 0, sizeof *v);
+	v->action = SWEEP_ERROR;
+	v->label = "error";
+	if (http_status == 404) {
+		/* only the API's own JSON 404 counts: a proxy's or a wrong base URL's page does not
+		 */
+		root = json_loadb(body ? body : "", len, 0, NULL);
+		if (json_is_object(root)) {
+			v->action = SWEEP_FAILED;
+			v->label = "not_found";
+			snprintf(v->reason, sizeof v->reason, "conversation_not_found");
+		} else {
+			snprintf(v->reason, sizeof v->reason, "HTTP 404 without a JSON body");
+		}
+		json_decref(root);
+		return;
+	}
+	if (http_status != 200) {
+		snprintf(v->reason, sizeof v->reason, "HTTP %ld", http_status);
+		return;
+	}
+	root = json_loadb(body ? body : "", len, 0, NULL);
+	status = json_string_value(json_object_get(root, "status"));
+	meta = json_object_get(root, "metadata");
+	if (!status) {
+		snprintf(v->reason, sizeof v->reason, "answer without a status");
+	} else if (strcmp(status, "done") == 0) {
+		const json_t *start = json_object_get(meta, "start_time_unix_secs");
+		const json_t *dur = json_object_get(meta, "call_duration_secs");
+
+		v->action = SWEEP_COMPLETED;
+		v->label = "completed";
+		if (json_is_number(start) && json_number_value(start) > 0)
+			time_format_iso_ms(
+			    (int64_t)((json_number_value(start) +
+			               (json_is_number(dur) ? json_number_value(dur) : 0)) *
+			              1000),
+			    v->end_time, sizeof v->end_time);
+	} else if (strcmp(status, "failed") == 0) {
+		const char *why = json_string_value(json_object_get(meta, "termination_reason"));
+
+		v->action = SWEEP_FAILED;
+		v->label = "failed";
+		snprintf(v->reason, sizeof v->reason, "conversation_failed%s%.200s",
+		         why && *why ? ": " : "", why && *why ? why : "");
+	} else if (strcmp(status, "initiated") == 0 || strcmp(status, "in-progress") == 0 ||
+	           strcmp(status, "processing") == 0) {
+		v->action = SWEEP_RUNNING;
+		v->label = "running";
+	} else {
+		snprintf(v->reason, sizeof v->reason, "unknown status '%.64s'", status);
+	}
+	json_decref(root);
+}
+
+static size_t sweeper_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct sweeper *s = userdata;
+	size_t n = size * nmemb;
+	char *buf;
+
+	if (s->resp_len + n > SWEEP_BODY_MAX)
+		return 0;
+	buf = realloc(s->resp, s->resp_len + n + 1);
+	if (!buf)
+		return 0;
+	memcpy(buf + s->resp_len, ptr, n);
+	s->resp = buf;
+	s->resp_len += n;
+	s->resp[s->resp_len] = '\0';
+	return n;
+}
+
+/* GET the conversation; fills v. */
+static void sweeper_check(struct sweeper *s, const char *conversation_id, struct sweep_verdict *v)
+{
+	char url[1536];
+	char *esc = curl_easy_escape(s->easy, conversation_id, 0);
+	size_t blen = strlen(s->conf->el_base_url);
+	long status = 0;
+	CURLcode rc;
+
+	while (blen > 0 && s->conf->el_base_url[blen - 1] == '/')
+		blen--;
+	snprintf(url, sizeof url, "%.*s/v1/convai/conversations/%s", (int)blen,
+	         s->conf->el_base_url, esc ? esc : "");
+	curl_free(esc);
+	s->resp_len = 0;
+	if (s->resp)
+		s->resp[0] = '\0';
+	rc = curl_easy_setopt(s->easy, CURLOPT_URL, url);
+	if (rc == CURLE_OK)
+		rc = curl_easy_perform(s->easy);
+	if (rc != CURLE_OK) {
+		memset(v, 0, sizeof *v);
+		v->action = SWEEP_ERROR;
+		v->label = "error";
+		snprintf(v->reason, sizeof v->reason, "%s", curl_easy_strerror(rc));
+		return;
+	}
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+	sweeper_classify(status, s->resp, s->resp_len, v);
+}
+
+static void sweeper_resolved(struct sweeper *s, const char *outcome)
+{
+	metric_inc(metrics_counter(s->m, "dialer_sweeper_resolved_total",
+	                           "Stuck calls settled by the sweeper, by outcome", "outcome",
+	                           outcome, NULL));
+}
+
+/* Settles one leased call. Returns -1 on a database failure (stop the round). */
+static int sweeper_one(struct sweeper *s, const struct store_call *row)
+{
+	struct sweep_verdict v;
+	int64_t start_ms = 0;
+	bool changed = false;
+	int rc;
+
+	if (!row->has_conversation_id) {
+		int64_t claimed_ms = 0;
+
+		/* a dial (here or in another dialer) may still be waiting for its answer */
+		if (row->dial_attempted_at[0] &&
+		    time_parse_iso_ms(row->dial_attempted_at, &claimed_ms) == 0 &&
+		    time_now_ms() - claimed_ms < dialer_config_max_dial_ms(s->conf) + 5000) {
+			log_debug("sweeper: dial may still be in flight",
+			          LOGS("call_sid", row->call_sid));
+			return 0;
+		}
+		/* never claimed (crash between insert and claim, message not redelivered in time)
+		 * or claimed with no answer stored: either way nobody knows whether the phone rang
+		 */
+		if (store_call_set_failed(s->db, row->call_sid, "dial_outcome_unknown", &changed))
+			return -1;
+		if (changed)
+			sweeper_resolved(s, "dial_outcome_unknown");
+		log_warn("sweeper: call without conversation_id failed",
+		         LOGS("call_sid", row->call_sid), LOGS("reason", "dial_outcome_unknown"),
+		         LOGS("dial_attempted_at", row->dial_attempted_at));
+		return 0;
+	}
+	sweeper_check(s, row->conversation_id, &v);
+	if ((v.action == SWEEP_RUNNING || v.action == SWEEP_ERROR) && s->conf->sweep_max_age_s &&
+	    time_parse_iso_ms(row->call_start_time, &start_ms) == 0 &&
+	    time_now_ms() - start_ms > s->conf->sweep_max_age_s * 1000) {
+		v.action = SWEEP_FAILED;
+		v.label = "max_age";
+		snprintf(v.reason, sizeof v.reason, "sweep_max_age");
+	}
+	switch (v.action) {
+	case SWEEP_COMPLETED:
+		rc = store_call_set_completed(s->db, row->call_sid,
+		                              v.end_time[0] ? v.end_time : NULL,
+		                              row->conversation_id, &changed);
+		break;
+	case SWEEP_FAILED:
+		rc = store_call_set_failed(s->db, row->call_sid, v.reason, &changed);
+		break;
+	default:
+		metric_inc(metrics_counter(s->m, "dialer_sweeper_checks_total",
+		                           "Stuck-call checks that settled nothing, by result",
+		                           "result", v.label, NULL));
+		log_info("sweeper: call not settled yet", LOGS("call_sid", row->call_sid),
+		         LOGS("conversation_id", row->conversation_id), LOGS("result", v.label),
+		         LOGS("reason", v.reason));
+		return 0;
+	}
+	if (rc)
+		return -1;
+	if (changed)
+		sweeper_resolved(s, v.label);
+	log_info("sweeper: stuck call settled", LOGS("call_sid", row->call_sid),
+	         LOGS("conversation_id", row->conversation_id), LOGS("outcome", v.label),
+	         LOGS("reason", v.reason));
+	return 0;
+}
+
+/* One round: lease a batch and settle it while the lease is surely ours. */
+static void sweeper_round(struct sweeper *s)
+{
+	long lease_s = s->conf->sweep_interval_s * 3 < 5 ? 5 : (long)s->conf->sweep_interval_s * 3;
+	int64_t lease_end;
+	int n = 0;
+
+	if (db_ensure(s->db))
+		return;
+	if (store_call_lease_stuck(s->db, (long)s->conf->sweep_age_s, lease_s, s->rows,
+	                           (int)s->conf->sweep_batch, &n)) {
+		log_warn("sweeper: lease failed", LOGS("error", db_errmsg(s->db)));
+		return;
+	}
+	lease_end = time_mono_ms() + lease_s * 1000 - 1000;
+	for (int i = 0; i < n; i++) {
+		if (time_mono_ms() + s->conf->request_timeout_ms > lease_end) {
+			log_info("sweeper: lease running out; the rest waits for the next round",
+			         LOGI("left", n - i));
+			break;
+		}
+		if (sweeper_one(s, &s->rows[i])) {
+			log_warn("sweeper: database error", LOGS("error", db_errmsg(s->db)));
+			break;
+		}
+		pthread_mutex_lock(&s->mu);
+		bool stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			break;
+	}
+}
+
+static void *sweeper_main(void *arg)
+{
+	struct sweeper *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)s->conf->sweep_interval_s;
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		sweeper_round(s);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+struct sweeper *sweeper_start(const struct dialer_config *conf, struct metrics *m, char *errstr,
+                              size_t errstr_size)
+{
+	struct sweeper *s = calloc(1, sizeof *s);
+	char key[1024];
+	CURLcode rc = CURLE_OK;
+
+	if (!s) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	s->conf = conf;
+	s->m = m;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->rows = calloc((size_t)conf->sweep_batch, sizeof *s->rows);
+	s->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
+	if (!s->rows || !s->db)
+		goto fail;
+	snprintf(key, sizeof key, "xi-api-key: %s", conf->el_api_key);
+	s->headers = curl_slist_append(NULL, "Accept: application/json");
+	s->headers = s->headers ? curl_slist_append(s->headers, key) : NULL;
+	s->easy = curl_easy_init();
+	if (!s->easy || !s->headers) {
+		snprintf(errstr, errstr_size, "curl init failed");
+		goto fail;
+	}
+	rc = curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)conf->request_timeout_ms);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS,
+		                      (long)conf->connect_timeout_ms);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, sweeper_on_body);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+	if (rc != CURLE_OK) {
+		snprintf(errstr, errstr_size, "curl setup: %s", curl_easy_strerror(rc));
+		goto fail;
+	}
+	if (pthread_create(&s->thread, NULL, sweeper_main, s)) {
+		snprintf(errstr, errstr_size, "cannot start the sweeper thread");
+		goto fail;
+	}
+	s->started = true;
+	return s;
+fail:
+	sweeper_stop(s);
+	return NULL;
+}
+
+void sweeper_stop(struct sweeper *s)
+{
+	if (!s)
+		return;
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->easy)
+		curl_easy_cleanup(s->easy);
+	curl_slist_free_all(s->headers);
+	db_close(s->db);
+	free(s->rows);
+	free(s->resp);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
