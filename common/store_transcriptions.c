@@ -1,0 +1,363 @@
+/* store_transcriptions: every query on call_transcriptions: reading a transcript, the per-call
+ * write lock, and the sequence-numbered writes (batch append, placed insert, reconciliation).
+ *
+ * The batch write reads calls in the same statement (the two-step lookup call_sid -> call ->
+ * conversation_id) so that the lookup and the insert see one snapshot and cost one round trip;
+ * it writes only call_transcriptions. */
+#include "store_transcriptions.h"
+
+#include "db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* First key of the two-key advisory lock: the keyspace of "transcription writes of a call". */
+#define STORE_TX_LOCK_SPACE "1951560417"
+
+static const char SQL_LIST[] =
+    "SELECT id, sequence_number, speaker, message, event_id, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+    "FROM call_transcriptions WHERE conversation_id = $1 ORDER BY sequence_number";
+
+/* The subquery's ORDER BY fixes the order in which the locks are taken. */
+static const char SQL_LOCK[] =
+    "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(" STORE_TX_LOCK_SPACE ", h) "
+    "FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY 1) s) l";
+
+/* ready: calls found, not failed, with a conversation_id, event not stored yet. fresh: of those,
+ * the ones not already added by the reconciliation and not older than a stored line of their
+ * partition; numbered per conversation after the current maximum. The inserted rows are not
+ * visible to the max() subquery (one snapshot), so the numbering is max + 1, max + 2, ... */
+static const char SQL_INSERT_BATCH[] =
+    "WITH input AS ("
+    " SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::int[], $7::bigint[])"
+    " AS u(ord, call_sid, speaker, message, event_id, source_partition, source_offset)),"
+    "resolved AS ("
+    " SELECT i.*, c.id AS call_id, c.conversation_id, c.status,"
+    " EXISTS (SELECT 1 FROM call_transcriptions t WHERE t.event_id = i.event_id) AS present"
+    " FROM input i LEFT JOIN calls c ON c.call_sid = i.call_sid),"
+    "ready AS ("
+    " SELECT r.*,"
+    " (SELECT max(t.source_offset) FROM call_transcriptions t"
+    " WHERE t.conversation_id = r.conversation_id"
+    " AND t.source_partition = r.source_partition) AS max_offset,"
+    " EXISTS (SELECT 1 FROM call_transcriptions t WHERE t.conversation_id = r.conversation_id"
+    " AND t.event_id LIKE 'postcall:%' AND t.speaker = r.speaker AND t.message = r.message)"
+    " AS reconciled"
+    " FROM resolved r"
+    " WHERE NOT r.present AND r.conversation_id IS NOT NULL AND r.status <> 'failed'),"
+    "fresh AS ("
+    " SELECT r.*, row_number() OVER (PARTITION BY r.conversation_id"
+    " ORDER BY r.source_offset NULLS LAST, r.ord) AS rn"
+    " FROM ready r WHERE NOT r.reconciled"
+    " AND (r.max_offset IS NULL OR r.source_offset IS NULL OR r.source_offset > r.max_offset)),"
+    "ins AS ("
+    " INSERT INTO call_transcriptions (conversation_id, speaker, message, sequence_number,"
+    " event_id, source_partition, source_offset)"
+    " SELECT f.conversation_id, f.speaker, f.message, f.rn + COALESCE((SELECT"
+    " max(t.sequence_number) FROM call_transcriptions t"
+    " WHERE t.conversation_id = f.conversation_id), 0),"
+    " f.event_id, f.source_partition, f.source_offset FROM fresh f"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id, sequence_number)"
+    "SELECT r.ord, r.call_id IS NOT NULL, r.status, r.conversation_id, r.present,"
+    " COALESCE(rd.reconciled, false), ins.id, ins.sequence_number"
+    " FROM resolved r LEFT JOIN ready rd ON rd.ord = r.ord"
+    " LEFT JOIN ins ON ins.event_id = r.event_id ORDER BY r.ord";
+
+static const char SQL_PRESENT[] =
+    "SELECT EXISTS (SELECT 1 FROM call_transcriptions WHERE event_id = $1),"
+    " EXISTS (SELECT 1 FROM call_transcriptions WHERE conversation_id = $2"
+    " AND event_id LIKE 'postcall:%' AND speaker = $3 AND message = $4)";
+
+/* The place of a line: after its predecessor by offset in the same partition, else first. */
+static const char SQL_PLACE[] =
+    "WITH p AS (SELECT COALESCE((SELECT sequence_number FROM call_transcriptions"
+    " WHERE conversation_id = $1 AND source_partition = $2 AND source_offset < $3"
+    " ORDER BY source_offset DESC LIMIT 1), 0) + 1 AS seq)"
+    " SELECT p.seq, EXISTS (SELECT 1 FROM call_transcriptions"
+    " WHERE conversation_id = $1 AND sequence_number = p.seq) FROM p";
+
+/* Moving lines up by one in two steps, through negative numbers, because the unique constraint
+ * is checked row by row: a direct "+ 1" would collide with the next row half-way. */
+static const char SQL_SHIFT_OUT[] =
+    "UPDATE call_transcriptions SET sequence_number = -(sequence_number + 1)"
+    " WHERE conversation_id = $1 AND sequence_number >= $2";
+static const char SQL_SHIFT_BACK[] =
+    "UPDATE call_transcriptions SET sequence_number = -sequence_number"
+    " WHERE conversation_id = $1 AND sequence_number < 0";
+
+static const char SQL_INSERT_AT[] =
+    "INSERT INTO call_transcriptions (conversation_id, speaker, message, sequence_number,"
+    " event_id, source_partition, source_offset)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+
+static const char SQL_APPEND[] =
+    "INSERT INTO call_transcriptions (conversation_id, speaker, message, sequence_number,"
+    " event_id)"
+    " SELECT $1::text, $2, $3, COALESCE(max(sequence_number), 0) + 1, $4"
+    " FROM call_transcriptions WHERE conversation_id = $1::text"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING id";
+
+int store_transcription_list(struct db *db, const char *conversation_id, store_line_cb *cb,
+                             void *opaque)
+{
+	const char *params[1] = {conversation_id};
+	PGresult *res = db_exec(db, SQL_LIST, 1, params);
+	int rc = -1;
+
+	if (!res)
+		goto out;
+	rc = 0;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		struct store_line line = {
+		    .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+		    .sequence_number = atoi(PQgetvalue(res, i, 1)),
+		    .speaker = PQgetvalue(res, i, 2),
+		    .message = PQgetvalue(res, i, 3),
+		    .event_id = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4),
+		    .created_at = PQgetvalue(res, i, 5),
+		};
+		rc = cb(opaque, &line);
+	}
+out:
+	PQclear(res);
+	return rc;
+}
+
+/* A growing buffer for Postgres array literals. */
+struct store_arr {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+	size_t count;
+};
+
+static void store_arr_put(struct store_arr *a, const char *s, size_t n)
+{
+	if (a->oom)
+		return;
+	if (a->len + n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap : 256;
+		char *p;
+
+		while (a->len + n + 2 > cap)
+			cap *= 2;
+		p = realloc(a->buf, cap);
+		if (!p) {
+			a->oom = true;
+			return;
+		}
+		a->buf = p;
+		a->cap = cap;
+	}
+	memcpy(a->buf + a->len, s, n);
+	a->len += n;
+	a->buf[a->len] = '\0';
+}
+
+/* Appends one element: NULL, or the text double-quoted with " and \ escaped. */
+static void store_arr_add(struct store_arr *a, const char *s)
+{
+	store_arr_put(a, a->count++ ? "," : "{", 1);
+	if (!s) {
+		store_arr_put(a, "NULL", 4);
+		return;
+	}
+	store_arr_put(a, "\"", 1);
+	for (const char *p = s; *p; p++) {
+		const char *run = p;
+
+		while (*p && *p != '"' && *p != '\\')
+			p++;
+		store_arr_put(a, run, (size_t)(p - run));
+		if (!*p)
+			break;
+		store_arr_put(a, "\\", 1);
+		store_arr_put(a, p, 1);
+	}
+	store_arr_put(a, "\"", 1);
+}
+
+static void store_arr_add_int(struct store_arr *a, int64_t v, bool null)
+{
+	char num[32];
+
+	snprintf(num, sizeof num, "%" PRId64, v);
+	store_arr_add(a, null ? NULL : num);
+}
+
+/* Closes the literal; returns the text or NULL when out of memory. */
+static const char *store_arr_end(struct store_arr *a)
+{
+	store_arr_put(a, a->count ? "}" : "{}", a->count ? 1 : 2);
+	return a->oom ? NULL : a->buf;
+}
+
+int store_transcription_lock_calls(struct db *db, const char *const *call_sids, size_t n)
+{
+	struct store_arr keys = {0};
+	const char *params[1];
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		store_arr_add(&keys, call_sids[i]);
+	params[0] = store_arr_end(&keys);
+	if (!params[0])
+		goto out;
+	rc = db_cmd(db, SQL_LOCK, 1, params);
+out:
+	free(keys.buf);
+	return rc;
+}
+
+static bool store_bool(const PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+/* Maps one result row of SQL_INSERT_BATCH to a state. */
+static void store_batch_row(const PGresult *res, int row, struct store_tx_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!PQgetisnull(res, row, 3))
+		snprintf(r->conversation_id, sizeof r->conversation_id, "%s",
+		         PQgetvalue(res, row, 3));
+	if (!store_bool(res, row, 1))
+		r->state = STORE_TX_UNKNOWN_CALL;
+	else if (store_bool(res, row, 4))
+		r->state = STORE_TX_PRESENT;
+	else if (strcmp(PQgetvalue(res, row, 2), "failed") == 0)
+		r->state = STORE_TX_CALL_FAILED;
+	else if (PQgetisnull(res, row, 3))
+		r->state = STORE_TX_NO_CONVERSATION;
+	else if (store_bool(res, row, 5))
+		r->state = STORE_TX_RECONCILED;
+	else if (!PQgetisnull(res, row, 6)) {
+		r->state = STORE_TX_INSERTED;
+		r->id = strtoll(PQgetvalue(res, row, 6), NULL, 10);
+		r->sequence_number = atoi(PQgetvalue(res, row, 7));
+	} else
+		r->state = STORE_TX_OUT_OF_ORDER;
+}
+
+int store_transcription_insert_batch(struct db *db, const struct store_tx_line *lines, size_t n,
+                                     struct store_tx_result *out)
+{
+	struct store_arr arr[7] = {{0}};
+	const char *params[7];
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_tx_line *l = &lines[i];
+
+		store_arr_add_int(&arr[0], (int64_t)i, false);
+		store_arr_add(&arr[1], l->call_sid);
+		store_arr_add(&arr[2], l->speaker);
+		store_arr_add(&arr[3], l->message);
+		store_arr_add(&arr[4], l->event_id);
+		store_arr_add_int(&arr[5], l->source_partition, l->source_partition < 0);
+		store_arr_add_int(&arr[6], l->source_offset, l->source_offset < 0);
+	}
+	for (int k = 0; k < 7; k++)
+		if (!(params[k] = store_arr_end(&arr[k])))
+			goto out;
+	res = db_exec(db, SQL_INSERT_BATCH, 7, params);
+	if (!res)
+		goto out;
+	if ((size_t)PQntuples(res) != n)
+		goto out; /* cannot happen: one row per input */
+	for (int row = 0; row < PQntuples(res); row++) {
+		long ord = strtol(PQgetvalue(res, row, 0), NULL, 10);
+
+		if (ord >= 0 && (size_t)ord < n)
+			store_batch_row(res, row, &out[ord]);
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	for (int k = 0; k < 7; k++)
+		free(arr[k].buf);
+	return rc;
+}
+
+/* Checks whether the line is stored already; sets out->state and *done when it is. */
+static int store_check_present(struct db *db, const char *conversation_id,
+                               const struct store_tx_line *line, struct store_tx_result *out,
+                               bool *done)
+{
+	const char *params[4] = {line->event_id, conversation_id, line->speaker, line->message};
+	PGresult *res = db_exec(db, SQL_PRESENT, 4, params);
+
+	if (!res)
+		return -1;
+	*done = true;
+	if (store_bool(res, 0, 0))
+		out->state = STORE_TX_PRESENT;
+	else if (store_bool(res, 0, 1))
+		out->state = STORE_TX_RECONCILED;
+	else
+		*done = false;
+	PQclear(res);
+	return 0;
+}
+
+int store_transcription_insert_placed(struct db *db, const char *conversation_id,
+                                      const struct store_tx_line *line, struct store_tx_result *out)
+{
+	char part[16], off[32], seq[16];
+	const char *pp[3] = {conversation_id, part, off};
+	const char *ps[2] = {conversation_id, seq};
+	const char *pi[7] = {
+	    conversation_id, line->speaker, line->message, seq, line->event_id, part, off};
+	PGresult *res = NULL;
+	bool done = false, taken;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	snprintf(out->conversation_id, sizeof out->conversation_id, "%s", conversation_id);
+	if (store_check_present(db, conversation_id, line, out, &done) < 0)
+		goto out;
+	if (done)
+		return 0;
+	snprintf(part, sizeof part, "%d", (int)line->source_partition);
+	snprintf(off, sizeof off, "%" PRId64, line->source_offset);
+	res = db_exec(db, SQL_PLACE, 3, pp);
+	if (!res)
+		goto out;
+	out->sequence_number = atoi(PQgetvalue(res, 0, 0));
+	taken = store_bool(res, 0, 1);
+	PQclear(res);
+	res = NULL;
+	snprintf(seq, sizeof seq, "%d", out->sequence_number);
+	if (taken &&
+	    (db_cmd(db, SQL_SHIFT_OUT, 2, ps) < 0 || db_cmd(db, SQL_SHIFT_BACK, 1, ps) < 0))
+		goto out;
+	res = db_exec(db, SQL_INSERT_AT, 7, pi);
+	if (!res)
+		goto out;
+	out->state = STORE_TX_INSERTED;
+	out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int store_transcription_append(struct db *db, const char *conversation_id, const char *speaker,
+                               const char *message, const char *event_id, bool *inserted)
+{
+	const char *params[4] = {conversation_id, speaker, message, event_id};
+	PGresult *res = db_exec(db, SQL_APPEND, 4, params);
+
+	if (!res)
+		return -1;
+	*inserted = PQntuples(res) == 1;
+	PQclear(res);
+	return 0;
+}

@@ -1,0 +1,5 @@
+-- 006_transcription_source down: drops the source position of transcription lines. Later
+-- replays then append lines at the end of their conversation instead of placing them.
+ALTER TABLE call_transcriptions
+	DROP COLUMN source_offset,
+	DROP COLUMN source_partition;

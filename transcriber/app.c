@@ -1,0 +1,109 @@
+/* app: the pieces the consumer, replay and redrive share. */
+#include "app.h"
+
+#include "db.h"
+#include "log.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metrics *metrics,
+                 char *errstr, size_t errstr_size)
+{
+	app->conf = conf;
+	app->metrics = metrics;
+	tr_metrics_init(&app->tm, metrics);
+	app->kconf = (struct kbus_config){
+	    .brokers = conf->kafka_brokers,
+	    .topic_prefix = conf->topic_prefix,
+	    .client_id = "transcriber",
+	    .delivery_timeout_ms = (int)conf->dlq_timeout_ms,
+	    .session_timeout_ms = (int)conf->session_timeout_ms,
+	    .metrics = metrics,
+	};
+	if (kbus_topic(&app->kconf, KBUS_TOPIC_TRANSCRIPTION, false, app->line_topic,
+	               sizeof app->line_topic) < 0 ||
+	    kbus_topic(&app->kconf, KBUS_TOPIC_POST_CALL, false, app->post_topic,
+	               sizeof app->post_topic) < 0) {
+		snprintf(errstr, errstr_size, "KAFKA_TOPIC_PREFIX: topic names too long");
+		return -1;
+	}
+	atomic_store(&app->ready, false);
+	return 0;
+}
+
+struct tr_engine_config tr_app_engine_config(const struct tr_app *app)
+{
+	const struct tr_config *c = app->conf;
+
+	return (struct tr_engine_config){
+	    .line_topic = app->line_topic,
+	    .post_topic = app->post_topic,
+	    .windows = {c->unknown_retry_max_ms, c->missing_conversation_wait_ms,
+	                c->post_call_gate_ms},
+	    .retry_base_ms = (long)c->retry_base_ms,
+	    .retry_max_ms = (long)c->retry_max_ms,
+	    .dlq_timeout_ms = (int)c->dlq_timeout_ms,
+	};
+}
+
+int tr_app_round(struct tr_app *app, struct tr_engine *e)
+{
+	if (!db_ok(app->db) && db_ensure(app->db) < 0) {
+		log_warn("database unavailable", LOGS("error", db_errmsg(app->db)));
+		tr_metrics_retry(&app->tm, "database");
+		return -1;
+	}
+	return tr_engine_run(e, time_mono_ms());
+}
+
+size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, struct tr_engine *e,
+                         int first_wait_ms,
+                         bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque)
+{
+	size_t n = 0;
+	int64_t deadline = 0;
+	int wait = first_wait_ms;
+
+	while (n < (size_t)app->conf->batch_max) {
+		rd_kafka_message_t *rkm = kbus_consumer_poll(kc, wait > 0 ? wait : 0);
+		struct tr_msg *m;
+
+		if (!rkm)
+			break;
+		if (keep && !keep(opaque, rkm)) {
+			rd_kafka_message_destroy(rkm);
+		} else {
+			m = tr_msg_from_kafka(rkm);
+			rd_kafka_message_destroy(rkm);
+			if (!m)
+				log_error("out of memory copying a message: it comes back after a "
+				          "restart");
+			else if (tr_engine_add(e, m) == 0)
+				n++;
+		}
+		if (!deadline)
+			deadline = time_mono_ms() + app->conf->batch_wait_ms;
+		wait = (int)(deadline - time_mono_ms());
+	}
+	return n;
+}
+
+bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t partition)
+{
+	rd_kafka_t *rk = kbus_consumer_handle(kc);
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+	int64_t lo = -1, hi = -1, pos = -1;
+	bool caught = false;
+
+	rd_kafka_topic_partition_list_add(parts, topic, partition);
+	if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR && !parts->elems[0].err)
+		pos = parts->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(parts);
+	if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
+	        RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    hi >= 0 && pos >= 0)
+		caught = pos >= hi;
+	return caught;
+}

@@ -1,0 +1,52 @@
+/* app: what the transcriber's modes (consume, replay, redrive) share: config, metrics, the
+ * database connection, the producer and the topic names. One per process, built by main. */
+#ifndef CALLPIPE_TRANSCRIBER_APP_H
+#define CALLPIPE_TRANSCRIBER_APP_H
+
+#include "config.h"
+#include "engine.h"
+#include "kbus.h"
+#include "tmetrics.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db;
+struct metrics;
+
+struct tr_app {
+	const struct tr_config *conf;
+	struct metrics *metrics;
+	struct tr_metrics tm;
+	struct db *db;
+	struct kbus_producer *producer;
+	struct kbus_config kconf;
+	char line_topic[256], post_topic[256];
+	atomic_bool ready; /* /readyz: database reachable and consuming */
+};
+
+/* Fills in kconf, the topic names and tm from conf/metrics (borrowed). Returns 0, or -1 with
+ * errstr (a topic name does not fit). */
+__attribute__((warn_unused_result)) int tr_app_setup(struct tr_app *app,
+                                                     const struct tr_config *conf,
+                                                     struct metrics *metrics, char *errstr,
+                                                     size_t errstr_size);
+
+/* The engine configuration of conf (borrows app's topic names). */
+struct tr_engine_config tr_app_engine_config(const struct tr_app *app);
+
+/* Runs one engine round, reconnecting to the database first when needed. 0 or -1 (transient). */
+__attribute__((warn_unused_result)) int tr_app_round(struct tr_app *app, struct tr_engine *e);
+
+/* Polls up to batch_max messages into e: waits up to first_wait_ms for the first, then at most
+ * batch_wait_ms for the rest. keep decides per message (NULL: all); a rejected message is
+ * destroyed. Returns the number added. */
+size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, struct tr_engine *e,
+                         int first_wait_ms,
+                         bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque);
+
+/* True when the consumer's position in topic/partition is at its (cached) end. */
+bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t partition);
+
+#endif

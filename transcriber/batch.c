@@ -1,0 +1,357 @@
+/* batch: one transaction per round of work; per-call blocking keeps a call's messages in order. */
+#include "batch.h"
+
+#include "db.h"
+#include "log.h"
+#include "map.h"
+#include "postcall.h"
+#include "store_transcriptions.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { TR_OK = 0, TR_TRANSIENT = -1, TR_PERMANENT = -2 };
+
+/* What the round learnt about one call so far. */
+struct tr_keystate {
+	bool blocked;      /* an earlier message waits: every later one waits behind it */
+	enum tr_wait wait; /* what it waits for */
+	enum tr_wait
+	    expired; /* this wait expired in this round: later ones are dead-lettered too */
+};
+
+/* Everything one attempt allocates. */
+struct tr_attempt {
+	const struct tr_batch_ctx *ctx;
+	struct tr_msg *const *work;
+	size_t n;
+	struct tr_result *res;
+	int64_t now_ms;
+	bool one_by_one;
+	struct tr_map *keys;
+	struct tr_keystate *states;
+	size_t nstates;
+	struct store_tx_line *lines;
+	struct store_tx_result *lres;
+	long *line_of; /* work index -> lines index; -1 not a line, -2 duplicate event in round */
+};
+
+void tr_result_dlq(struct tr_result *r, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->kind = TR_RES_DLQ;
+	r->dlq_reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof r->error, fmt, ap);
+	va_end(ap);
+}
+
+static int tr_fail(struct db *db)
+{
+	return db_errclass(db) == DB_ERR_PERMANENT ? TR_PERMANENT : TR_TRANSIENT;
+}
+
+static struct tr_keystate *tr_key(struct tr_attempt *a, const char *key)
+{
+	struct tr_keystate *ks = tr_map_get(a->keys, key);
+
+	if (ks)
+		return ks;
+	ks = &a->states[a->nstates];
+	if (tr_map_put(a->keys, key, ks) < 0)
+		return NULL;
+	a->nstates++;
+	return ks;
+}
+
+static struct store_tx_line tr_line_of(const struct tr_msg *m)
+{
+	return (struct store_tx_line){
+	    .call_sid = m->line.call_sid,
+	    .speaker = m->line.speaker,
+	    .message = m->line.message,
+	    .event_id = m->line.event_id,
+	    .source_partition = m->order_partition,
+	    .source_offset = m->order_offset,
+	};
+}
+
+/* Maps a line's store state to its result; writes an out-of-order line at its place. */
+static int tr_line_result(struct tr_attempt *a, const struct tr_msg *m,
+                          const struct store_tx_result *lr, struct tr_result *r)
+{
+	struct store_tx_result placed;
+	struct store_tx_line line = tr_line_of(m);
+
+	switch (lr->state) {
+	case STORE_TX_INSERTED:
+		r->inserted = true;
+		break;
+	case STORE_TX_PRESENT:
+	case STORE_TX_RECONCILED:
+		r->duplicate = true;
+		break;
+	case STORE_TX_OUT_OF_ORDER:
+		if (store_transcription_insert_placed(a->ctx->db, lr->conversation_id, &line,
+		                                      &placed) < 0)
+			return tr_fail(a->ctx->db);
+		r->inserted = placed.state == STORE_TX_INSERTED;
+		r->duplicate = !r->inserted;
+		if (r->inserted)
+			log_info("late line placed by its offset", LOGS("call_sid", m->call_sid),
+			         LOGI("sequence_number", placed.sequence_number),
+			         LOGI("origin_offset", m->order_offset));
+		break;
+	case STORE_TX_CALL_FAILED:
+		tr_result_dlq(r, TR_DLQ_CALL_FAILED, "call %s is failed", m->call_sid);
+		break;
+	case STORE_TX_UNKNOWN_CALL:
+		r->kind = TR_RES_WAIT;
+		r->wait = TR_WAIT_UNKNOWN_CALL;
+		break;
+	case STORE_TX_NO_CONVERSATION:
+		r->kind = TR_RES_WAIT;
+		r->wait = TR_WAIT_NO_CONVERSATION;
+		break;
+	}
+	return TR_OK;
+}
+
+static int tr_savepoint(struct db *db, const char *verb)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof sql, "%s tr_msg", verb);
+	return db_cmd(db, sql, 0, NULL) < 0 ? tr_fail(db) : TR_OK;
+}
+
+/* Runs one message (line or post-call) and sets r; in one-by-one mode under a savepoint, where a
+ * permanent error dead-letters the message instead of failing the round. */
+static int tr_exec_one(struct tr_attempt *a, size_t i, struct tr_result *r)
+{
+	struct db *db = a->ctx->db;
+	const struct tr_msg *m = a->work[i];
+	struct store_tx_result lr;
+	struct store_tx_line line;
+	int rc;
+
+	if (a->one_by_one && (rc = tr_savepoint(db, "SAVEPOINT")) != TR_OK)
+		return rc;
+	if (m->kind == TR_MSG_POST_CALL) {
+		rc = tr_postcall_apply(db, m, r) < 0 ? tr_fail(db) : TR_OK;
+	} else if (a->one_by_one) {
+		line = tr_line_of(m);
+		rc = store_transcription_insert_batch(db, &line, 1, &lr) < 0 ? tr_fail(db) : TR_OK;
+		if (rc == TR_OK)
+			rc = tr_line_result(a, m, &lr, r);
+	} else {
+		rc = tr_line_result(a, m, &a->lres[a->line_of[i]], r);
+	}
+	if (!a->one_by_one || rc == TR_TRANSIENT)
+		return rc;
+	if (rc == TR_PERMANENT) {
+		char error[256];
+
+		snprintf(error, sizeof error, "%s (SQLSTATE %s)", db_errmsg(db), db_sqlstate(db));
+		if ((rc = tr_savepoint(db, "ROLLBACK TO SAVEPOINT")) != TR_OK)
+			return rc;
+		memset(r, 0, sizeof *r);
+		tr_result_dlq(r, TR_DLQ_DB_REJECTED, "%s", error);
+		log_warn("database rejected a message", LOGS("call_sid", m->call_sid),
+		         LOGS("topic", m->topic), LOGI("partition", m->partition),
+		         LOGI("offset", m->offset), LOGS("error", error));
+	}
+	return tr_savepoint(db, "RELEASE SAVEPOINT");
+}
+
+/* A waiting message: dead-letter it when its call's wait expired, else it waits (and blocks). */
+static void tr_decide_wait(struct tr_attempt *a, const struct tr_msg *m, struct tr_keystate *ks,
+                           struct tr_result *r)
+{
+	int64_t since = m->wait == r->wait && m->wait_since_ms ? m->wait_since_ms : a->now_ms;
+
+	if (ks->expired == r->wait || tr_wait_expired(a->ctx->windows, r->wait, since, a->now_ms)) {
+		enum tr_wait w = r->wait;
+
+		ks->expired = w;
+		if (w == TR_WAIT_UNKNOWN_CALL)
+			tr_result_dlq(r, TR_DLQ_UNKNOWN_CALL,
+			              "no call with call_sid %s after %lld ms", m->call_sid,
+			              (long long)(a->now_ms - since));
+		else
+			tr_result_dlq(r, TR_DLQ_MISSING_CONVERSATION,
+			              "call %s still has no conversation_id after %lld ms",
+			              m->call_sid, (long long)(a->now_ms - since));
+		r->wait = w;
+		return;
+	}
+	r->wait_since_ms = since;
+	ks->blocked = true;
+	ks->wait = r->wait;
+}
+
+/* Collects the round's lines for the one-statement insert; a repeated event id in the round
+ * is a duplicate of the first. */
+static int tr_collect_lines(struct tr_attempt *a, size_t *nlines)
+{
+	struct tr_map *seen = tr_map_new();
+	int rc = -1;
+
+	*nlines = 0;
+	if (!seen)
+		return -1;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct tr_msg *m = a->work[i];
+
+		a->line_of[i] = -1;
+		if (m->kind != TR_MSG_LINE)
+			continue;
+		if (tr_map_get(seen, m->line.event_id)) {
+			a->line_of[i] = -2;
+			continue;
+		}
+		if (tr_map_put(seen, m->line.event_id, (void *)m) < 0)
+			goto out;
+		a->line_of[i] = (long)*nlines;
+		a->lines[(*nlines)++] = tr_line_of(m);
+	}
+	rc = 0;
+out:
+	tr_map_destroy(seen);
+	return rc;
+}
+
+static int tr_prepare(struct tr_attempt *a)
+{
+	struct db *db = a->ctx->db;
+	const char **sids = calloc(a->n + 1, sizeof *sids);
+	size_t nsids = 0, nlines = 0;
+	int rc = TR_TRANSIENT;
+
+	if (!sids)
+		goto out;
+	for (size_t i = 0; i < a->n; i++)
+		sids[nsids++] = a->work[i]->call_sid;
+	if (store_transcription_lock_calls(db, sids, nsids) < 0) {
+		rc = tr_fail(db);
+		goto out;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->one_by_one && (rc = tr_savepoint(db, "SAVEPOINT")) != TR_OK)
+			goto out;
+		if (tr_postcall_heal(db, a->work[i]) < 0) {
+			rc = tr_fail(db);
+			if (!a->one_by_one || rc == TR_TRANSIENT)
+				goto out;
+			log_warn("could not fill in conversation_id from the post-call",
+			         LOGS("call_sid", a->work[i]->call_sid),
+			         LOGS("error", db_errmsg(db)));
+			if ((rc = tr_savepoint(db, "ROLLBACK TO SAVEPOINT")) != TR_OK)
+				goto out;
+		}
+		if (a->one_by_one && (rc = tr_savepoint(db, "RELEASE SAVEPOINT")) != TR_OK)
+			goto out;
+	}
+	rc = TR_OK;
+	if (a->one_by_one)
+		goto out;
+	if (tr_collect_lines(a, &nlines) < 0) {
+		rc = TR_TRANSIENT;
+		goto out;
+	}
+	if (store_transcription_insert_batch(db, a->lines, nlines, a->lres) < 0)
+		rc = tr_fail(db);
+out:
+	free(sids);
+	return rc;
+}
+
+static int tr_attempt_run(struct tr_attempt *a)
+{
+	struct db *db = a->ctx->db;
+	int rc;
+
+	if (db_begin(db) < 0)
+		return tr_fail(db);
+	if ((rc = tr_prepare(a)) != TR_OK)
+		goto fail;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct tr_msg *m = a->work[i];
+		struct tr_result *r = &a->res[i];
+		struct tr_keystate *ks = tr_key(a, m->call_sid);
+
+		memset(r, 0, sizeof *r);
+		if (!ks) {
+			rc = TR_TRANSIENT;
+			goto fail;
+		}
+		if (ks->blocked) {
+			r->kind = TR_RES_WAIT;
+			r->wait = ks->wait;
+			r->wait_since_ms =
+			    m->wait == ks->wait && m->wait_since_ms ? m->wait_since_ms : a->now_ms;
+			continue;
+		}
+		if (!a->one_by_one && a->line_of[i] == -2) {
+			r->duplicate = true;
+			continue;
+		}
+		if ((rc = tr_exec_one(a, i, r)) != TR_OK)
+			goto fail;
+		if (r->kind == TR_RES_WAIT)
+			tr_decide_wait(a, m, ks, r);
+	}
+	if (db_commit(db) < 0)
+		return tr_fail(db);
+	return TR_OK;
+fail:
+	db_rollback(db);
+	return rc;
+}
+
+static int tr_attempt(const struct tr_batch_ctx *ctx, struct tr_msg *const *work, size_t n,
+                      struct tr_result *res, int64_t now_ms, bool one_by_one)
+{
+	struct tr_attempt a = {ctx, work, n, res, now_ms, one_by_one, .keys = tr_map_new()};
+	int rc = TR_TRANSIENT;
+
+	a.states = calloc(n + 1, sizeof *a.states);
+	a.lines = calloc(n + 1, sizeof *a.lines);
+	a.lres = calloc(n + 1, sizeof *a.lres);
+	a.line_of = calloc(n + 1, sizeof *a.line_of);
+	if (a.keys && a.states && a.lines && a.lres && a.line_of)
+		rc = tr_attempt_run(&a);
+	else
+		log_error("out of memory running a batch", LOGI("messages", n));
+	tr_map_destroy(a.keys);
+	free(a.states);
+	free(a.lines);
+	free(a.lres);
+	free(a.line_of);
+	return rc;
+}
+
+int tr_batch_run(const struct tr_batch_ctx *ctx, struct tr_msg *const *work, size_t n,
+                 struct tr_result *res, int64_t now_ms)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = tr_attempt(ctx, work, n, res, now_ms, false);
+	if (rc == TR_PERMANENT) {
+		log_warn("batch failed with a permanent database error: retrying it message by "
+		         "message",
+		         LOGI("messages", n), LOGS("error", db_errmsg(ctx->db)),
+		         LOGS("sqlstate", db_sqlstate(ctx->db)));
+		rc = tr_attempt(ctx, work, n, res, now_ms, true);
+	}
+	if (rc == TR_PERMANENT)
+		log_error("permanent database error outside any one message: retrying later",
+		          LOGS("error", db_errmsg(ctx->db)),
+		          LOGS("sqlstate", db_sqlstate(ctx->db)));
+	return rc == TR_OK ? 0 : -1;
+}

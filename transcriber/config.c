@@ -1,0 +1,154 @@
+/* config: the transcriber's option table (env + --long-option + --help) and its validation. */
+#include "config.h"
+
+#include "log.h"
+#include "timeutil.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define OPT(name, env, type, def, help, field, lo, hi, req)                                \
+	{                                                                                  \
+		name, env, type, def, help, offsetof(struct tr_config, field), lo, hi, req \
+	}
+
+static const struct cfg_option tr_options[] = {
+    OPT("kafka-brokers", "KAFKA_BROKERS", CFG_STR, NULL, "Kafka bootstrap servers (host:port,...)",
+        kafka_brokers, 0, 0, true),
+    OPT("kafka-topic-prefix", "KAFKA_TOPIC_PREFIX", CFG_STR, "",
+        "prefix prepended to every topic name", topic_prefix, 0, 0, false),
+    OPT("group", "TRANSCRIBER_GROUP", CFG_STR, "transcriber",
+        "consumer group on webhooks.transcription and webhooks.post_call", group, 0, 0, true),
+    OPT("kafka-session-timeout-ms", "KAFKA_SESSION_TIMEOUT_MS", CFG_INT, "10000",
+        "consumer session.timeout.ms: how fast a dead transcriber's partitions move on",
+        session_timeout_ms, 100, 3600000, false),
+    OPT("database-url", "DATABASE_URL", CFG_SECRET, NULL, "libpq URL or conninfo of Postgres",
+        database_url, 0, 0, true),
+    OPT("db-schema", "DB_SCHEMA", CFG_STR, "dev", "schema holding the tables", db_schema, 0, 0,
+        true),
+    OPT("http-listen", "HTTP_LISTEN", CFG_STR, "0.0.0.0:9102",
+        "host:port of /healthz, /readyz and /metrics (port 0 picks a free port, logged)",
+        http_listen, 0, 0, true),
+    OPT("log-level", "LOG_LEVEL", CFG_STR, "info", "error, warn, info or debug", log_level, 0, 0,
+        true),
+    OPT("batch-max", "TRANSCRIBER_BATCH_MAX", CFG_INT, "500",
+        "most messages consumed into one database transaction", batch_max, 1, 100000, false),
+    OPT("batch-wait-ms", "TRANSCRIBER_BATCH_WAIT_MS", CFG_INT, "20",
+        "longest wait for a batch to fill once its first message arrived", batch_wait_ms, 0, 10000,
+        false),
+    OPT("unknown-retry-max-ms", "TRANSCRIBER_UNKNOWN_RETRY_MAX_MS", CFG_INT, "30000",
+        "how long a call_sid with no call row is retried before dead-lettering "
+        "(unknown_call_sid)",
+        unknown_retry_max_ms, 0, 86400000, false),
+    OPT("missing-conversation-wait-ms", "TRANSCRIBER_MISSING_CONVERSATION_WAIT_MS", CFG_INT,
+        "120000",
+        "how long lines wait for the dialer to record the call's conversation_id before "
+        "dead-lettering (missing_conversation_id)",
+        missing_conversation_wait_ms, 0, 86400000, false),
+    OPT("post-call-gate-ms", "TRANSCRIBER_POST_CALL_GATE_MS", CFG_INT, "30000",
+        "longest a post-call waits for its call's per-turn lines to be read before it is "
+        "applied anyway",
+        post_call_gate_ms, 0, 86400000, false),
+    OPT("retry-base-ms", "TRANSCRIBER_RETRY_BASE_MS", CFG_INT, "100",
+        "first retry delay of a waiting call (doubles per retry, with jitter)", retry_base_ms, 1,
+        600000, false),
+    OPT("retry-max-ms", "TRANSCRIBER_RETRY_MAX_MS", CFG_INT, "2000",
+        "cap on one retry delay of a waiting call", retry_max_ms, 1, 600000, false),
+    OPT("db-retry-max-ms", "TRANSCRIBER_DB_RETRY_MAX_MS", CFG_INT, "5000",
+        "database down: consumption pauses and retries back off up to this", db_retry_max_ms, 10,
+        600000, false),
+    OPT("park-max", "TRANSCRIBER_PARK_MAX", CFG_INT, "10000",
+        "most messages held in memory waiting for their call; above it consumption pauses",
+        park_max, 1, 10000000, false),
+    OPT("drain-timeout-ms", "TRANSCRIBER_DRAIN_TIMEOUT_MS", CFG_INT, "10000",
+        "on SIGTERM, how long the batch in flight may keep retrying before exit (uncommitted "
+        "messages are read again by the next owner)",
+        drain_timeout_ms, 0, 600000, false),
+    OPT("dlq-timeout-ms", "TRANSCRIBER_DLQ_TIMEOUT_MS", CFG_INT, "10000",
+        "wait for the broker to acknowledge one dead-letter", dlq_timeout_ms, 100, 600000, false),
+    OPT("from", NULL, CFG_STR, NULL, "replay: start time (ISO-8601, e.g. 2025-11-21T10:00:00Z)",
+        from, 0, 0, false),
+    OPT("to", NULL, CFG_STR, NULL, "replay: end time (ISO-8601; default: now)", to, 0, 0, false),
+    OPT("reason", NULL, CFG_STR, NULL,
+        "redrive: only messages dead-lettered with this reason (e.g. missing_conversation_id)",
+        reason, 0, 0, false),
+    OPT("redrive-group", "TRANSCRIBER_REDRIVE_GROUP", CFG_STR, NULL,
+        "redrive: consumer group on the dead-letter topics (default <group>-redrive[-<reason>])",
+        redrive_group, 0, 0, false),
+    OPT("idle-timeout-ms", "TRANSCRIBER_IDLE_TIMEOUT_MS", CFG_INT, "15000",
+        "replay/redrive: give up when nothing arrives for this long before the end is reached",
+        idle_timeout_ms, 100, 3600000, false),
+};
+
+static const struct cfg_spec tr_spec = {
+    .program = "transcriber",
+    .usage = "[options] | replay --from TIME [--to TIME] [options] | redrive [--reason R] "
+             "[options]",
+    .about = "Consumes webhooks.transcription and webhooks.post_call and stores every spoken "
+             "line once, in order, with sequence numbers 1..N per conversation; sets final call "
+             "statuses from post-call webhooks. 'replay' re-reads the webhook topics for a time "
+             "window through the same code (idempotent: already stored lines are skipped) and "
+             "prints a summary; 'redrive' moves dead-lettered messages back to their source "
+             "topic, once each. Health and metrics on HTTP_LISTEN.",
+    .options = tr_options,
+    .noptions = sizeof tr_options / sizeof tr_options[0],
+};
+
+const struct cfg_spec *tr_config_spec(void)
+{
+	return &tr_spec;
+}
+
+static int tr_config_validate(const struct tr_config *conf, char *errstr, size_t errstr_size)
+{
+	enum log_level level;
+	char host[256];
+	unsigned port;
+	int64_t ms;
+
+	if (log_level_parse(conf->log_level, &level) < 0) {
+		snprintf(errstr, errstr_size,
+		         "LOG_LEVEL/--log-level: '%s' is not one of error, warn, "
+		         "info, debug",
+		         conf->log_level);
+		return -1;
+	}
+	if (cfg_parse_listen(conf->http_listen, host, sizeof host, &port) < 0) {
+		snprintf(errstr, errstr_size, "HTTP_LISTEN/--http-listen: '%s' is not host:port",
+		         conf->http_listen);
+		return -1;
+	}
+	if (conf->retry_max_ms < conf->retry_base_ms) {
+		snprintf(errstr, errstr_size,
+		         "TRANSCRIBER_RETRY_MAX_MS must be >= "
+		         "TRANSCRIBER_RETRY_BASE_MS");
+		return -1;
+	}
+	if (conf->from && time_parse_iso_ms(conf->from, &ms) < 0) {
+		snprintf(errstr, errstr_size, "--from: '%s' is not an ISO-8601 time", conf->from);
+		return -1;
+	}
+	if (conf->to && time_parse_iso_ms(conf->to, &ms) < 0) {
+		snprintf(errstr, errstr_size, "--to: '%s' is not an ISO-8601 time", conf->to);
+		return -1;
+	}
+	return 0;
+}
+
+enum cfg_result tr_config_load(struct tr_config *conf, int argc, char **argv, int *argi,
+                               char *errstr, size_t errstr_size)
+{
+	enum cfg_result r;
+
+	memset(conf, 0, sizeof *conf);
+	r = cfg_load(&tr_spec, conf, argc, argv, argi, errstr, errstr_size);
+	if (r != CFG_OK)
+		return r;
+	return tr_config_validate(conf, errstr, errstr_size) < 0 ? CFG_ERROR : CFG_OK;
+}
+
+void tr_config_free(struct tr_config *conf)
+{
+	cfg_free(&tr_spec, conf);
+}

@@ -1,0 +1,246 @@
+/* consume: the consumer loop: a consumer group on the webhook topics, batches into the engine,
+ * pause while the database is away or too much is parked, commits after each round, and a
+ * bounded drain at the end. */
+#include "consume.h"
+
+#include "backoff.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "shutdown.h"
+#include "timeutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest single poll, so timers (retries, lag, shutdown) are looked at often enough. */
+#define TR_POLL_MAX_MS  100
+#define TR_LAG_EVERY_MS 1000
+
+struct tr_part_ref {
+	char *topic;
+	int32_t partition;
+};
+
+struct tr_consumer {
+	struct tr_app *app;
+	const struct tr_loop_hooks *hooks;
+	struct kbus_consumer *kc;
+	struct tr_engine *engine;
+	struct tr_part_ref *parts; /* assigned partitions */
+	size_t nparts;
+	bool paused;  /* pause applied to the assigned partitions */
+	bool reapply; /* the assignment changed: apply the pause state again */
+	bool blocked; /* the last round failed: database (or broker) away */
+	int64_t blocked_since, retry_at;
+	struct backoff backoff;
+};
+
+static void tr_consumer_rebalance(void *opaque, bool assigned,
+                                  const rd_kafka_topic_partition_list_t *parts)
+{
+	struct tr_consumer *c = opaque;
+
+	for (int i = 0; i < parts->cnt; i++) {
+		const char *topic = parts->elems[i].topic;
+		int32_t partition = parts->elems[i].partition;
+		size_t keep = 0;
+
+		tr_engine_assign(c->engine, topic, partition, assigned);
+		for (size_t j = 0; j < c->nparts; j++) {
+			if (c->parts[j].partition == partition &&
+			    strcmp(c->parts[j].topic, topic) == 0)
+				free(c->parts[j].topic);
+			else
+				c->parts[keep++] = c->parts[j];
+		}
+		c->nparts = keep;
+		if (assigned) {
+			struct tr_part_ref *p = realloc(c->parts, (c->nparts + 1) * sizeof *p);
+			char *copy = strdup(topic);
+
+			if (!p || !copy) {
+				free(copy);
+				if (p)
+					c->parts = p;
+				log_error("out of memory recording an assignment");
+				continue;
+			}
+			c->parts = p;
+			c->parts[c->nparts++] = (struct tr_part_ref){copy, partition};
+		}
+	}
+	c->reapply = true;
+	if (c->hooks->rebalanced)
+		c->hooks->rebalanced(c->hooks->opaque, assigned, parts);
+}
+
+static bool tr_consumer_caught_up(void *opaque, const char *topic, int32_t partition)
+{
+	struct tr_consumer *c = opaque;
+
+	return tr_app_caught_up(c->kc, topic, partition);
+}
+
+static int tr_consumer_commit(void *opaque, const char *topic, int32_t partition, int64_t next)
+{
+	struct tr_consumer *c = opaque;
+
+	return kbus_consumer_commit(c->kc, topic, partition, next);
+}
+
+/* Pauses fetching while the database is away or too much waits in memory; resumes after. */
+static void tr_consumer_pause(struct tr_consumer *c)
+{
+	const struct tr_config *conf = c->app->conf;
+	size_t waiting = tr_engine_waiting(c->engine);
+	bool full = c->paused ? waiting >= (size_t)(conf->park_max * 9 / 10)
+	                      : waiting >= (size_t)conf->park_max;
+	bool want = c->blocked || full;
+
+	metric_set(c->app->tm.parked, (double)waiting);
+	if (want == c->paused && !c->reapply)
+		return;
+	if (want != c->paused)
+		log_warn(want ? "consumption paused" : "consumption resumed",
+		         LOGS("cause", c->blocked ? "database"
+		                       : full     ? "parked"
+		                                  : "none"),
+		         LOGI("parked", waiting));
+	for (size_t i = 0; i < c->nparts; i++) {
+		if (want)
+			(void)kbus_consumer_pause(c->kc, c->parts[i].topic, c->parts[i].partition);
+		else
+			(void)kbus_consumer_resume(c->kc, c->parts[i].topic, c->parts[i].partition);
+	}
+	c->paused = want;
+	c->reapply = false;
+	metric_set(c->app->tm.paused, want ? 1 : 0);
+}
+
+/* One round; tracks the blocked state and its backoff. */
+static void tr_consumer_round(struct tr_consumer *c)
+{
+	int64_t now = time_mono_ms();
+
+	if (tr_app_round(c->app, c->engine) < 0) {
+		long delay = backoff_next(&c->backoff);
+
+		if (!c->blocked) {
+			c->blocked_since = now;
+			log_warn(
+			    "round failed (database or broker unavailable): pausing and retrying",
+			    LOGS("error", db_errmsg(c->app->db)), LOGI("retry_in_ms", delay));
+		}
+		c->blocked = true;
+		c->retry_at = now + delay;
+		atomic_store(&c->app->ready, false);
+		return;
+	}
+	if (c->blocked) {
+		log_info("round succeeded again: resuming",
+		         LOGI("blocked_ms", time_mono_ms() - c->blocked_since));
+		tr_engine_extend_waits(c->engine, time_mono_ms() - c->blocked_since);
+		c->blocked = false;
+		backoff_reset(&c->backoff);
+	}
+	atomic_store(&c->app->ready, true);
+	if (c->hooks->commit)
+		tr_engine_commits(c->engine, tr_consumer_commit, c);
+}
+
+/* The poll timeout: until the next retry or due parked call, at most TR_POLL_MAX_MS. */
+static int tr_consumer_wait_ms(const struct tr_consumer *c)
+{
+	int64_t now = time_mono_ms();
+	int64_t wake = c->blocked ? c->retry_at : tr_engine_next_wake(c->engine);
+	int64_t wait = wake - now;
+
+	return wait < 0 ? 0 : wait > TR_POLL_MAX_MS ? TR_POLL_MAX_MS : (int)wait;
+}
+
+/* SIGTERM: finish what was consumed (parked calls stay uncommitted), commit, within the drain
+ * timeout. */
+static void tr_consumer_drain(struct tr_consumer *c)
+{
+	int64_t deadline = time_mono_ms() + c->app->conf->drain_timeout_ms;
+
+	log_info("draining", LOGI("parked", tr_engine_waiting(c->engine)));
+	while (tr_engine_next_wake(c->engine) == 0 && time_mono_ms() < deadline) {
+		if (c->blocked && time_mono_ms() < c->retry_at) {
+			rd_kafka_message_t *rkm = kbus_consumer_poll(c->kc, 50);
+
+			if (rkm) /* paused: should not happen; it is read again later */
+				rd_kafka_message_destroy(rkm);
+			continue;
+		}
+		tr_consumer_round(c);
+	}
+	if (tr_engine_next_wake(c->engine) == 0)
+		log_warn("drain timed out: unfinished messages will be read again",
+		         LOGI("drain_timeout_ms", c->app->conf->drain_timeout_ms));
+	if (c->hooks->commit)
+		tr_engine_commits(c->engine, tr_consumer_commit, c);
+}
+
+int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr_stats *stats)
+{
+	const struct tr_config *conf = app->conf;
+	struct tr_consumer c = {.app = app, .hooks = hooks};
+	struct tr_engine_config ec = tr_app_engine_config(app);
+	const char *topics[2] = {app->line_topic, app->post_topic};
+	char errstr[512];
+	int64_t next_lag = 0;
+	int rc = -1;
+
+	backoff_init(&c.backoff, 200, (long)conf->db_retry_max_ms);
+	c.engine = tr_engine_new(&ec, app->db, app->producer, &app->tm, tr_consumer_caught_up, &c);
+	if (!c.engine) {
+		log_error("out of memory creating the engine");
+		goto out;
+	}
+	c.kc = kbus_consumer_new(&app->kconf, hooks->group, topics, 2, tr_consumer_rebalance, &c,
+	                         errstr, sizeof errstr);
+	if (!c.kc) {
+		log_error("kafka consumer", LOGS("error", errstr));
+		goto out;
+	}
+	log_info("consuming", LOGS("group", hooks->group), LOGS("topic", app->line_topic),
+	         LOGS("post_call_topic", app->post_topic));
+	while (!shutdown_requested() &&
+	       !(hooks->finished && hooks->finished(hooks->opaque, c.engine))) {
+		size_t got;
+
+		tr_consumer_pause(&c);
+		got = tr_app_poll_batch(app, c.kc, c.engine, tr_consumer_wait_ms(&c), hooks->keep,
+		                        hooks->opaque);
+		if (hooks->after_poll)
+			hooks->after_poll(hooks->opaque, c.kc);
+		if (time_mono_ms() >= next_lag) {
+			metric_set(app->tm.lag, (double)kbus_consumer_lag(c.kc));
+			next_lag = time_mono_ms() + TR_LAG_EVERY_MS;
+		}
+		if (c.blocked ? time_mono_ms() < c.retry_at
+		              : got == 0 && tr_engine_next_wake(c.engine) > time_mono_ms())
+			continue;
+		tr_consumer_round(&c);
+	}
+	tr_consumer_drain(&c);
+	if (stats)
+		*stats = *tr_engine_stats(c.engine);
+	rc = 0;
+out:
+	kbus_consumer_close(c.kc);
+	tr_engine_destroy(c.engine);
+	for (size_t i = 0; i < c.nparts; i++)
+		free(c.parts[i].topic);
+	free(c.parts);
+	return rc;
+}
+
+int tr_consume_run(struct tr_app *app)
+{
+	struct tr_loop_hooks hooks = {.group = app->conf->group, .commit = true};
+
+	return tr_loop_run(app, &hooks, NULL);
+}

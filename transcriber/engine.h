@@ -1,0 +1,77 @@
+/* engine: the processing shared by the consumer and replay: routes consumed messages (to work,
+ * to their call's parked queue, to the post-call gate, to the dead-letter topics), runs rounds of
+ * work through batch, and keeps the offsets that are safe to commit. Single-threaded. */
+#ifndef CALLPIPE_TRANSCRIBER_ENGINE_H
+#define CALLPIPE_TRANSCRIBER_ENGINE_H
+
+#include "msg.h"
+#include "process.h"
+#include "tmetrics.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct kbus_producer;
+
+struct tr_engine_config {
+	const char *line_topic; /* full name of webhooks.transcription (with prefix) */
+	const char *post_topic; /* full name of webhooks.post_call */
+	struct tr_windows windows;
+	long retry_base_ms, retry_max_ms; /* parked calls: backoff between retries */
+	int dlq_timeout_ms;               /* wait for the broker's ack of a dead-letter */
+};
+
+/* True when the consumer has read topic/partition up to its end (the post-call gate). */
+typedef bool tr_caught_up_fn(void *opaque, const char *topic, int32_t partition);
+
+/* Counts for logs, tests and the replay summary. */
+struct tr_stats {
+	uint64_t read, inserted, duplicates, reconciled, dead_lettered, waits, post_calls, ignored;
+};
+
+/* Borrows conf's strings, db, producer, tm (all must outlive it). caught_up may be NULL (the gate
+ * then only uses timestamps and its time limit). NULL when out of memory. */
+struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *db,
+                                struct kbus_producer *producer, struct tr_metrics *tm,
+                                tr_caught_up_fn *caught_up, void *opaque);
+/* Frees everything, unprocessed messages included (their offsets were never committed). */
+void tr_engine_destroy(struct tr_engine *e);
+
+/* Takes a consumed message (ownership passes, also on failure). Returns 0, or -1 when out of
+ * memory (the message is dropped uncommitted: it comes back after a restart). */
+__attribute__((warn_unused_result)) int tr_engine_add(struct tr_engine *e, struct tr_msg *m);
+
+/* Partition assignment changes. A revoked partition's messages and offsets are forgotten: they
+ * will be read again from the committed offset by whoever owns it now. */
+void tr_engine_assign(struct tr_engine *e, const char *topic, int32_t partition, bool assigned);
+
+/* Runs one round at now_ms (monotonic): the pending dead-letters, then the due parked calls,
+ * the post-calls whose gate opened and the new messages, in one transaction. Returns 0, or -1
+ * when the database or the broker failed transiently: the round's messages are kept and the
+ * next call retries them (back off first). */
+__attribute__((warn_unused_result)) int tr_engine_run(struct tr_engine *e, int64_t now_ms);
+
+/* When the next round has something to do even without new messages (INT64_MAX: never). */
+int64_t tr_engine_next_wake(const struct tr_engine *e);
+
+/* Messages held in memory waiting (parked calls and gated post-calls). */
+size_t tr_engine_waiting(const struct tr_engine *e);
+
+/* True when nothing is pending, waiting or undelivered. */
+bool tr_engine_idle(const struct tr_engine *e);
+
+/* Moves every waiting message's wait start later by ms (time the database was away must not
+ * count against the unknown-call and missing-conversation windows). */
+void tr_engine_extend_waits(struct tr_engine *e, int64_t ms);
+
+/* Calls commit for every partition whose safe offset advanced; a 0 return records it. */
+void tr_engine_commits(struct tr_engine *e,
+                       int (*commit)(void *opaque, const char *topic, int32_t partition,
+                                     int64_t next_offset),
+                       void *opaque);
+
+const struct tr_stats *tr_engine_stats(const struct tr_engine *e);
+
+#endif

@@ -1,0 +1,47 @@
+/* offsets: per-partition bookkeeping of consumed-but-unhandled offsets, so that a commit never
+ * passes a message that is still parked or in flight (a crash re-delivers it). */
+#ifndef CALLPIPE_TRANSCRIBER_OFFSETS_H
+#define CALLPIPE_TRANSCRIBER_OFFSETS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tr_offsets;
+
+/* NULL when out of memory; tr_offsets_destroy frees (NULL ok). */
+struct tr_offsets *tr_offsets_new(void);
+void tr_offsets_destroy(struct tr_offsets *o);
+
+/* Records a consumed offset (not handled yet) and the message's timestamp. Returns 0 or -1. */
+__attribute__((warn_unused_result)) int tr_offsets_add(struct tr_offsets *o, const char *topic,
+                                                       int32_t partition, int64_t offset,
+                                                       int64_t timestamp_ms);
+
+/* Marks a recorded offset handled (unknown offsets are ignored). */
+void tr_offsets_done(struct tr_offsets *o, const char *topic, int32_t partition, int64_t offset);
+
+/* The offset a commit may name for the partition: the lowest unhandled offset, or the last
+ * consumed + 1 when everything is handled; -1 when nothing was consumed. */
+int64_t tr_offsets_committable(const struct tr_offsets *o, const char *topic, int32_t partition);
+
+/* Unhandled offsets of the partition (0 when unknown). */
+unsigned long tr_offsets_pending(const struct tr_offsets *o, const char *topic, int32_t partition);
+
+/* The last consumed offset and its timestamp; false when nothing was consumed. */
+bool tr_offsets_progress(const struct tr_offsets *o, const char *topic, int32_t partition,
+                         int64_t *offset, int64_t *timestamp_ms);
+
+/* Remembers what was committed; tr_offsets_each reports only partitions with more to commit. */
+void tr_offsets_committed(struct tr_offsets *o, const char *topic, int32_t partition,
+                          int64_t next_offset);
+
+/* Calls fn for each partition whose committable offset is beyond the last committed one. */
+void tr_offsets_each_uncommitted(struct tr_offsets *o,
+                                 void (*fn)(void *opaque, const char *topic, int32_t partition,
+                                            int64_t next_offset),
+                                 void *opaque);
+
+/* Forgets a partition (revoked). */
+void tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition);
+
+#endif

@@ -1,0 +1,207 @@
+/* replay: re-reads a time window of the webhook topics through the normal consumer loop, in a
+ * private consumer group that never commits, and prints what it did. */
+#include "replay.h"
+
+#include "consume.h"
+#include "log.h"
+#include "scan.h"
+#include "timeutil.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum tr_lookup { TR_LOOKUP_UNKNOWN, TR_LOOKUP_OK, TR_LOOKUP_UNSUPPORTED };
+
+struct tr_replay {
+	struct tr_app *app;
+	struct tr_scan *scan;
+	FILE *out;
+	int64_t from_ms, to_ms;
+	enum tr_lookup lookup;
+	bool changed; /* assignment changed since the last after_poll */
+	int64_t started_ms, last_msg_ms;
+	uint64_t outside; /* messages read but outside the window */
+	bool gave_up;
+};
+
+static void tr_replay_rebalanced(void *opaque, bool assigned,
+                                 const rd_kafka_topic_partition_list_t *parts)
+{
+	struct tr_replay *r = opaque;
+
+	tr_scan_update(r->scan, assigned, parts);
+	r->changed = true;
+}
+
+static bool tr_replay_keep(void *opaque, const rd_kafka_message_t *rkm)
+{
+	struct tr_replay *r = opaque;
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+
+	tr_scan_seen(r->scan, rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
+	r->last_msg_ms = time_mono_ms();
+	if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && (ts < r->from_ms || ts > r->to_ms)) {
+		r->outside++;
+		return false;
+	}
+	return true;
+}
+
+/* Can the broker look offsets up by time? Asks for timestamp 0, whose answer must be the first
+ * offset of every non-empty partition; librdkafka's mock cluster answers the end of the log. */
+static enum tr_lookup tr_replay_probe(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *list,
+                                      const struct tr_scan_part *const *parts)
+{
+	rd_kafka_topic_partition_list_t *probe = rd_kafka_topic_partition_list_copy(list);
+	enum tr_lookup res = TR_LOOKUP_OK;
+	rd_kafka_resp_err_t err;
+
+	for (int i = 0; i < probe->cnt; i++)
+		probe->elems[i].offset = 0;
+	err = rd_kafka_offsets_for_times(rk, probe, 10000);
+	if (err)
+		res = TR_LOOKUP_UNSUPPORTED;
+	for (int i = 0; !err && i < probe->cnt; i++)
+		if (parts[i]->lo < parts[i]->hi &&
+		    (probe->elems[i].err || probe->elems[i].offset != parts[i]->lo))
+			res = TR_LOOKUP_UNSUPPORTED;
+	rd_kafka_topic_partition_list_destroy(probe);
+	return res;
+}
+
+struct tr_new_parts {
+	rd_kafka_topic_partition_list_t *list;
+	const struct tr_scan_part **parts;
+	size_t n;
+};
+
+static void tr_replay_collect(void *opaque, struct tr_scan_part *p)
+{
+	struct tr_new_parts *np = opaque;
+
+	rd_kafka_topic_partition_list_add(np->list, p->topic, p->partition)->offset = 0;
+	np->parts[np->n++] = p;
+}
+
+/* Positions newly assigned partitions at --from (offsets for times), or falls back to reading
+ * them from the beginning (where a new group starts) and filtering by timestamp. */
+static void tr_replay_after_poll(void *opaque, struct kbus_consumer *kc)
+{
+	struct tr_replay *r = opaque;
+	rd_kafka_t *rk = kbus_consumer_handle(kc);
+	struct tr_new_parts np = {0};
+	int resolved;
+
+	if (!r->changed)
+		return;
+	resolved = tr_scan_resolve(r->scan, rk, false);
+	if (resolved < 0)
+		return; /* broker error: retried after the next poll */
+	r->changed = false;
+	if (resolved == 0)
+		return;
+	np.list = rd_kafka_topic_partition_list_new(resolved);
+	np.parts = calloc((size_t)resolved, sizeof *np.parts);
+	if (!np.parts)
+		goto out;
+	tr_scan_each_new(r->scan, tr_replay_collect, &np);
+	if (r->lookup == TR_LOOKUP_UNKNOWN) {
+		r->lookup = tr_replay_probe(rk, np.list, np.parts);
+		if (r->lookup == TR_LOOKUP_UNSUPPORTED) {
+			fprintf(r->out,
+			        "note: the broker cannot look offsets up by time (offsets for "
+			        "times answered the end of the log): scanning from the earliest "
+			        "offset and filtering by message timestamp\n");
+			fflush(r->out);
+			log_warn(
+			    "offsets for times unsupported: scanning from the earliest offset");
+		}
+	}
+	if (r->lookup != TR_LOOKUP_OK)
+		goto out;
+	for (int i = 0; i < np.list->cnt; i++)
+		np.list->elems[i].offset = r->from_ms;
+	if (rd_kafka_offsets_for_times(rk, np.list, 10000)) {
+		log_warn("offsets for times failed: reading these partitions from the beginning");
+		goto out;
+	}
+	for (int i = 0; i < np.list->cnt; i++) {
+		struct tr_scan_part *p = (struct tr_scan_part *)np.parts[i];
+		int64_t off = np.list->elems[i].err || np.list->elems[i].offset < 0
+		                  ? p->hi
+		                  : np.list->elems[i].offset;
+
+		if (kbus_consumer_seek(kc, p->topic, p->partition, off, 10000) == 0)
+			p->start = off;
+	}
+out:
+	free(np.parts);
+	rd_kafka_topic_partition_list_destroy(np.list);
+}
+
+static bool tr_replay_finished(void *opaque, const struct tr_engine *e)
+{
+	struct tr_replay *r = opaque;
+	int64_t now = time_mono_ms();
+	int64_t idle = r->app->conf->idle_timeout_ms;
+
+	if (tr_scan_done(r->scan) && tr_engine_idle(e))
+		return true;
+	if (tr_engine_idle(e) && now - (r->last_msg_ms ? r->last_msg_ms : r->started_ms) > idle) {
+		log_error(tr_scan_count(r->scan) ? "replay: no messages for too long before the end"
+		                                 : "replay: no partitions were assigned",
+		          LOGI("idle_timeout_ms", idle));
+		r->gave_up = true;
+		return true;
+	}
+	return false;
+}
+
+int tr_replay_run(struct tr_app *app, FILE *out)
+{
+	const struct tr_config *conf = app->conf;
+	struct tr_replay r = {.app = app, .out = out, .started_ms = time_mono_ms()};
+	struct tr_loop_hooks hooks = {
+	    .commit = false,
+	    .keep = tr_replay_keep,
+	    .rebalanced = tr_replay_rebalanced,
+	    .after_poll = tr_replay_after_poll,
+	    .finished = tr_replay_finished,
+	    .opaque = &r,
+	};
+	struct tr_stats st = {0};
+	char group[300], from[40], to[40];
+	int rc = -1;
+
+	if (!conf->from || time_parse_iso_ms(conf->from, &r.from_ms) < 0) {
+		log_error("replay needs --from <ISO-8601 time>");
+		return -1;
+	}
+	if (!conf->to || time_parse_iso_ms(conf->to, &r.to_ms) < 0)
+		r.to_ms = time_now_ms();
+	time_format_iso_ms(r.from_ms, from, sizeof from);
+	time_format_iso_ms(r.to_ms, to, sizeof to);
+	/* A private group that never commits: the service's own offsets are untouched. */
+	snprintf(group, sizeof group, "%s-replay-%ld-%" PRId64, conf->group, (long)getpid(),
+	         time_now_ms());
+	hooks.group = group;
+	r.scan = tr_scan_new();
+	if (!r.scan)
+		return -1;
+	fprintf(out, "replay %s .. %s (group %s)\n", from, to, group);
+	fflush(out);
+	if (tr_loop_run(app, &hooks, &st) == 0 && !r.gave_up)
+		rc = 0;
+	fprintf(out,
+	        "replay %s: read %" PRIu64 ", inserted %" PRIu64 ", already present %" PRIu64
+	        ", dead-lettered %" PRIu64 " (post-calls %" PRIu64 ", ignored %" PRIu64
+	        ", outside the window %" PRIu64 ")\n",
+	        rc == 0 ? "done" : "incomplete", st.read, st.inserted, st.duplicates,
+	        st.dead_lettered, st.post_calls, st.ignored, r.outside);
+	fflush(out);
+	tr_scan_destroy(r.scan);
+	return rc;
+}

@@ -1,0 +1,159 @@
+/* scan: per-partition start/end bookkeeping for replay and redrive. */
+#include "scan.h"
+
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct tr_scan {
+	struct tr_scan_part *v;
+	size_t n;
+	bool *fresh; /* resolved by the last tr_scan_resolve */
+};
+
+struct tr_scan *tr_scan_new(void)
+{
+	return calloc(1, sizeof(struct tr_scan));
+}
+
+void tr_scan_destroy(struct tr_scan *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].topic);
+	free(s->v);
+	free(s->fresh);
+	free(s);
+}
+
+static struct tr_scan_part *tr_scan_find(struct tr_scan *s, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].partition == partition && strcmp(s->v[i].topic, topic) == 0)
+			return &s->v[i];
+	return NULL;
+}
+
+static void tr_scan_add(struct tr_scan *s, const char *topic, int32_t partition)
+{
+	struct tr_scan_part *v;
+	bool *fresh;
+	char *copy;
+
+	if (tr_scan_find(s, topic, partition))
+		return;
+	v = realloc(s->v, (s->n + 1) * sizeof *v);
+	if (v)
+		s->v = v;
+	fresh = realloc(s->fresh, (s->n + 1) * sizeof *fresh);
+	if (fresh)
+		s->fresh = fresh;
+	copy = strdup(topic);
+	if (!v || !fresh || !copy) {
+		free(copy);
+		log_error("out of memory recording a partition");
+		return;
+	}
+	s->v[s->n] = (struct tr_scan_part){copy, partition, -1, -1, -1, -1, false};
+	s->fresh[s->n] = false;
+	s->n++;
+}
+
+void tr_scan_update(struct tr_scan *s, bool assigned, const rd_kafka_topic_partition_list_t *parts)
+{
+	for (int i = 0; i < parts->cnt; i++) {
+		struct tr_scan_part *p;
+
+		if (assigned) {
+			tr_scan_add(s, parts->elems[i].topic, parts->elems[i].partition);
+			continue;
+		}
+		p = tr_scan_find(s, parts->elems[i].topic, parts->elems[i].partition);
+		if (!p)
+			continue;
+		free(p->topic);
+		s->n--;
+		s->fresh[p - s->v] = s->fresh[s->n];
+		*p = s->v[s->n];
+	}
+}
+
+int tr_scan_resolve(struct tr_scan *s, rd_kafka_t *rk, bool use_committed)
+{
+	int resolved = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct tr_scan_part *p = &s->v[i];
+		rd_kafka_topic_partition_list_t *list;
+		rd_kafka_resp_err_t err;
+
+		s->fresh[i] = false;
+		if (p->resolved)
+			continue;
+		err = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &p->lo, &p->hi,
+		                                       10000);
+		if (err) {
+			log_warn("watermarks unknown", LOGS("topic", p->topic),
+			         LOGI("partition", p->partition),
+			         LOGS("error", rd_kafka_err2str(err)));
+			return -1;
+		}
+		p->start = p->lo;
+		if (use_committed) {
+			list = rd_kafka_topic_partition_list_new(1);
+			rd_kafka_topic_partition_list_add(list, p->topic, p->partition);
+			err = rd_kafka_committed(rk, list, 10000);
+			if (!err && !list->elems[0].err && list->elems[0].offset >= 0)
+				p->start =
+				    list->elems[0].offset > p->lo ? list->elems[0].offset : p->lo;
+			rd_kafka_topic_partition_list_destroy(list);
+			if (err) {
+				log_warn("committed offsets unknown", LOGS("topic", p->topic),
+				         LOGS("error", rd_kafka_err2str(err)));
+				return -1;
+			}
+		}
+		p->resolved = true;
+		s->fresh[i] = true;
+		resolved++;
+	}
+	return resolved;
+}
+
+void tr_scan_each_new(struct tr_scan *s, void (*fn)(void *opaque, struct tr_scan_part *p),
+                      void *opaque)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->fresh[i])
+			fn(opaque, &s->v[i]);
+}
+
+void tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset)
+{
+	struct tr_scan_part *p = tr_scan_find(s, topic, partition);
+
+	if (p && offset > p->last)
+		p->last = offset;
+}
+
+bool tr_scan_done(const struct tr_scan *s)
+{
+	if (s->n == 0)
+		return false;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct tr_scan_part *p = &s->v[i];
+
+		if (!p->resolved)
+			return false;
+		if (p->start < p->hi && p->last + 1 < p->hi)
+			return false;
+	}
+	return true;
+}
+
+size_t tr_scan_count(const struct tr_scan *s)
+{
+	return s->n;
+}

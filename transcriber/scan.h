@@ -1,0 +1,46 @@
+/* scan: progress of a one-off read of whole topics (replay, redrive): the partitions assigned,
+ * where each starts and the end (high watermark) it must reach, so the run knows when it is
+ * done. */
+#ifndef CALLPIPE_TRANSCRIBER_SCAN_H
+#define CALLPIPE_TRANSCRIBER_SCAN_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One partition. start/hi are -1 until resolved. */
+struct tr_scan_part {
+	char *topic;
+	int32_t partition;
+	int64_t lo, hi; /* watermarks when resolved: hi is the end this run reads to */
+	int64_t start;  /* first offset this run reads */
+	int64_t last;   /* last offset seen, -1 none */
+	bool resolved;
+};
+
+struct tr_scan;
+
+struct tr_scan *tr_scan_new(void); /* NULL when out of memory */
+void tr_scan_destroy(struct tr_scan *s);
+
+/* Records (assigned) or forgets (revoked) the partitions of a rebalance. */
+void tr_scan_update(struct tr_scan *s, bool assigned, const rd_kafka_topic_partition_list_t *parts);
+
+/* Resolves new partitions: watermarks, and start = the group's committed offset when
+ * use_committed (else lo). Returns the number resolved now, -1 on a broker error (retry). */
+int tr_scan_resolve(struct tr_scan *s, rd_kafka_t *rk, bool use_committed);
+
+/* Calls fn for each partition resolved by the last tr_scan_resolve (fn may change start). */
+void tr_scan_each_new(struct tr_scan *s, void (*fn)(void *opaque, struct tr_scan_part *p),
+                      void *opaque);
+
+/* A message was seen at offset. */
+void tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset);
+
+/* True once at least one partition is assigned and every one is resolved and read to its end. */
+bool tr_scan_done(const struct tr_scan *s);
+
+size_t tr_scan_count(const struct tr_scan *s);
+
+#endif
