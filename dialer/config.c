@@ -38,7 +38,7 @@ static const struct cfg_option dialer_options[] = {
     OPT("elevenlabs-phone-number-id", "ELEVENLABS_PHONE_NUMBER_ID", CFG_STR, NULL,
         "the agent's Twilio phone number id (agent_phone_number_id)", el_phone_number_id, 0, 0,
         true),
-    OPT("dispatcher-name", "DIALER_DISPATCHER_NAME", CFG_STR, "Dispatch",
+    OPT("dispatcher-name", "DIALER_DISPATCHER_NAME", CFG_STR, "dispatch",
         "name the agent introduces itself with (dynamic variable dispatcher_name)", dispatcher_name,
         0, 0, true),
     OPT("transfer-number", "DIALER_TRANSFER_NUMBER", CFG_STR, "",

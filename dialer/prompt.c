@@ -139,7 +139,7 @@ json_t *prompt_dynamic_variables(const struct prompt_input *in)
 {
 	struct prompt_buf summary = {0}, first = {0}, context = {0};
 	const char *name = prompt_str(in->driver_name) ? in->driver_name : "there";
-	const char *dispatcher = prompt_str(in->dispatcher_name) ? in->dispatcher_name : "Dispatch";
+	const char *dispatcher = prompt_str(in->dispatcher_name) ? in->dispatcher_name : "dispatch";
 	const char *trip = prompt_trip(in);
 	const char *rules = prompt_str(in->custom_rules);
 	const json_t *details = prompt_details(in->violations);
@@ -152,7 +152,7 @@ json_t *prompt_dynamic_variables(const struct prompt_input *in)
 	if (nviol == 0)
 		prompt_printf(&summary, "No violations recorded.");
 
-	prompt_printf(&first, "Hi %s, this is %s from dispatch", name, dispatcher);
+	prompt_printf(&first, "Hi %s, this is %s", name, dispatcher);
 	if (nviol > 0 && trip)
 		prompt_printf(&first, ", calling about %d violation%s on trip %s.", nviol,
 		              nviol == 1 ? "" : "s", trip);
