@@ -1,0 +1,220 @@
+/* test_transcriber_park: the in-memory ordering machinery: per-call parked queues, the offsets
+ * that bound commits, and the string map under them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "map.h"
+#include "offsets.h"
+#include "park.h"
+
+static struct tr_msg *msg(const char *topic, int32_t partition, int64_t offset)
+{
+	struct tr_msg *m =
+	    tr_msg_new(topic, partition, offset, 1000 + offset, "k", "{}", 2, NULL, 0);
+
+	assert_non_null(m);
+	return m;
+}
+
+static void test_transcriber_park_keeps_call_order(void **state)
+{
+	struct tr_park *p = tr_park_new();
+	struct tr_vec out = {0};
+
+	(void)state;
+	assert_false(tr_park_holds(p, "A"));
+	assert_int_equal(tr_park_push(p, "A", msg("t", 0, 1), 500), 0);
+	assert_int_equal(tr_park_push(p, "B", msg("t", 0, 2), 100), 0);
+	assert_int_equal(tr_park_push(p, "A", msg("t", 0, 3), 50), 0); /* joins, due unchanged */
+	assert_int_equal(tr_park_push(p, "A", msg("t", 0, 5), 9999), 0);
+	assert_true(tr_park_holds(p, "A"));
+	assert_int_equal(tr_park_count(p), 4);
+	assert_int_equal(tr_park_next_due(p), 100);
+
+	/* only B is due at 100 */
+	assert_int_equal(tr_park_take_due(p, 100, &out), 1);
+	assert_int_equal(out.v[0]->offset, 2);
+	assert_false(tr_park_holds(p, "B"));
+	assert_int_equal(tr_park_next_due(p), 500);
+	tr_msg_free(out.v[0]);
+	out.n = 0;
+
+	/* a post-call with the conversation_id makes A due now */
+	tr_park_wake(p, "A", 200);
+	tr_park_wake(p, "A", 300); /* later: ignored */
+	tr_park_wake(p, "none", 0);
+	assert_int_equal(tr_park_next_due(p), 200);
+	assert_int_equal(tr_park_take_due(p, 199, &out), 0);
+	assert_int_equal(tr_park_take_due(p, 200, &out), 3);
+	assert_int_equal(out.v[0]->offset, 1);
+	assert_int_equal(out.v[1]->offset, 3);
+	assert_int_equal(out.v[2]->offset, 5);
+	assert_int_equal(tr_park_count(p), 0);
+	assert_int_equal(tr_park_next_due(p), INT64_MAX);
+	for (size_t i = 0; i < out.n; i++)
+		tr_msg_free(out.v[i]);
+	tr_vec_free(&out);
+	tr_park_destroy(p);
+}
+
+static void count_msg(void *opaque, struct tr_msg *m)
+{
+	(void)m;
+	(*(int *)opaque)++;
+}
+
+static void test_transcriber_park_drop_partition(void **state)
+{
+	struct tr_park *p = tr_park_new();
+	struct tr_vec out = {0};
+	int seen = 0;
+
+	(void)state;
+	/* call A has a line (transcription p1) and a post-call (post p1) parked */
+	assert_int_equal(tr_park_push(p, "A", msg("lines", 1, 10), 0), 0);
+	assert_int_equal(tr_park_push(p, "A", msg("posts", 1, 4), 0), 0);
+	assert_int_equal(tr_park_push(p, "B", msg("lines", 2, 11), 0), 0);
+	assert_int_equal(tr_park_drop_partition(p, "lines", 1), 1);
+	assert_int_equal(tr_park_count(p), 2);
+	assert_true(tr_park_holds(p, "A"));
+	assert_int_equal(tr_park_drop_partition(p, "posts", 1), 1);
+	assert_false(tr_park_holds(p, "A")); /* empty queues go away */
+	tr_park_each(p, count_msg, &seen);
+	assert_int_equal(seen, 1);
+	assert_int_equal(tr_park_take_due(p, 0, &out), 1);
+	assert_string_equal(out.v[0]->topic, "lines");
+	tr_msg_free(out.v[0]);
+	tr_vec_free(&out);
+	/* destroy frees what is still parked (checked by sanitizers) */
+	assert_int_equal(tr_park_push(p, "C", msg("lines", 0, 1), 0), 0);
+	tr_park_destroy(p);
+}
+
+static void test_transcriber_offsets_commit_stops_at_parked(void **state)
+{
+	struct tr_offsets *o = tr_offsets_new();
+	int64_t off, ts;
+
+	(void)state;
+	assert_int_equal(tr_offsets_committable(o, "t", 0), -1);
+	for (int64_t i = 10; i < 15; i++)
+		assert_int_equal(tr_offsets_add(o, "t", 0, i, 100 + i), 0);
+	assert_int_equal(tr_offsets_committable(o, "t", 0), 10);
+	tr_offsets_done(o, "t", 0, 10);
+	tr_offsets_done(o, "t", 0, 12);
+	tr_offsets_done(o, "t", 0, 13);
+	/* 11 is parked: 12 and 13 are handled but must be re-read after a crash */
+	assert_int_equal(tr_offsets_committable(o, "t", 0), 11);
+	assert_int_equal(tr_offsets_pending(o, "t", 0), 2);
+	tr_offsets_done(o, "t", 0, 11);
+	assert_int_equal(tr_offsets_committable(o, "t", 0), 14);
+	tr_offsets_done(o, "t", 0, 14);
+	tr_offsets_done(o, "t", 0, 99); /* unknown: ignored */
+	assert_int_equal(tr_offsets_committable(o, "t", 0), 15);
+	assert_true(tr_offsets_progress(o, "t", 0, &off, &ts));
+	assert_int_equal(off, 14);
+	assert_int_equal(ts, 114);
+	assert_false(tr_offsets_progress(o, "t", 1, &off, &ts));
+	/* the same offset twice (re-delivery) is one entry */
+	assert_int_equal(tr_offsets_add(o, "t", 1, 5, 0), 0);
+	assert_int_equal(tr_offsets_add(o, "t", 1, 5, 0), 0);
+	assert_int_equal(tr_offsets_pending(o, "t", 1), 1);
+	tr_offsets_drop(o, "t", 1);
+	assert_int_equal(tr_offsets_committable(o, "t", 1), -1);
+	tr_offsets_destroy(o);
+}
+
+struct commits {
+	int n;
+	int64_t next[8];
+};
+
+static void record_commit(void *opaque, const char *topic, int32_t partition, int64_t next)
+{
+	struct commits *c = opaque;
+
+	(void)topic;
+	(void)partition;
+	c->next[c->n++] = next;
+}
+
+static void test_transcriber_offsets_report_only_progress(void **state)
+{
+	struct tr_offsets *o = tr_offsets_new();
+	struct commits c = {0};
+
+	(void)state;
+	assert_int_equal(tr_offsets_add(o, "t", 0, 0, 0), 0);
+	assert_int_equal(tr_offsets_add(o, "t", 0, 1, 0), 0);
+	tr_offsets_each_uncommitted(o, record_commit, &c);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.next[0], 0); /* nothing handled: commit 0 (the start) */
+	tr_offsets_committed(o, "t", 0, 0);
+	c.n = 0;
+	tr_offsets_each_uncommitted(o, record_commit, &c);
+	assert_int_equal(c.n, 0);
+	tr_offsets_done(o, "t", 0, 0);
+	tr_offsets_done(o, "t", 0, 1);
+	tr_offsets_each_uncommitted(o, record_commit, &c);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.next[0], 2);
+	tr_offsets_committed(o, "t", 0, 2);
+	c.n = 0;
+	tr_offsets_each_uncommitted(o, record_commit, &c);
+	assert_int_equal(c.n, 0);
+	tr_offsets_destroy(o);
+}
+
+static void test_transcriber_map_many_keys(void **state)
+{
+	struct tr_map *map = tr_map_new();
+	static int values[5000];
+	char key[32];
+
+	(void)state;
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof key, "EL_%d_k", i);
+		values[i] = i;
+		assert_int_equal(tr_map_put(map, key, &values[i]), 0);
+	}
+	assert_int_equal(tr_map_count(map), 5000);
+	/* delete every other key: probe chains must stay intact for the rest */
+	for (int i = 0; i < 5000; i += 2) {
+		snprintf(key, sizeof key, "EL_%d_k", i);
+		assert_ptr_equal(tr_map_del(map, key), &values[i]);
+	}
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof key, "EL_%d_k", i);
+		if (i % 2)
+			assert_ptr_equal(tr_map_get(map, key), &values[i]);
+		else
+			assert_null(tr_map_get(map, key));
+	}
+	assert_int_equal(tr_map_count(map), 2500);
+	assert_null(tr_map_del(map, "absent"));
+	assert_int_equal(tr_map_put(map, "EL_1_k", &values[7]), 0); /* replace */
+	assert_ptr_equal(tr_map_get(map, "EL_1_k"), &values[7]);
+	assert_int_equal(tr_map_count(map), 2500);
+	tr_map_destroy(map);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_transcriber_park_keeps_call_order),
+	    cmocka_unit_test(test_transcriber_park_drop_partition),
+	    cmocka_unit_test(test_transcriber_offsets_commit_stops_at_parked),
+	    cmocka_unit_test(test_transcriber_offsets_report_only_progress),
+	    cmocka_unit_test(test_transcriber_map_many_keys),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
