@@ -1,0 +1,326 @@
+/* test_transcriber_store: the transcription store against real Postgres: the two-step lookup,
+ * sequence numbers (first 1, then max+1, per conversation), idempotent event ids, late lines
+ * placed by offset, reconciliation appends, and two concurrent writers on one conversation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "tsupport.h"
+
+#include "db.h"
+#include "store_calls.h"
+#include "store_transcriptions.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fixture {
+	char schema[64];
+	struct db *db;
+};
+
+static struct db *connect_db(const char *schema)
+{
+	char errstr[256];
+	struct db *db = db_open(ts_pg_url(), schema, errstr, sizeof errstr);
+
+	if (!db || !db_ok(db))
+		fail_msg("db_open: %s", db ? db_errmsg(db) : errstr);
+	return db;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	ts_pg_schema_new("tr_store", true, f->schema, sizeof f->schema);
+	f->db = connect_db(f->schema);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	db_close(f->db);
+	ts_pg_schema_drop(f->schema);
+	free(f);
+	return 0;
+}
+
+static void call(struct db *db, const char *sid, const char *conv, const char *failed)
+{
+	bool created, changed;
+
+	assert_int_equal(store_call_insert(db, sid, "d", NULL, &created), 0);
+	if (conv)
+		assert_int_equal(store_call_set_conversation(db, sid, conv, &changed), 0);
+	if (failed)
+		assert_int_equal(store_call_set_failed(db, sid, failed, &changed), 0);
+}
+
+/* Writes lines in one locked transaction, as the transcriber does. */
+static void write_lines(struct db *db, const struct store_tx_line *lines, size_t n,
+                        struct store_tx_result *res)
+{
+	const char *sids[16];
+
+	for (size_t i = 0; i < n; i++)
+		sids[i] = lines[i].call_sid;
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(store_transcription_lock_calls(db, sids, n), 0);
+	if (store_transcription_insert_batch(db, lines, n, res) < 0)
+		fail_msg("insert_batch: %s", db_errmsg(db));
+	assert_int_equal(db_commit(db), 0);
+}
+
+static void test_transcriber_store_lookup_and_sequence(void **state)
+{
+	struct fixture *f = *state;
+	struct store_call c;
+	bool found;
+	struct store_tx_result r[5];
+	struct store_tx_line lines[5] = {
+	    {"EL_ok", "agent", "one", "ev-1", 0, 10},   {"EL_nobody", "agent", "x", "ev-2", 0, 11},
+	    {"EL_dialing", "user", "x", "ev-3", 1, 12}, {"EL_failed", "user", "x", "ev-4", 1, 13},
+	    {"EL_ok", "user", "two", "ev-5", 0, 14},
+	};
+
+	call(f->db, "EL_ok", "conv_ok", NULL);
+	call(f->db, "EL_dialing", NULL, NULL);
+	call(f->db, "EL_failed", NULL, "api refused");
+
+	/* lookup returns the conversation_id; NULL conversation_id; unknown call_sid */
+	assert_int_equal(store_call_get(f->db, "EL_ok", &c, &found), 0);
+	assert_true(found && c.has_conversation_id);
+	assert_string_equal(c.conversation_id, "conv_ok");
+	assert_int_equal(store_call_get(f->db, "EL_dialing", &c, &found), 0);
+	assert_true(found && !c.has_conversation_id);
+	assert_int_equal(store_call_get(f->db, "EL_nobody", &c, &found), 0);
+	assert_false(found);
+
+	write_lines(f->db, lines, 5, r);
+	/* first line gets sequence 1, the next one 2; save returns id and sequence */
+	assert_int_equal(r[0].state, STORE_TX_INSERTED);
+	assert_int_equal(r[0].sequence_number, 1);
+	assert_true(r[0].id > 0);
+	assert_string_equal(r[0].conversation_id, "conv_ok");
+	assert_int_equal(r[4].state, STORE_TX_INSERTED);
+	assert_int_equal(r[4].sequence_number, 2);
+	assert_true(r[4].id > r[0].id);
+	assert_int_equal(r[1].state, STORE_TX_UNKNOWN_CALL);
+	assert_int_equal(r[2].state, STORE_TX_NO_CONVERSATION);
+	assert_int_equal(r[3].state, STORE_TX_CALL_FAILED);
+
+	/* next gets max+1, in a later transaction */
+	lines[0] = (struct store_tx_line){"EL_ok", "agent", "three", "ev-6", 0, 15};
+	write_lines(f->db, lines, 1, r);
+	assert_int_equal(r[0].state, STORE_TX_INSERTED);
+	assert_int_equal(r[0].sequence_number, 3);
+
+	/* the same events again: present, nothing written */
+	lines[0] = (struct store_tx_line){"EL_ok", "agent", "one", "ev-1", 0, 10};
+	lines[1] = (struct store_tx_line){"EL_ok", "agent", "three", "ev-6", 0, 15};
+	write_lines(f->db, lines, 2, r);
+	assert_int_equal(r[0].state, STORE_TX_PRESENT);
+	assert_int_equal(r[1].state, STORE_TX_PRESENT);
+	assert_int_equal(ts_pg_query_ll(f->schema, "SELECT count(*) FROM call_transcriptions"), 3);
+	assert_int_equal(ts_pg_query_ll(f->schema, "SELECT max(sequence_number) FROM "
+	                                           "call_transcriptions WHERE conversation_id = "
+	                                           "'conv_ok'"),
+	                 3);
+}
+
+static void test_transcriber_store_two_conversations_in_one_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tx_result r[4];
+	struct store_tx_line lines[4] = {
+	    {"EL_a", "agent", "a1", "a-1", 2, 1},
+	    {"EL_b", "agent", "b1", "b-1", 3, 1},
+	    {"EL_a", "user", "a2", "a-2", 2, 2},
+	    {"EL_b", "user", "b2", "b-2", 3, 2},
+	};
+
+	call(f->db, "EL_a", "conv_a", NULL);
+	call(f->db, "EL_b", "conv_b", NULL);
+	write_lines(f->db, lines, 4, r);
+	assert_int_equal(r[0].sequence_number, 1);
+	assert_int_equal(r[1].sequence_number, 1);
+	assert_int_equal(r[2].sequence_number, 2);
+	assert_int_equal(r[3].sequence_number, 2);
+}
+
+struct collect {
+	char text[512];
+};
+
+static int collect_line(void *opaque, const struct store_line *line)
+{
+	struct collect *c = opaque;
+	size_t len = strlen(c->text);
+
+	snprintf(c->text + len, sizeof c->text - len, "%s%d:%s", len ? "," : "",
+	         line->sequence_number, line->message);
+	return 0;
+}
+
+static void list(struct db *db, const char *conv, char *out, size_t size)
+{
+	struct collect c = {""};
+
+	assert_int_equal(store_transcription_list(db, conv, collect_line, &c), 0);
+	snprintf(out, size, "%s", c.text);
+}
+
+static void place(struct db *db, const char *conv, const struct store_tx_line *line,
+                  enum store_tx_state expect)
+{
+	struct store_tx_result r;
+
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(store_transcription_lock_calls(db, &line->call_sid, 1), 0);
+	if (store_transcription_insert_placed(db, conv, line, &r) < 0)
+		fail_msg("insert_placed: %s", db_errmsg(db));
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(r.state, expect);
+}
+
+static void test_transcriber_store_late_lines_take_their_place(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tx_result r[4];
+	struct store_tx_line lines[4] = {
+	    {"EL_late", "agent", "L0", "late-0", 4, 100},
+	    {"EL_late", "agent", "L2", "late-2", 4, 102},
+	    {"EL_late", "agent", "L3", "late-3", 4, 103},
+	};
+	struct store_tx_line l1 = {"EL_late", "user", "L1", "late-1", 4, 101};
+	char got[512];
+
+	call(f->db, "EL_late", "conv_late", NULL);
+	write_lines(f->db, lines, 3, r);
+	/* a line older than the stored ones is not appended by the batch... */
+	write_lines(f->db, &l1, 1, r);
+	assert_int_equal(r[0].state, STORE_TX_OUT_OF_ORDER);
+	/* ...but placed after its predecessor, moving the later lines up */
+	place(f->db, "conv_late", &l1, STORE_TX_INSERTED);
+	list(f->db, "conv_late", got, sizeof got);
+	assert_string_equal(got, "1:L0,2:L1,3:L2,4:L3");
+	place(f->db, "conv_late", &l1, STORE_TX_PRESENT);
+
+	/* a deleted window comes back in its own numbers */
+	ts_pg_exec(f->schema, "DELETE FROM call_transcriptions WHERE event_id IN ('late-1', "
+	                      "'late-2')");
+	place(f->db, "conv_late", &l1, STORE_TX_INSERTED);
+	place(f->db, "conv_late", &lines[1], STORE_TX_INSERTED);
+	list(f->db, "conv_late", got, sizeof got);
+	assert_string_equal(got, "1:L0,2:L1,3:L2,4:L3");
+}
+
+static void test_transcriber_store_reconciled_copies(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tx_result r[2];
+	struct store_tx_line late = {"EL_rec", "agent", "Bye.", "ev-late", 5, 9};
+	bool inserted;
+	char got[512];
+
+	call(f->db, "EL_rec", "conv_rec", NULL);
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(store_transcription_append(f->db, "conv_rec", "agent", "Hello.",
+	                                            "postcall:conv_rec:0", &inserted),
+	                 0);
+	assert_true(inserted);
+	assert_int_equal(store_transcription_append(f->db, "conv_rec", "agent", "Bye.",
+	                                            "postcall:conv_rec:2", &inserted),
+	                 0);
+	assert_int_equal(store_transcription_append(f->db, "conv_rec", "agent", "Bye.",
+	                                            "postcall:conv_rec:2", &inserted),
+	                 0);
+	assert_false(inserted);
+	assert_int_equal(db_commit(f->db), 0);
+	/* a per-turn line arriving after the reconciliation copied it: not written again */
+	write_lines(f->db, &late, 1, r);
+	assert_int_equal(r[0].state, STORE_TX_RECONCILED);
+	list(f->db, "conv_rec", got, sizeof got);
+	assert_string_equal(got, "1:Hello.,2:Bye.");
+}
+
+/* Two writers (own connections) on one conversation with overlapping events: every event once,
+ * numbers 1..N without a gap or a duplicate. */
+struct writer {
+	const char *schema;
+	int first, last;
+	int failures;
+};
+
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+	struct db *db = connect_db(w->schema);
+	char ev[4][32], msg[4][32];
+
+	for (int i = w->first; i <= w->last; i += 4) {
+		struct store_tx_line lines[4];
+		struct store_tx_result r[4];
+		const char *sids[4];
+		size_t n = 0;
+
+		for (int k = i; k < i + 4 && k <= w->last; k++, n++) {
+			snprintf(ev[n], sizeof ev[n], "conc-%d", k);
+			snprintf(msg[n], sizeof msg[n], "m%d", k);
+			lines[n] =
+			    (struct store_tx_line){"EL_conc", "agent", msg[n], ev[n], -1, -1};
+			sids[n] = "EL_conc";
+		}
+		if (db_begin(db) < 0 || store_transcription_lock_calls(db, sids, n) < 0 ||
+		    store_transcription_insert_batch(db, lines, n, r) < 0 || db_commit(db) < 0) {
+			db_rollback(db);
+			w->failures++;
+		}
+	}
+	db_close(db);
+	return NULL;
+}
+
+static void test_transcriber_store_concurrent_writers(void **state)
+{
+	struct fixture *f = *state;
+	struct writer a = {f->schema, 0, 299, 0}, b = {f->schema, 100, 399, 0};
+	pthread_t ta, tb;
+
+	call(f->db, "EL_conc", "conv_conc", NULL);
+	assert_int_equal(pthread_create(&ta, NULL, writer_run, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, writer_run, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(a.failures + b.failures, 0);
+	assert_int_equal(ts_pg_query_ll(f->schema, "SELECT count(*) FROM call_transcriptions "
+	                                           "WHERE conversation_id = 'conv_conc'"),
+	                 400);
+	assert_int_equal(ts_pg_query_ll(f->schema,
+	                                "SELECT count(DISTINCT sequence_number) FROM "
+	                                "call_transcriptions WHERE conversation_id = 'conv_conc' "
+	                                "AND sequence_number BETWEEN 1 AND 400"),
+	                 400);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_transcriber_store_lookup_and_sequence),
+	    cmocka_unit_test(test_transcriber_store_two_conversations_in_one_batch),
+	    cmocka_unit_test(test_transcriber_store_late_lines_take_their_place),
+	    cmocka_unit_test(test_transcriber_store_reconciled_copies),
+	    cmocka_unit_test(test_transcriber_store_concurrent_writers),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
