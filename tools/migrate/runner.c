@@ -50,14 +50,14 @@ static int mig_step(struct db *db, const struct mig_opts *opts, const struct mig
                     enum mig_direction dir)
 {
 	const char *path = dir == MIG_APPLY ? f->up_path : f->down_path;
-	const char *what = dir == MIG_APPLY ? "applying" : "reverting";
+	const char *what = dir == MIG_APPLY ? "applied" : "reverted";
 	char err[2048], state[6] = "";
 	int64_t start = time_mono_ms();
 	char *sql = mig_read(path, NULL, err, sizeof err);
 	int rc = MIG_EXIT_FAIL;
 
-	fprintf(opts->out, "%s %s ... ", what, f->label);
-	fflush(opts->out);
+	log_info(dir == MIG_APPLY ? "applying migration" : "reverting migration",
+	         LOGS("migration", f->label), LOGS("schema", db_schema(db)));
 	if (!sql)
 		goto fail;
 	if (db_begin(db) < 0) {
@@ -72,7 +72,9 @@ static int mig_step(struct db *db, const struct mig_opts *opts, const struct mig
 		snprintf(state, sizeof state, "%s", db_sqlstate(db));
 		goto rollback;
 	}
-	fprintf(opts->out, "ok (%lld ms)\n", (long long)(time_mono_ms() - start));
+	fprintf(opts->out, "%s %s (%lld ms)\n", what, f->label,
+	        (long long)(time_mono_ms() - start));
+	fflush(opts->out);
 	log_info(dir == MIG_APPLY ? "migration applied" : "migration reverted",
 	         LOGS("migration", f->label), LOGS("schema", db_schema(db)),
 	         LOGI("ms", time_mono_ms() - start));
@@ -84,9 +86,10 @@ rollback:
 	if (strcmp(state, "P0001") == 0)
 		rc = MIG_EXIT_REFUSED;
 fail:
-	fprintf(opts->out, "%s\n%s %s %s: %s\n", rc == MIG_EXIT_REFUSED ? "REFUSED" : "FAILED",
+	fprintf(opts->out, "%s %s %s: %s\n",
 	        rc == MIG_EXIT_REFUSED ? "refused:" : "error:", f->label,
 	        dir == MIG_APPLY ? "up" : "down", err);
+	fflush(opts->out);
 	log_error(rc == MIG_EXIT_REFUSED ? "migration refused" : "migration failed",
 	          LOGS("migration", f->label), LOGS("direction", dir == MIG_APPLY ? "up" : "down"),
 	          LOGS("error", err), LOGS("sqlstate", state), LOGS("schema", db_schema(db)));
