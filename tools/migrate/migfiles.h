@@ -22,7 +22,8 @@ struct mig_set {
 /* Reads dir. Every *.sql file must be NNN_name.up.sql or NNN_name.down.sql, each version must
  * have exactly one up and one down file with the same name. Returns 0, or -1 with errstr naming
  * the offending file. Free with mig_set_free (also after failure). */
-int mig_scan(const char *dir, struct mig_set *set, char *errstr, size_t errstr_size);
+__attribute__((warn_unused_result)) int mig_scan(const char *dir, struct mig_set *set, char *errstr,
+                                                 size_t errstr_size);
 void mig_set_free(struct mig_set *set);
 
 /* The file of version, or NULL. Borrowed from set. */
@@ -32,6 +33,6 @@ const struct mig_file *mig_find(const struct mig_set *set, int version);
 char *mig_read(const char *path, size_t *len, char *errstr, size_t errstr_size);
 
 /* Hex SHA-256 of data into out (65 bytes). Returns 0 or -1. */
-int mig_sha256_hex(const void *data, size_t len, char out[65]);
+__attribute__((warn_unused_result)) int mig_sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif

@@ -24,14 +24,15 @@ struct mig_opts {
 
 /* Applies every pending migration (up to opts->to) in version order, each in its own
  * transaction, under the schema's advisory lock. Returns an enum mig_exit. */
-int mig_up(struct db *db, const struct mig_opts *opts);
+__attribute__((warn_unused_result)) int mig_up(struct db *db, const struct mig_opts *opts);
 
 /* Reverts the last steps applied migrations (all of them when steps < 0; those above opts->to
  * when opts->to >= 0), newest first. Returns an enum mig_exit. */
-int mig_down(struct db *db, const struct mig_opts *opts, int steps);
+__attribute__((warn_unused_result)) int mig_down(struct db *db, const struct mig_opts *opts,
+                                                 int steps);
 
 /* Prints every known version as applied, pending, changed or missing. Takes no lock and changes
  * nothing. Returns MIG_EXIT_OK, MIG_EXIT_REFUSED when an applied file changed, MIG_EXIT_FAIL. */
-int mig_status(struct db *db, const struct mig_opts *opts);
+__attribute__((warn_unused_result)) int mig_status(struct db *db, const struct mig_opts *opts);
 
 #endif
