@@ -1,0 +1,285 @@
+/* test_transcriber_lifecycle: whole calls through the real transcriber: the full lifecycle (call
+ * row, conversation_id, lines, post-call), a failed API call whose webhooks are dead-lettered while
+ * its audit row stays, a legacy call backfilled by migration 002 receiving webhooks, and sequence
+ * numbers under two transcriber processes in one group (plus a third in another group writing the
+ * same conversations at the same time): 20 calls x 100 interleaved lines, each 1..100 in order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "transcriber_it.h"
+
+#include "db.h"
+#include "store_calls.h"
+#include "timeutil.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fixture {
+	struct trit t;
+	struct trit_proc p;
+};
+
+/* Runs migrate with args in the test's schema, from dir (NULL: the source tree's migrations). */
+static void migrate(const struct trit *t, const char *dir, const char *const *args)
+{
+	char bin[PATH_MAX], e_db[2100], e_schema[96], e_dir[PATH_MAX + 32];
+	const char *argv[8];
+	const char *env[] = {e_db, e_schema, e_dir, "LOG_LEVEL=warn", NULL};
+	size_t n = 0;
+	char *out = NULL;
+	int rc;
+
+	argv[n++] = ts_bin("migrate", bin, sizeof bin);
+	for (size_t i = 0; args[i] && n < 7; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_pg_url());
+	snprintf(e_schema, sizeof e_schema, "DB_SCHEMA=%s", t->schema);
+	if (dir)
+		snprintf(e_dir, sizeof e_dir, "MIGRATIONS_DIR=%s", dir);
+	else
+		snprintf(e_dir, sizeof e_dir, "MIGRATIONS_DIR=%s/migrations", ts_source_dir());
+	rc = ts_run(argv, env, &out, 60000);
+	if (rc != 0)
+		fail_msg("migrate %s: exit %d: %s", args[0], rc, out ? out : "");
+	free(out);
+}
+
+/* Takes the test's schema back to the pre-refactor one (000 only), as the original service left
+ * it, through the real migrations: down all, then up from a directory holding only 000. */
+static void schema_at_000(const struct trit *t)
+{
+	const char *const down[] = {"down", "all", NULL};
+	const char *const up[] = {"up", NULL};
+	char dir[PATH_MAX], src[PATH_MAX], cmd[3 * PATH_MAX + 64];
+	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+
+	snprintf(dir, sizeof dir, "%s/migrations-000", ts_tmpdir());
+	snprintf(src, sizeof src, "%s/migrations", ts_source_dir());
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s'/000_* '%s'/", dir, src, dir);
+	assert_int_equal(ts_run(argv, NULL, NULL, 10000), 0);
+	migrate(t, NULL, down);
+	migrate(t, dir, up);
+}
+
+static int setup(void **state)
+{
+	static struct fixture f;
+
+	trit_setup(&f.t, "tr_life", 4);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	trit_stop(&f->p);
+	trit_teardown(&f->t);
+	return 0;
+}
+
+static void lines(struct trit *t, const char *sid, const char *prefix, int first, int last)
+{
+	char ev[64], msg[64];
+
+	for (int i = first; i <= last; i++) {
+		snprintf(ev, sizeof ev, "%s-ev-%d", sid, i);
+		snprintf(msg, sizeof msg, "%s %d", prefix, i);
+		trit_line(t, sid, ev, i % 2 ? "agent" : "user", msg);
+	}
+	trit_flush(t);
+}
+
+static long long count_conv(struct trit *t, const char *conv, long long expect)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof sql,
+	         "SELECT count(*) FROM call_transcriptions WHERE conversation_id = '%s'", conv);
+	return trit_wait_ll(t, sql, expect, 30000);
+}
+
+static void test_transcriber_lifecycle_legacy_call(void **state)
+{
+	struct fixture *f = *state;
+	const char *const up[] = {"up", NULL};
+	char *sid;
+
+	/* a call the original service stored (no call_sid), then the refactor's migrations */
+	schema_at_000(&f->t);
+	ts_pg_exec(f->t.schema,
+	           "INSERT INTO calls (conversation_id, driver_id, status, created_at) "
+	           "VALUES ('conv_legacy', '4711', 'in_progress', "
+	           "'2025-06-01T12:00:00Z')");
+	ts_pg_exec(f->t.schema,
+	           "INSERT INTO call_transcriptions (conversation_id, speaker, message, "
+	           "sequence_number) VALUES ('conv_legacy', 'agent', 'legacy 1', 1), "
+	           "('conv_legacy', 'user', 'legacy 2', 2)");
+	migrate(&f->t, NULL, up);
+	sid = ts_pg_query(f->t.schema,
+	                  "SELECT call_sid FROM calls WHERE conversation_id = 'conv_legacy'");
+	assert_non_null(sid);
+	assert_string_equal(sid, "EL_4711_1748779200"); /* 002's backfill format */
+
+	trit_start(&f->t, &f->p, "transcriber", NULL);
+	lines(&f->t, sid, "legacy", 3, 5);
+	assert_int_equal(count_conv(&f->t, "conv_legacy", 5), 5);
+	trit_assert_lines(&f->t, "conv_legacy", "legacy", 5);
+	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM call_transcriptions WHERE event_id "
+	                                "IS NULL AND sequence_number <= 2"),
+	                 2); /* the legacy rows are untouched */
+	free(sid);
+}
+
+static void test_transcriber_lifecycle_full_call(void **state)
+{
+	struct fixture *f = *state;
+	const char *texts[10];
+	char buf[10][32];
+	bool created, changed;
+
+	/* as the dialer does: the row first, then the conversation_id from the API */
+	assert_int_equal(store_call_insert(f->t.db, "EL_life", "d-7", "trip-9", &created), 0);
+	assert_true(created);
+	assert_int_equal(store_call_set_conversation(f->t.db, "EL_life", "conv_life", &changed), 0);
+	lines(&f->t, "EL_life", "life", 1, 10);
+	assert_int_equal(count_conv(&f->t, "conv_life", 10), 10);
+	for (int i = 0; i < 10; i++) {
+		snprintf(buf[i], sizeof buf[i], "life %d", i + 1);
+		texts[i] = buf[i];
+	}
+	trit_post_call(&f->t, "EL_life", "pc-life",
+	               trit_transcript_body("EL_life", "conv_life", texts, 10));
+	trit_flush(&f->t);
+	assert_int_equal(trit_wait_ll(&f->t,
+	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_life' AND "
+	                              "status = 'completed' AND call_end_time IS NOT NULL",
+	                              1, 20000),
+	                 1);
+	trit_assert_lines(&f->t, "conv_life", "life", 10);
+	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM call_transcriptions WHERE event_id "
+	                                "LIKE 'postcall:conv_life:%'"),
+	                 0); /* nothing was missed */
+}
+
+static void test_transcriber_lifecycle_failed_api_call(void **state)
+{
+	struct fixture *f = *state;
+	const char *const texts[] = {"never stored"};
+	struct ts_kmsg *msgs;
+	size_t n, dead = 0;
+	bool created, changed;
+
+	assert_int_equal(store_call_insert(f->t.db, "EL_apifail", "d-8", NULL, &created), 0);
+	assert_int_equal(
+	    store_call_set_failed(f->t.db, "EL_apifail", "elevenlabs: HTTP 500", &changed), 0);
+	lines(&f->t, "EL_apifail", "fail", 1, 2);
+	trit_post_call(&f->t, "EL_apifail", "pc-apifail",
+	               trit_transcript_body("EL_apifail", "conv_apifail", texts, 1));
+	trit_flush(&f->t);
+	for (int i = 0; i < 150 && dead < 3; i++) {
+		dead = 0;
+		n = trit_dlq(&f->t, "webhooks.transcription", &msgs);
+		for (size_t k = 0; k < n; k++)
+			dead += strcmp(msgs[k].key, "EL_apifail") == 0 &&
+			        strcmp(ts_kmsg_header(&msgs[k], "reason"), "call_failed") == 0;
+		ts_kmsgs_free(msgs, n);
+		n = trit_dlq(&f->t, "webhooks.post_call", &msgs);
+		for (size_t k = 0; k < n; k++)
+			dead += strcmp(msgs[k].key, "EL_apifail") == 0 &&
+			        strcmp(ts_kmsg_header(&msgs[k], "reason"), "call_failed") == 0;
+		ts_kmsgs_free(msgs, n);
+		if (dead < 3)
+			ts_sleep_ms(100);
+	}
+	assert_int_equal(dead, 3);
+	/* the audit row keeps its failure */
+	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM calls WHERE call_sid = 'EL_apifail' "
+	                                "AND status = 'failed' AND failure_reason = 'elevenlabs: "
+	                                "HTTP 500' AND driver_id = 'd-8'"),
+	                 1);
+	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM call_transcriptions WHERE "
+	                                "conversation_id = 'conv_apifail'"),
+	                 0);
+}
+
+#define NCALLS 20
+#define NLINES 100
+
+static void test_transcriber_lifecycle_concurrent_sequences(void **state)
+{
+	struct fixture *f = *state;
+	struct trit_proc second, other_group;
+	char sid[32], conv[32], ev[48], msg[48];
+
+	for (int c = 0; c < NCALLS; c++) {
+		snprintf(sid, sizeof sid, "EL_conc_%d", c);
+		snprintf(conv, sizeof conv, "conv_conc_%d", c);
+		trit_call(&f->t, sid, conv, NULL);
+	}
+	/* a second process joins the group, a third in its own group writes everything again */
+	trit_start(&f->t, &second, "transcriber", NULL);
+	trit_start(&f->t, &other_group, "transcriber-shadow", NULL);
+	for (int i = 1; i <= NLINES; i++) {
+		for (int c = 0; c < NCALLS; c++) {
+			snprintf(sid, sizeof sid, "EL_conc_%d", c);
+			snprintf(ev, sizeof ev, "conc-%d-%d", c, i);
+			snprintf(msg, sizeof msg, "c%d %d", c, i);
+			trit_line(&f->t, sid, ev, i % 2 ? "agent" : "user", msg);
+		}
+		if (i % 10 == 0) {
+			trit_flush(&f->t);
+			ts_sleep_ms(30); /* spread over the rebalance */
+		}
+	}
+	trit_flush(&f->t);
+	assert_int_equal(trit_wait_ll(&f->t,
+	                              "SELECT count(*) FROM call_transcriptions WHERE "
+	                              "conversation_id LIKE 'conv_conc_%'",
+	                              NCALLS * NLINES, 60000),
+	                 NCALLS * NLINES);
+	/* the shadow group has read everything too: nothing more may arrive */
+	for (int i = 0; i < 600; i++) {
+		if (trit_metric(&other_group,
+		                "transcriber_consumed_total{topic=\"webhooks.transcription\"}") >=
+		        NCALLS * NLINES &&
+		    trit_metric(&other_group, "transcriber_consumer_lag") == 0)
+			break;
+		ts_sleep_ms(100);
+	}
+	ts_sleep_ms(500);
+	for (int c = 0; c < NCALLS; c++) {
+		char prefix[16];
+
+		snprintf(conv, sizeof conv, "conv_conc_%d", c);
+		snprintf(prefix, sizeof prefix, "c%d", c);
+		trit_assert_lines(&f->t, conv, prefix, NLINES);
+	}
+	assert_true(trit_metric(&other_group, "transcriber_duplicates_total") +
+	                trit_metric(&f->p, "transcriber_duplicates_total") +
+	                trit_metric(&second, "transcriber_duplicates_total") >=
+	            NCALLS * NLINES);
+	trit_stop(&other_group);
+	trit_stop(&second);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_transcriber_lifecycle_legacy_call),
+	    cmocka_unit_test(test_transcriber_lifecycle_full_call),
+	    cmocka_unit_test(test_transcriber_lifecycle_failed_api_call),
+	    cmocka_unit_test(test_transcriber_lifecycle_concurrent_sequences),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
