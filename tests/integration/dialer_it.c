@@ -10,6 +10,7 @@
 
 #include "codec.h"
 #include "db.h"
+#include "kbus.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -255,8 +256,8 @@ int dit_assigned(const struct dit_dialer *d)
 	return count;
 }
 
-void dit_publish(const struct ts_broker *b, const char *prefix, const char *call_sid,
-                 const char *driver_id)
+/* The calls.requested value for call_sid (malloc'd). */
+static char *dit_request_value(const char *call_sid, const char *driver_id)
 {
 	json_t *viol = json_pack("{s:s, s:[{s:s, s:s}]}", "tripId", "TRIP-IT", "violationDetails",
 	                         "type", "speeding", "description", "72 mph in a 55 zone");
@@ -273,15 +274,63 @@ void dit_publish(const struct ts_broker *b, const char *prefix, const char *call
 	};
 	json_t *root = codec_call_requested_encode(&m);
 	char *value = root ? codec_dump(root, NULL) : NULL;
-	char topic[256];
 
 	if (!value)
 		fail_msg("could not encode calls.requested for %s", call_sid);
+	json_decref(root);
+	json_decref(viol);
+	return value;
+}
+
+void dit_publish(const struct ts_broker *b, const char *prefix, const char *call_sid,
+                 const char *driver_id)
+{
+	char *value = dit_request_value(call_sid, driver_id);
+	char topic[256];
+
 	snprintf(topic, sizeof topic, "%scalls.requested", prefix);
 	ts_kafka_produce(b->bootstrap, topic, call_sid, value, NULL);
 	free(value);
-	json_decref(root);
-	json_decref(viol);
+}
+
+static void dit_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t partition, int64_t offset)
+{
+	int *failed = opaque;
+
+	(void)partition;
+	(void)offset;
+	if (err)
+		__atomic_add_fetch(failed, 1, __ATOMIC_SEQ_CST);
+}
+
+void dit_publish_many(const struct ts_broker *b, const char *prefix, const char *sid_prefix, int n)
+{
+	struct kbus_config conf = {
+	    .brokers = b->bootstrap, .topic_prefix = prefix, .client_id = "dialer_it"};
+	struct kbus_producer *p;
+	char topic[256], err[256], sid[256];
+	int failed = 0;
+
+	if (kbus_topic(&conf, KBUS_TOPIC_CALLS_REQUESTED, false, topic, sizeof topic))
+		fail_msg("topic name too long");
+	p = kbus_producer_new(&conf, err, sizeof err);
+	if (!p)
+		fail_msg("kbus_producer_new: %s", err);
+	for (int i = 0; i < n; i++) {
+		char *value;
+
+		snprintf(sid, sizeof sid, "%s%04d", sid_prefix, i);
+		value = dit_request_value(sid, "many");
+		if (kbus_produce(p, topic, sid, strlen(sid), value, strlen(value), NULL, 0,
+		                 dit_delivered, &failed))
+			fail_msg("kbus_produce %s failed", sid);
+		free(value);
+	}
+	if (kbus_producer_flush(p, 30000))
+		fail_msg("flush timed out");
+	kbus_producer_destroy(p, 1000);
+	if (failed)
+		fail_msg("%d of %d requests were not delivered", failed, n);
 }
 
 bool dit_call(const char *schema, const char *call_sid, struct store_call *out)

@@ -57,6 +57,10 @@ int dit_assigned(const struct dit_dialer *d);
 void dit_publish(const struct ts_broker *b, const char *prefix, const char *call_sid,
                  const char *driver_id);
 
+/* Publishes n requests with call_sids "<prefix_sid>%04d" (i = 0..n-1) through one producer,
+ * waiting for every acknowledgement. */
+void dit_publish_many(const struct ts_broker *b, const char *prefix, const char *sid_prefix, int n);
+
 /* The call row of call_sid in schema; false when there is none. */
 bool dit_call(const char *schema, const char *call_sid, struct store_call *out);
 /* Waits until the row exists and its status is status (and, for in_progress, it has a
