@@ -167,7 +167,7 @@ int tr_redrive_run(struct tr_app *app, FILE *out)
 		log_error("kafka consumer", LOGS("error", errstr));
 		goto out;
 	}
-	fprintf(out, "redrive %s (group %s, reason %s)\n", r.dlq_line, group,
+	fprintf(out, "redrive %s, %s (group %s, reason %s)\n", r.dlq_line, r.dlq_post, group,
 	        conf->reason ? conf->reason : "any");
 	fflush(out);
 	while (!shutdown_requested()) {
