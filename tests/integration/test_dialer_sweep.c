@@ -1,0 +1,168 @@
+/* test_dialer_sweep: two dialers with their sweepers settle calls stuck in_progress (the
+ * post-call webhook never came) from elevensim's conversations API: done -> completed with the
+ * end time, failed -> failed, unknown conversation -> failed, no conversation_id -> failed
+ * dial_outcome_unknown; each call is settled once and each conversation fetched once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "db.h"
+#include "dialer_it.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREFIX "dsw."
+#define NCALLS 20
+
+struct env {
+	char schema[64];
+	struct ts_broker broker;
+	struct dit_sim sim;
+	struct dit_dialer a, b;
+};
+
+static const char *const dialer_env[] = {
+    "DIALER_SWEEPER=true",
+    "DIALER_SWEEP_AGE_S=2",
+    "DIALER_SWEEP_INTERVAL_S=1",
+    "DIALER_MAX_ATTEMPTS=1",
+    "DIALER_REQUEST_TIMEOUT_MS=1000",
+    "DIALER_RETRY_AFTER_MAX_S=0",
+    "DIALER_RETRY_MAX_MS=100",
+    NULL,
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof *e);
+	/* every call plays without ever sending its post-call webhook */
+	const char *sim_args[] = {"--no-post-call-share", "1", NULL};
+
+	ts_pg_schema_new("dsweep", true, e->schema, sizeof e->schema);
+	ts_broker_start(&e->broker, PREFIX, 2);
+	dit_sim_start(&e->sim, sim_args, NULL);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	dit_dialer_stop(&e->a, SIGTERM, 20000);
+	dit_dialer_stop(&e->b, SIGTERM, 20000);
+	dit_sim_stop(&e->sim);
+	ts_broker_stop(&e->broker);
+	ts_pg_schema_drop(e->schema);
+	free(e);
+	return 0;
+}
+
+static double resolved(const struct env *e, const char *outcome)
+{
+	char series[128];
+
+	snprintf(series, sizeof series, "dialer_sweeper_resolved_total{outcome=\"%s\"}", outcome);
+	return dit_metric(&e->a, series) + dit_metric(&e->b, series);
+}
+
+/* Rows the sweeper must settle that no dial produced: a conversation ElevenLabs never heard of,
+ * and a claimed dial that never got an answer an hour ago. */
+static void insert_orphans(const struct env *e)
+{
+	char err[256];
+	struct db *db = db_open(ts_pg_url(), e->schema, err, sizeof err);
+	bool created = false, changed = false, claimed = false;
+
+	assert_non_null(db);
+	assert_int_equal(db_ensure(db), 0);
+	assert_int_equal(store_call_insert(db, "EL_sw_ghost", "g", NULL, &created), 0);
+	assert_int_equal(store_call_set_conversation(db, "EL_sw_ghost", "conv_ghost", &changed), 0);
+	assert_int_equal(store_call_insert(db, "EL_sw_lost", "l", NULL, &created), 0);
+	assert_int_equal(store_call_claim_dial(db, "EL_sw_lost", &claimed), 0);
+	assert_true(changed && claimed);
+	db_close(db);
+	ts_pg_exec(e->schema, "UPDATE calls SET call_start_time = now() - interval '1 hour', "
+	                      "dial_attempted_at = now() - interval '1 hour' "
+	                      "WHERE call_sid = 'EL_sw_lost'");
+}
+
+static void test_dialer_sweeper_settles_stuck_calls(void **state)
+{
+	struct env *e = *state;
+	char sid[64];
+	struct store_call c;
+	long long left = -1;
+	json_t *totals;
+
+	dit_sim_config(&e->sim, "{\"calls\": {\"EL_swf_0\": {\"mode\": \"initiation_failure\"}, "
+	                        "\"EL_swf_1\": {\"mode\": \"initiation_failure\"}}}");
+	dit_dialer_start(&e->a, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
+	dit_dialer_start(&e->b, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
+	insert_orphans(e);
+	dit_publish_many(&e->broker, PREFIX, "EL_sw_", NCALLS);
+	dit_publish(&e->broker, PREFIX, "EL_swf_0", "f0");
+	dit_publish(&e->broker, PREFIX, "EL_swf_1", "f1");
+	for (int i = 0; i < 600 && left != 0; i++) {
+		left = ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls WHERE status = "
+		                                 "'in_progress'") +
+		       NCALLS + 4 - ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls");
+		if (left != 0)
+			ts_sleep_ms(50);
+	}
+	assert_int_equal(left, 0);
+	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls"), NCALLS + 4);
+
+	for (int i = 0; i < NCALLS; i++) {
+		json_t *call;
+
+		snprintf(sid, sizeof sid, "EL_sw_%04d", i);
+		assert_true(dit_call(e->schema, sid, &c));
+		assert_string_equal(c.status, STORE_CALL_COMPLETED);
+		assert_true(c.call_end_time[0] != '\0');
+		call = dit_sim_call(&e->sim, sid);
+		assert_string_equal(c.conversation_id,
+		                    json_string_value(json_object_get(call, "conversation_id")));
+		/* settled by exactly one sweeper, with one look at the conversation */
+		assert_int_equal(json_integer_value(json_object_get(call, "conversation_gets")), 1);
+		assert_int_equal(json_integer_value(json_object_get(call, "outbound_requests")), 1);
+		json_decref(call);
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(sid, sizeof sid, "EL_swf_%d", i);
+		assert_true(dit_call(e->schema, sid, &c));
+		assert_string_equal(c.status, STORE_CALL_FAILED);
+		assert_string_equal(c.failure_reason,
+		                    "conversation_failed: call_initiation_failure: busy");
+	}
+	assert_true(dit_call(e->schema, "EL_sw_ghost", &c));
+	assert_string_equal(c.failure_reason, "conversation_not_found");
+	assert_true(dit_call(e->schema, "EL_sw_lost", &c));
+	assert_string_equal(c.failure_reason, "dial_outcome_unknown");
+
+	assert_int_equal(resolved(e, "completed"), NCALLS);
+	assert_int_equal(resolved(e, "failed"), 2);
+	assert_int_equal(resolved(e, "not_found"), 1);
+	assert_int_equal(resolved(e, "dial_outcome_unknown"), 1);
+	totals = dit_sim_totals(&e->sim);
+	assert_int_equal(json_integer_value(json_object_get(totals, "conversation_gets")),
+	                 NCALLS + 2);
+	json_decref(totals);
+	assert_int_equal(dit_dialer_stop(&e->a, SIGTERM, 20000), 0);
+	assert_int_equal(dit_dialer_stop(&e->b, SIGTERM, 20000), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_dialer_sweeper_settles_stuck_calls),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
