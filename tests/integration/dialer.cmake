@@ -9,3 +9,7 @@ foreach(t flow crash scale sweep dbdown)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dialer_${t}.c LIBS dialer_it TIMEOUT 180)
   add_dependencies(test_dialer_${t} dialer elevensim devbroker migrate)
 endforeach()
+
+callpipe_integration_test(NAME test_elevensim
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_elevensim.c LIBS dialer_it PkgConfig::MHD TIMEOUT 120)
+add_dependencies(test_elevensim elevensim)
