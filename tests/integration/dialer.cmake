@@ -4,7 +4,7 @@ add_library(dialer_it STATIC ${CMAKE_CURRENT_LIST_DIR}/dialer_it.c)
 target_link_libraries(dialer_it PUBLIC callpipe_testsupport callpipe_common PkgConfig::CMOCKA)
 target_include_directories(dialer_it PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 
-foreach(t flow crash scale sweep dbdown)
+foreach(t calls flow crash scale sweep dbdown)
   callpipe_integration_test(NAME test_dialer_${t}
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dialer_${t}.c LIBS dialer_it TIMEOUT 180)
   add_dependencies(test_dialer_${t} dialer elevensim devbroker migrate)
