@@ -84,7 +84,11 @@ int kbus_conf_common(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char 
 	}
 	if (kbus_conf_set(rkc, "bootstrap.servers", conf->brokers, errstr, errstr_size) ||
 	    kbus_conf_set(rkc, "client.id", conf->client_id ? conf->client_id : "callpipe", errstr,
-	                  errstr_size))
+	                  errstr_size) ||
+	    /* reconnect within ~1 s of a broker coming back (default backoff grows to 10 s, long
+	     * enough for queued messages to time out meanwhile) */
+	    kbus_conf_set(rkc, "reconnect.backoff.max.ms", "1000", errstr, errstr_size) ||
+	    kbus_conf_set(rkc, "log.connection.close", "false", errstr, errstr_size))
 		return -1;
 	rd_kafka_conf_set_log_cb(rkc, kbus_log_cb);
 	rd_kafka_conf_set_error_cb(rkc, kbus_error_cb);
