@@ -13,3 +13,6 @@ callpipe_integration_test(NAME test_devbroker
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_devbroker.c TIMEOUT 60)
 target_link_libraries(test_devbroker PRIVATE PkgConfig::JANSSON)
 add_dependencies(test_devbroker devbroker)
+callpipe_integration_test(NAME test_kbus_api
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kbus_api.c TIMEOUT 60)
+add_dependencies(test_kbus_api devbroker)

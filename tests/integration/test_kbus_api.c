@@ -1,0 +1,156 @@
+/* test_kbus_api: the kbus calls services build on, against a private devbroker: topic names,
+ * headers, the rebalance callback, commit, seek, pause/resume, lag and the producer metrics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "kbus.h"
+#include "log.h"
+#include "metrics.h"
+#include "tsupport.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TOPIC "api.one"
+
+static void test_kbus_api_topic_names(void **state)
+{
+	struct kbus_config with = {.topic_prefix = "staging."}, none = {0};
+	char out[64], tiny[8];
+
+	(void)state;
+	assert_int_equal(kbus_topic(&with, KBUS_TOPIC_CALLS_REQUESTED, false, out, sizeof out), 0);
+	assert_string_equal(out, "staging.calls.requested");
+	assert_int_equal(kbus_topic(&with, KBUS_TOPIC_POST_CALL, true, out, sizeof out), 0);
+	assert_string_equal(out, "staging.webhooks.post_call.dlq");
+	assert_int_equal(kbus_topic(&none, KBUS_TOPIC_TRANSCRIPTION, false, out, sizeof out), 0);
+	assert_string_equal(out, "webhooks.transcription");
+	assert_int_equal(kbus_topic(&with, KBUS_TOPIC_TRANSCRIPTION, false, tiny, sizeof tiny), -1);
+}
+
+struct rebalances {
+	int assigned, revoked;
+};
+
+static void on_rebalance(void *opaque, bool assigned, const rd_kafka_topic_partition_list_t *parts)
+{
+	struct rebalances *r = opaque;
+
+	if (assigned)
+		r->assigned += parts->cnt;
+	else
+		r->revoked += parts->cnt;
+}
+
+static rd_kafka_message_t *next_message(struct kbus_consumer *c, int timeout_ms)
+{
+	time_t deadline = time(NULL) + (timeout_ms + 999) / 1000;
+
+	while (time(NULL) <= deadline) {
+		rd_kafka_message_t *rkm = kbus_consumer_poll(c, 200);
+		if (rkm)
+			return rkm;
+	}
+	return NULL;
+}
+
+static void test_kbus_api_consumer_calls(void **state)
+{
+	struct metrics *m = metrics_new();
+	struct kbus_config kc = {.client_id = "api", .session_timeout_ms = 3000, .metrics = m};
+	const char *topic = TOPIC;
+	struct kbus_header hdrs[] = {{"source", "test"}, {"long", "0123456789abcdef"}};
+	struct rebalances r = {0};
+	struct kbus_producer *p;
+	struct kbus_consumer *c;
+	rd_kafka_message_t *rkm;
+	rd_kafka_topic_partition_list_t *parts;
+	struct ts_broker b;
+	char errstr[256], value[32];
+
+	(void)state;
+	ts_broker_start(&b, "", 1);
+	assert_int_equal(ts_broker_control(&b, "/topics?name=" TOPIC "&partitions=1"), 200);
+	kc.brokers = b.bootstrap;
+	p = kbus_producer_new(&kc, errstr, sizeof errstr);
+	assert_non_null(p);
+	assert_true(kbus_producer_ready(p, 5000));
+	for (int i = 0; i < 10; i++) {
+		char v[16];
+		int n = snprintf(v, sizeof v, "m%d", i);
+		if (kbus_produce_sync(p, TOPIC, "key", 3, v, (size_t)n, hdrs, 2, 5000, errstr,
+		                      sizeof errstr))
+			fail_msg("produce: %s", errstr);
+	}
+	assert_true(metric_value(metrics_counter(m, "kbus_produced_total", "", "topic", TOPIC,
+	                                         "result", "ok", NULL)) == 10.0);
+
+	c = kbus_consumer_new(&kc, "apigroup", &topic, 1, on_rebalance, &r, errstr, sizeof errstr);
+	assert_non_null(c);
+	/* the first three, with their headers */
+	for (int i = 0; i < 3; i++) {
+		rkm = next_message(c, 20000);
+		assert_non_null(rkm);
+		assert_int_equal(rkm->offset, i);
+		assert_int_equal(kbus_message_header(rkm, "source", value, sizeof value), 0);
+		assert_string_equal(value, "test");
+		assert_int_equal(kbus_message_header(rkm, "absent", value, sizeof value), -1);
+		assert_int_equal(kbus_message_header(rkm, "long", value, 8), -1); /* too long */
+		rd_kafka_message_destroy(rkm);
+	}
+	assert_int_equal(r.assigned, 1);
+	assert_int_equal(kbus_consumer_lag(c), 7); /* high watermark 10 - position 3 */
+
+	/* commit is what the group stores */
+	assert_int_equal(kbus_consumer_commit(c, TOPIC, 0, 3), 0);
+	parts = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(parts, TOPIC, 0);
+	assert_int_equal(rd_kafka_committed(kbus_consumer_handle(c), parts, 5000), 0);
+	assert_int_equal(parts->elems[0].offset, 3);
+	rd_kafka_topic_partition_list_destroy(parts);
+
+	/* seek back to an uncommitted message */
+	assert_int_equal(kbus_consumer_seek(c, TOPIC, 0, 1, 5000), 0);
+	rkm = next_message(c, 10000);
+	assert_non_null(rkm);
+	assert_int_equal(rkm->offset, 1);
+	rd_kafka_message_destroy(rkm);
+
+	/* paused: nothing comes; resumed: the rest does */
+	assert_int_equal(kbus_consumer_pause(c, TOPIC, 0), 0);
+	rkm = next_message(c, 1500);
+	if (rkm) {
+		long long off = rkm->offset;
+		rd_kafka_message_destroy(rkm);
+		fail_msg("got offset %lld from a paused partition", off);
+	}
+	assert_int_equal(kbus_consumer_resume(c, TOPIC, 0), 0);
+	rkm = next_message(c, 10000);
+	assert_non_null(rkm);
+	assert_int_equal(rkm->offset, 2);
+	rd_kafka_message_destroy(rkm);
+	assert_int_equal(kbus_consumer_pause(c, "no.such.topic", 0), -1);
+
+	kbus_consumer_close(c);
+	assert_int_equal(r.revoked, 1);
+	kbus_producer_destroy(p, 1000);
+	ts_broker_stop(&b);
+	metrics_destroy(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kbus_api_topic_names),
+	    cmocka_unit_test(test_kbus_api_consumer_calls),
+	};
+
+	log_init("test_kbus_api", LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
