@@ -76,7 +76,7 @@ static const struct cfg_option dialer_options[] = {
     OPT("db-retry-max-ms", "DIALER_DB_RETRY_MAX_MS", CFG_INT, "5000",
         "database down: consuming stops and reconnects back off up to this", db_retry_max_ms, 10,
         600000, false),
-    OPT("drain-timeout-ms", "DIALER_DRAIN_TIMEOUT_MS", CFG_INT, "15000",
+    OPT("drain-timeout-ms", "DIALER_DRAIN_TIMEOUT_MS", CFG_INT, "10000",
         "on SIGTERM, how long in-flight dials may finish before they are recorded as "
         "dial_outcome_unknown",
         drain_timeout_ms, 0, 600000, false),

@@ -463,7 +463,7 @@ static void consume_lag(struct consume *c)
 }
 
 /* After shutdown: no new work; in-flight dials get until the deadline, then are ended;
- * outcomes are stored (the database gets a few more seconds if it is down) and committed. */
+ * outcomes are stored (the database gets 3 more seconds if it is down) and committed. */
 static int consume_drain(struct consume *c)
 {
 	int64_t deadline = time_mono_ms() + c->conf->drain_timeout_ms;
@@ -483,7 +483,7 @@ static int consume_drain(struct consume *c)
 		         LOGI("in_flight", dial_engine_active(c->engine)));
 		dial_engine_abort_all(c->engine);
 	}
-	store_deadline = time_mono_ms() + 5000;
+	store_deadline = time_mono_ms() + 3000;
 	while (c->outcomes.count > 0 && time_mono_ms() < store_deadline) {
 		if (consume_unstall(c))
 			consume_record(c);

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@ struct sweeper {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool stop, started;
+	atomic_bool stop;
+	bool started;
 	struct store_call *rows;
 	char *resp;
 	size_t resp_len;
@@ -93,6 +95,19 @@ void sweeper_classify(long http_status, const char *body, size_t len, struct swe
 		snprintf(v->reason, sizeof v->reason, "unknown status '%.64s'", status);
 	}
 	json_decref(root);
+}
+
+/* Aborts a request in progress when the dialer shuts down. */
+static int sweeper_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+                               curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct sweeper *s = userdata;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&s->stop) ? 1 : 0;
 }
 
 static size_t sweeper_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -243,10 +258,7 @@ static void sweeper_round(struct sweeper *s)
 			log_warn("sweeper: database error", LOGS("error", db_errmsg(s->db)));
 			break;
 		}
-		pthread_mutex_lock(&s->mu);
-		bool stop = s->stop;
-		pthread_mutex_unlock(&s->mu);
-		if (stop)
+		if (atomic_load(&s->stop))
 			break;
 	}
 }
@@ -256,13 +268,13 @@ static void *sweeper_main(void *arg)
 	struct sweeper *s = arg;
 
 	pthread_mutex_lock(&s->mu);
-	while (!s->stop) {
+	while (!atomic_load(&s->stop)) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += (time_t)s->conf->sweep_interval_s;
 		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-		if (s->stop)
+		if (atomic_load(&s->stop))
 			break;
 		pthread_mutex_unlock(&s->mu);
 		sweeper_round(s);
@@ -311,6 +323,12 @@ struct sweeper *sweeper_start(const struct dialer_config *conf, struct metrics *
 		rc = curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, sweeper_on_body);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_XFERINFOFUNCTION, sweeper_on_progress);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_XFERINFODATA, s);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(s->easy, CURLOPT_NOPROGRESS, 0L);
 	if (rc != CURLE_OK) {
 		snprintf(errstr, errstr_size, "curl setup: %s", curl_easy_strerror(rc));
 		goto fail;
@@ -332,7 +350,7 @@ void sweeper_stop(struct sweeper *s)
 		return;
 	if (s->started) {
 		pthread_mutex_lock(&s->mu);
-		s->stop = true;
+		atomic_store(&s->stop, true);
 		pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->thread, NULL);
