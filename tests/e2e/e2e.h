@@ -130,6 +130,7 @@ struct e2e_summary {
 	long long lines;
 	int dlq_transcription, dlq_post_call, dlq_requested;
 	int conversations;     /* calls elevensim placed a conversation for */
+	int raced;             /* calls whose first webhook came before the API answer */
 	int webhooks_given_up; /* webhooks elevensim stopped retrying */
 };
 

@@ -341,6 +341,8 @@ void e2e_check_final(const struct e2e_stack *s, const struct e2e_run *run,
 
 		if (c && c->conversation_id[0])
 			sum->conversations++;
+		if (c && strcmp(c->mode, "race") == 0)
+			sum->raced++;
 		if (c)
 			sum->webhooks_given_up += c->webhooks_failed;
 		if (!c || c->requests == 0)
@@ -375,10 +377,10 @@ void e2e_check_final(const struct e2e_stack *s, const struct e2e_run *run,
 		fail_msg("e2e: %d requests dead-lettered", sum->dlq_requested);
 	e2e_check_failed_webhooks(s, db);
 	json_decref(db);
-	print_message("e2e: %d completed (%lld lines), %d failed by the API, %d initiation "
-	              "failures, %d never dialled; %d conversations; DLQ: %d transcription, %d "
-	              "post-call; %d webhooks elevensim gave up on\n",
-	              sum->completed, sum->lines, sum->failed_api, sum->failed_init,
+	print_message("e2e: %d completed (%lld lines; %d raced the API answer), %d failed by the "
+	              "API, %d initiation failures, %d never dialled; %d conversations; DLQ: %d "
+	              "transcription, %d post-call; %d webhooks elevensim gave up on\n",
+	              sum->completed, sum->lines, sum->raced, sum->failed_api, sum->failed_init,
 	              sum->failed_unknown, sum->conversations, sum->dlq_transcription,
 	              sum->dlq_post_call, sum->webhooks_given_up);
 }

@@ -8,16 +8,18 @@
 struct e2e_stack;
 
 /* elevensim knobs (argv pairs). */
-#define E2E_SIM_TURNS(n)                    "--turns", #n
+#define E2E_STR_(x)                         #x
+#define E2E_STR(x)                          E2E_STR_(x)
+#define E2E_SIM_TURNS(n)                    "--turns", E2E_STR(n)
 #define E2E_SIM_TURN_DELAY_MS(v)            "--turn-delay-ms", v
 #define E2E_SIM_LATENCY_MS(v)               "--latency-ms", v
-#define E2E_SIM_RACE_SHARE(v)               "--share-race", v
-#define E2E_SIM_INITIATION_FAILURE_SHARE(v) "--share-initiation-failure", v
+#define E2E_SIM_RACE_SHARE(v)               "--race-share", v
+#define E2E_SIM_INITIATION_FAILURE_SHARE(v) "--initiation-failure-share", v
 #define E2E_SIM_SEED(v)                     "--seed", v
 /* "5 % API failures": half 500 (not retried), half 200 {success: false}; plus 3 % answered 503,
  * which the dialer retries (the retry is answered by a fresh draw). */
 #define E2E_SIM_API_FAILURES_5PCT \
-	"--share-500", "0.025", "--share-success-false", "0.025", "--share-503", "0.03"
+	"--500-share", "0.025", "--fail-share", "0.025", "--503-share", "0.03"
 
 /* Metrics that count a worker's share of the work (tried in order; the first exposed wins). */
 #define E2E_DIALER_WORK_METRICS      "dialer_messages_total"
