@@ -1,10 +1,11 @@
 /* test_e2e_broker: broker faults injected through the devbroker's control interface while calls
- * run: request errors on Produce, Fetch and OffsetCommit, then the broker down for 5 s and up
+ * run: request errors on Produce, Fetch and OffsetCommit, then the broker down for 8 s and up
  * again. Every 2xx the ingress gave stands for a message that is in its topic; producers and
  * consumers recover; the final state is the one elevensim implies. */
 #include "e2e.h"
 #include "e2e_sim.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +19,7 @@
 #define E2E_CALLS     120
 #define E2E_TURNS     10
 #define E2E_BATCH     10
-#define E2E_DOWN_MS   5000
+#define E2E_DOWN_MS   8000
 #define E2E_MAX_PROBE 400
 
 /* Signed webhooks for a call nobody knows, posted during the faults: the ones answered 200 must
@@ -80,6 +81,17 @@ static void e2e_check_probes(const struct e2e_stack *s, const struct e2e_probes 
 		         missing);
 }
 
+/* Brings broker 1 back up E2E_DOWN_MS after it went down, while the test thread is blocked in a
+ * request the ingress keeps refusing. */
+static void *e2e_broker_up_later(void *opaque)
+{
+	const struct e2e_stack *s = opaque;
+
+	ts_sleep_ms(E2E_DOWN_MS);
+	ts_broker_control(&s->broker, "/brokers/1/up");
+	return NULL;
+}
+
 static void test_e2e_broker_faults(void **state)
 {
 	const char *sim_args[] = {
@@ -103,6 +115,7 @@ static void test_e2e_broker_faults(void **state)
 	struct e2e_summary sum;
 	struct timespec t0, now;
 	int batch = 0, refused_down;
+	pthread_t up;
 
 	e2e_stack_start(s, &opts);
 	e2e_run_init(&run, "B", E2E_CALLS);
@@ -123,9 +136,12 @@ static void test_e2e_broker_faults(void **state)
 		ts_sleep_ms(200);
 	}
 
-	/* The broker down: nothing can be stored, so nothing may be acknowledged. */
+	/* The broker down: nothing can be stored, so nothing may be acknowledged. A call request
+	 * posted meanwhile is refused (503) until the broker is back, then accepted on retry. */
 	print_message("e2e: broker 1 down for %d ms\n", E2E_DOWN_MS);
 	e2e_control(s, "/brokers/1/down");
+	if (pthread_create(&up, NULL, e2e_broker_up_later, s))
+		fail_msg("e2e: pthread_create failed");
 	refused_down = probes->refused;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
@@ -133,10 +149,16 @@ static void test_e2e_broker_faults(void **state)
 		ts_sleep_ms(100);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 <
-	         E2E_DOWN_MS);
+	         E2E_DOWN_MS / 2);
 	refused_down = probes->refused - refused_down;
-	e2e_control(s, "/brokers/1/up");
+	e2e_post_batch(s, &run, batch * E2E_BATCH, E2E_BATCH);
+	batch++;
+	pthread_join(up, NULL);
+	print_message("e2e: broker 1 up again; the request posted during the outage was retried "
+	              "%d times\n",
+	              run.retries_503);
 	assert_true(refused_down > 0); /* the outage was real and answered 503 */
+	assert_true(run.retries_503 > 0);
 
 	/* Recovery: requests are accepted again (e2e_post_batch retries 503s), consumers resume. */
 	for (; batch * E2E_BATCH < E2E_CALLS; batch++) {
