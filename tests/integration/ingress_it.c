@@ -1,0 +1,245 @@
+/* ingress_it: helpers of the ingress integration tests (process, signed HTTP, curl multi). */
+#include "ingress_it.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "sig.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void it_ingress_start(struct it_ingress *in, const struct ts_broker *b, const char *prefix,
+                      const char *const *extra, bool wait_ready)
+{
+	char bin[512], brokers[300], listen[64], pfx[128];
+	const char *env[32];
+	size_t n = 0;
+
+	memset(in, 0, sizeof *in);
+	in->port = ts_free_port();
+	snprintf(in->base, sizeof in->base, "http://127.0.0.1:%u", in->port);
+	snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", b->bootstrap);
+	snprintf(listen, sizeof listen, "HTTP_LISTEN=127.0.0.1:%u", in->port);
+	snprintf(pfx, sizeof pfx, "KAFKA_TOPIC_PREFIX=%s", prefix ? prefix : "");
+	env[n++] = brokers;
+	env[n++] = listen;
+	env[n++] = pfx;
+	env[n++] = "INGRESS_API_TOKEN=" IT_TOKEN;
+	env[n++] = "ELEVENLABS_WEBHOOK_SECRET=" IT_SECRET;
+	env[n++] = "LOG_LEVEL=debug";
+	for (size_t i = 0; extra && extra[i] && n < 31; i++)
+		env[n++] = extra[i];
+	env[n] = NULL;
+	const char *argv[] = {ts_bin("ingress", bin, sizeof bin), NULL};
+	ts_proc_start(&in->proc, argv, env);
+	if (!ts_wait_http_ok(it_url(in, "/healthz"), 15000))
+		fail_msg("ingress did not come up; log: %s", in->proc.log_path);
+	if (wait_ready && !ts_wait_http_ok(it_url(in, "/readyz"), 15000))
+		fail_msg("ingress never got ready; log: %s", in->proc.log_path);
+}
+
+int it_ingress_stop(struct it_ingress *in, int timeout_ms)
+{
+	if (in->proc.pid <= 0)
+		return 0;
+	return ts_proc_stop(&in->proc, SIGTERM, timeout_ms);
+}
+
+const char *it_url(const struct it_ingress *in, const char *path)
+{
+	static __thread char bufs[8][512];
+	static __thread unsigned next;
+	char *buf = bufs[next++ % 8];
+
+	snprintf(buf, sizeof bufs[0], "%s%s", in->base, path);
+	return buf;
+}
+
+void it_post_auth(const struct it_ingress *in, const char *path, const char *body,
+                  struct ts_http_resp *resp)
+{
+	const char *headers[] = {IT_AUTH, IT_JSON, NULL};
+
+	ts_http("POST", it_url(in, path), headers, body, strlen(body), resp);
+}
+
+void it_sign(const char *secret, int64_t t, const char *body, char *out, size_t size)
+{
+	if (sig_sign(secret, t, body, strlen(body), out, size) != 0)
+		fail_msg("sig_sign failed");
+}
+
+void it_post_signed(const struct it_ingress *in, const char *path, const char *body,
+                    const char *secret, int64_t t, struct ts_http_resp *resp)
+{
+	char sig[160], line[200];
+	const char *headers[] = {IT_JSON, line, NULL};
+
+	if (secret != NULL) {
+		it_sign(secret, t, body, sig, sizeof sig);
+		snprintf(line, sizeof line, "ElevenLabs-Signature: %s", sig);
+	} else {
+		headers[1] = NULL;
+	}
+	ts_http("POST", it_url(in, path), headers, body, strlen(body), resp);
+}
+
+void it_event_id(const char *sig_header, const char *body, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+	assert_int_equal(EVP_DigestUpdate(ctx, sig_header, strlen(sig_header)), 1);
+	assert_int_equal(EVP_DigestUpdate(ctx, "\n", 1), 1);
+	assert_int_equal(EVP_DigestUpdate(ctx, body, strlen(body)), 1);
+	assert_int_equal(EVP_DigestFinal_ex(ctx, md, &len), 1);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+bool it_header(const char *headers, const char *name, char *out, size_t size)
+{
+	size_t nl = strlen(name);
+
+	for (const char *line = headers; line && *line;) {
+		const char *end = strstr(line, "\r\n");
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+
+		if (len > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+			const char *v = line + nl + 1;
+			size_t vl = len - nl - 1;
+
+			while (vl > 0 && *v == ' ') {
+				v++;
+				vl--;
+			}
+			snprintf(out, size, "%.*s", (int)vl, v);
+			return true;
+		}
+		line = end ? end + 2 : NULL;
+	}
+	return false;
+}
+
+bool it_json_str(const char *body, const char *field, char *out, size_t size)
+{
+	json_t *root = json_loads(body, 0, NULL);
+	const char *v = json_string_value(json_object_get(root, field));
+	bool ok = v != NULL;
+
+	if (ok)
+		snprintf(out, size, "%s", v);
+	json_decref(root);
+	return ok;
+}
+
+size_t it_count_key(const struct ts_broker *b, const char *topic, const char *key)
+{
+	struct ts_kmsg *msgs = NULL;
+	size_t n = ts_kafka_read_all(b->bootstrap, topic, &msgs), count = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i].key != NULL && strcmp(msgs[i].key, key) == 0)
+			count++;
+	ts_kmsgs_free(msgs, n);
+	return count;
+}
+
+static size_t it_discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	(void)ptr;
+	(void)userdata;
+	return size * nmemb;
+}
+
+void it_multi_post(const char *url, const char *const *headers, const char *const *bodies, size_t n,
+                   long *statuses)
+{
+	CURLM *multi = curl_multi_init();
+	CURL **easy = calloc(n, sizeof *easy);
+	struct curl_slist *hl = NULL;
+	int running = 0;
+
+	assert_non_null(multi);
+	assert_non_null(easy);
+	for (size_t i = 0; headers && headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
+	for (size_t i = 0; i < n; i++) {
+		easy[i] = curl_easy_init();
+		assert_non_null(easy[i]);
+		curl_easy_setopt(easy[i], CURLOPT_URL, url);
+		curl_easy_setopt(easy[i], CURLOPT_NOPROXY, "*");
+		curl_easy_setopt(easy[i], CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(easy[i], CURLOPT_TIMEOUT_MS, 60000L);
+		curl_easy_setopt(easy[i], CURLOPT_FORBID_REUSE, 1L);
+		curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(easy[i], CURLOPT_POSTFIELDS, bodies[i]);
+		curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, it_discard);
+		curl_easy_setopt(easy[i], CURLOPT_PRIVATE, (void *)(uintptr_t)i);
+		curl_multi_add_handle(multi, easy[i]);
+		statuses[i] = 0;
+	}
+	do {
+		CURLMcode mc = curl_multi_perform(multi, &running);
+
+		assert_int_equal(mc, CURLM_OK);
+		if (running > 0)
+			curl_multi_poll(multi, NULL, 0, 100, NULL);
+	} while (running > 0);
+	for (;;) {
+		int left = 0;
+		CURLMsg *msg = curl_multi_info_read(multi, &left);
+		void *priv = NULL;
+
+		if (msg == NULL)
+			break;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&priv);
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
+			                  &statuses[(uintptr_t)priv]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		curl_multi_remove_handle(multi, easy[i]);
+		curl_easy_cleanup(easy[i]);
+	}
+	curl_slist_free_all(hl);
+	curl_multi_cleanup(multi);
+	free(easy);
+}
+
+double it_metric(const struct it_ingress *in, const char *series)
+{
+	struct ts_http_resp resp;
+	double v = -1;
+	size_t sl = strlen(series);
+
+	ts_http("GET", it_url(in, "/metrics"), NULL, NULL, 0, &resp);
+	for (const char *line = resp.body; line && *line;) {
+		const char *end = strchr(line, '\n');
+
+		if (strncmp(line, series, sl) == 0 && line[sl] == ' ') {
+			v = strtod(line + sl + 1, NULL);
+			break;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	ts_http_resp_free(&resp);
+	return v;
+}

@@ -1,0 +1,64 @@
+/* ingress_it: what the ingress integration tests share: starting the real binary against a
+ * private devbroker, authenticated and signed requests, concurrent requests (curl multi), and
+ * counting what reached a topic. */
+#ifndef CALLPIPE_INGRESS_IT_H
+#define CALLPIPE_INGRESS_IT_H
+
+#include "tsupport.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IT_TOKEN  "it-token-0123456789abcdef"
+#define IT_SECRET "whsec_it_0123456789"
+#define IT_AUTH   "Authorization: Bearer " IT_TOKEN
+#define IT_JSON   "Content-Type: application/json"
+
+struct it_ingress {
+	struct ts_proc proc;
+	unsigned port;
+	char base[64]; /* "http://127.0.0.1:port" */
+};
+
+/* Starts the ingress on a free port against b (topic prefix as the broker's), with the token and
+ * secret above, then extra "KEY=VALUE" (NULL-terminated, may be NULL; later entries win). Waits
+ * for /healthz, and for /readyz when wait_ready. */
+void it_ingress_start(struct it_ingress *in, const struct ts_broker *b, const char *prefix,
+                      const char *const *extra, bool wait_ready);
+/* SIGTERM; returns the exit status (-1: did not exit within timeout_ms). */
+int it_ingress_stop(struct it_ingress *in, int timeout_ms);
+
+/* Full URL of path into a static buffer per call (rotating, 8 deep). */
+const char *it_url(const struct it_ingress *in, const char *path);
+
+/* POST path with the bearer token and JSON content type. */
+void it_post_auth(const struct it_ingress *in, const char *path, const char *body,
+                  struct ts_http_resp *resp);
+/* POST a webhook body signed with secret at unix time t (secret NULL: no signature header). */
+void it_post_signed(const struct it_ingress *in, const char *path, const char *body,
+                    const char *secret, int64_t t, struct ts_http_resp *resp);
+/* The signature header value for body at t ("t=..,v0=.."). */
+void it_sign(const char *secret, int64_t t, const char *body, char *out, size_t size);
+/* Lowercase hex SHA-256 of (a + "\n" + b), computed here independently of the ingress. */
+void it_event_id(const char *sig_header, const char *body, char out[65]);
+
+/* Header value from a raw response header block (case-insensitive name), copied into out;
+ * false when absent. */
+bool it_header(const char *headers, const char *name, char *out, size_t size);
+/* A string field of a JSON body (copied); false when absent or not a string. */
+bool it_json_str(const char *body, const char *field, char *out, size_t size);
+
+/* Messages in topic (prefix applied by the caller) whose key is key. */
+size_t it_count_key(const struct ts_broker *b, const char *topic, const char *key);
+
+/* Sends n requests at once over n connections (curl multi) and waits for all; statuses[i] gets
+ * each HTTP status (0 on a transport error). bodies[i] may differ per request. */
+void it_multi_post(const char *url, const char *const *headers, const char *const *bodies, size_t n,
+                   long *statuses);
+
+/* Value of an unlabelled or labelled series from /metrics ("name" or "name{labels}"); -1 when
+ * absent. */
+double it_metric(const struct it_ingress *in, const char *series);
+
+#endif
