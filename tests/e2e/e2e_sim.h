@@ -21,10 +21,6 @@ struct e2e_stack;
 #define E2E_SIM_API_FAILURES_5PCT \
 	"--500-share", "0.025", "--fail-share", "0.025", "--503-share", "0.03"
 
-/* Metrics that count a worker's share of the work (tried in order; the first exposed wins). */
-#define E2E_DIALER_WORK_METRICS      "dialer_messages_total"
-#define E2E_TRANSCRIBER_WORK_METRICS "transcriber_messages_total", "transcriber_consumed_total"
-
 enum e2e_sim_outcome {
 	E2E_SIM_NONE,               /* never dialled */
 	E2E_SIM_OK,                 /* accepted, the call played, post_call_transcription sent */
