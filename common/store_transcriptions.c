@@ -29,7 +29,14 @@ static const char SQL_LOCK[] =
 /* ready: calls found, not failed, with a conversation_id, event not stored yet. fresh: of those,
  * the ones not already added by the reconciliation and not older than a stored line of their
  * partition; numbered per conversation after the current maximum. The inserted rows are not
- * visible to the max() subquery (one snapshot), so the numbering is max + 1, max + 2, ... */
+ * visible to the max() subquery (one snapshot), so the numbering is max + 1, max + 2, ...
+ * A conversation's lines with offsets are in offset order by sequence number (appends only take
+ * newer offsets, placed lines go right after their predecessor), so the newest offset is the one
+ * of the last such line, found from the end of the (conversation_id, sequence_number) index
+ * instead of reading the whole conversation. The reconciled-copy check reads the partial index
+ * of migration 006, which holds only reconciled lines. Both existence checks are LIMIT 1
+ * subqueries rather than EXISTS: the planner may turn an EXISTS into a hashed subplan that reads
+ * the whole table once per batch, which grows with the table; these stay index lookups. */
 static const char SQL_INSERT_BATCH[] =
     "WITH input AS ("
     " SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[],"
@@ -37,16 +44,17 @@ static const char SQL_INSERT_BATCH[] =
     " AS u(ord, call_sid, speaker, message, event_id, source_partition, source_offset)),"
     "resolved AS ("
     " SELECT i.*, c.id AS call_id, c.conversation_id, c.status,"
-    " EXISTS (SELECT 1 FROM call_transcriptions t WHERE t.event_id = i.event_id) AS present"
+    " COALESCE((SELECT true FROM call_transcriptions t WHERE t.event_id = i.event_id"
+    " LIMIT 1), false) AS present"
     " FROM input i LEFT JOIN calls c ON c.call_sid = i.call_sid),"
     "ready AS ("
     " SELECT r.*,"
-    " (SELECT max(t.source_offset) FROM call_transcriptions t"
-    " WHERE t.conversation_id = r.conversation_id"
-    " AND t.source_partition = r.source_partition) AS max_offset,"
-    " EXISTS (SELECT 1 FROM call_transcriptions t WHERE t.conversation_id = r.conversation_id"
-    " AND t.event_id LIKE 'postcall:%' AND t.speaker = r.speaker AND t.message = r.message)"
-    " AS reconciled"
+    " (SELECT t.source_offset FROM call_transcriptions t"
+    " WHERE t.conversation_id = r.conversation_id AND t.source_partition = r.source_partition"
+    " AND t.source_offset IS NOT NULL ORDER BY t.sequence_number DESC LIMIT 1) AS max_offset,"
+    " COALESCE((SELECT true FROM call_transcriptions t"
+    " WHERE t.conversation_id = r.conversation_id AND t.event_id LIKE 'postcall:%'"
+    " AND t.speaker = r.speaker AND t.message = r.message LIMIT 1), false) AS reconciled"
     " FROM resolved r"
     " WHERE NOT r.present AND r.conversation_id IS NOT NULL AND r.status <> 'failed'),"
     "fresh AS ("

@@ -11,3 +11,9 @@
 ALTER TABLE call_transcriptions
 	ADD COLUMN source_partition integer,
 	ADD COLUMN source_offset bigint;
+
+-- The reconciliation's copies of final-transcript turns (event_id 'postcall:<conversation>:<n>'):
+-- a per-turn line arriving after its copy is recognised through this small partial index
+-- instead of reading the whole conversation.
+CREATE INDEX idx_call_transcriptions_reconciled ON call_transcriptions (conversation_id)
+	WHERE event_id LIKE 'postcall:%';

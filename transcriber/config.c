@@ -65,6 +65,10 @@ static const struct cfg_option tr_options[] = {
         "on SIGTERM, how long the batch in flight may keep retrying before exit (uncommitted "
         "messages are read again by the next owner)",
         drain_timeout_ms, 0, 600000, false),
+    OPT("commit-interval-ms", "TRANSCRIBER_COMMIT_INTERVAL_MS", CFG_INT, "200",
+        "how often handled offsets are committed (also when draining); a crash re-reads at "
+        "most this much, which the idempotent writes absorb",
+        commit_interval_ms, 0, 60000, false),
     OPT("dlq-timeout-ms", "TRANSCRIBER_DLQ_TIMEOUT_MS", CFG_INT, "10000",
         "wait for the broker to acknowledge one dead-letter", dlq_timeout_ms, 100, 600000, false),
     OPT("from", NULL, CFG_STR, NULL, "replay: start time (ISO-8601, e.g. 2025-11-21T10:00:00Z)",

@@ -15,7 +15,7 @@ struct tr_config {
 	long long batch_max, batch_wait_ms;
 	long long unknown_retry_max_ms, missing_conversation_wait_ms, post_call_gate_ms;
 	long long retry_base_ms, retry_max_ms, db_retry_max_ms;
-	long long park_max, drain_timeout_ms, dlq_timeout_ms;
+	long long park_max, drain_timeout_ms, dlq_timeout_ms, commit_interval_ms;
 	/* replay and redrive */
 	char *from, *to, *reason, *redrive_group;
 	long long idle_timeout_ms;

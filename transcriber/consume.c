@@ -33,6 +33,7 @@ struct tr_consumer {
 	bool reapply; /* the assignment changed: apply the pause state again */
 	bool blocked; /* the last round failed: database (or broker) away */
 	int64_t blocked_since, retry_at;
+	int64_t next_commit; /* commits are spaced by commit_interval_ms */
 	struct backoff backoff;
 };
 
@@ -118,6 +119,15 @@ static void tr_consumer_pause(struct tr_consumer *c)
 	metric_set(c->app->tm.paused, want ? 1 : 0);
 }
 
+/* Commits what is safe to commit, at most every commit_interval_ms. */
+static void tr_consumer_commit_due(struct tr_consumer *c)
+{
+	if (!c->hooks->commit || c->blocked || time_mono_ms() < c->next_commit)
+		return;
+	tr_engine_commits(c->engine, tr_consumer_commit, c);
+	c->next_commit = time_mono_ms() + c->app->conf->commit_interval_ms;
+}
+
 /* One round; tracks the blocked state and its backoff. */
 static void tr_consumer_round(struct tr_consumer *c)
 {
@@ -145,8 +155,7 @@ static void tr_consumer_round(struct tr_consumer *c)
 		backoff_reset(&c->backoff);
 	}
 	atomic_store(&c->app->ready, true);
-	if (c->hooks->commit)
-		tr_engine_commits(c->engine, tr_consumer_commit, c);
+	tr_consumer_commit_due(c);
 }
 
 /* The poll timeout: until the next retry or due parked call, at most TR_POLL_MAX_MS. */
@@ -222,8 +231,9 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 		}
 		if (c.blocked ? time_mono_ms() < c.retry_at
 		              : got == 0 && tr_engine_next_wake(c.engine) > time_mono_ms())
-			continue;
-		tr_consumer_round(&c);
+			tr_consumer_commit_due(&c);
+		else
+			tr_consumer_round(&c);
 	}
 	tr_consumer_drain(&c);
 	if (stats)
