@@ -347,8 +347,14 @@ int server_drain(struct server *s, long timeout_ms)
 	int64_t deadline = time_mono_ms() + timeout_ms;
 
 	atomic_store(&s->draining, true);
-	if (s->listen_fd == MHD_INVALID_SOCKET)
+	if (s->listen_fd == MHD_INVALID_SOCKET) {
 		s->listen_fd = MHD_quiesce_daemon(s->daemon);
+		/* MHD no longer accepts, but the kernel would keep completing handshakes into the
+		 * backlog until the socket is closed (only after MHD_stop_daemon): shut it down so
+		 * new clients are refused at once instead of hanging. */
+		if (s->listen_fd != MHD_INVALID_SOCKET)
+			(void)shutdown(s->listen_fd, SHUT_RDWR);
+	}
 	while (atomic_load(&s->in_flight) > 0 && time_mono_ms() < deadline)
 		usleep(10000);
 	return atomic_load(&s->in_flight) > 0 ? -1 : 0;
