@@ -220,7 +220,8 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 }
 
 /* libmicrohttpd's own diagnostics, as JSON log lines. */
-static void server_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void server_mhd_log(void *cls, const char *fmt,
+                                                                 va_list ap)
 {
 	char line[512];
 	size_t n;
