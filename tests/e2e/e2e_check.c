@@ -73,6 +73,7 @@ static void e2e_compare_call(const char *sid, json_t *row, const struct e2e_sim_
 {
 	const char *status = e2e_str(row, "status");
 	json_t *lines = json_object_get(row, "lines");
+	char want[128];
 
 	if (!row) {
 		e2e_report(r, "%s: no row in calls", sid);
@@ -131,11 +132,18 @@ static void e2e_compare_call(const char *sid, json_t *row, const struct e2e_sim_
 		}
 		return;
 	}
-	/* API refusal or initiation failure: failed with a reason, no line. */
-	if (strcmp(status, "failed") != 0 || !*e2e_str(row, "failure_reason"))
-		e2e_report(r, "%s: elevensim %s, expected failed with a reason, is %s (%s)", sid,
-		           e2e_sim_outcome_str(sim->outcome), status,
-		           e2e_str(row, "failure_reason"));
+	/* API refusal or initiation failure: failed with the reason the API gave, no line. */
+	if (sim->outcome == E2E_SIM_INITIATION_FAILURE)
+		snprintf(want, sizeof want, "call_initiation_failure");
+	else if (sim->last_answer == 200)
+		snprintf(want, sizeof want, "%s", E2E_SIM_REFUSAL_MESSAGE);
+	else
+		snprintf(want, sizeof want, "HTTP %d", sim->last_answer);
+	if (strcmp(status, "failed") != 0 || !strstr(e2e_str(row, "failure_reason"), want))
+		e2e_report(
+		    r, "%s: elevensim %s (last answer %d), expected failed with \"%s\", is %s (%s)",
+		    sid, e2e_sim_outcome_str(sim->outcome), sim->last_answer, want, status,
+		    e2e_str(row, "failure_reason"));
 	if (json_array_size(lines) != 0)
 		e2e_report(r, "%s: failed call has %zu lines", sid, json_array_size(lines));
 }

@@ -72,6 +72,7 @@ static void e2e_sim_parse_call(const char *sid, json_t *o, struct e2e_sim_call *
 			c->request_after_final = true;
 		if (!e2e_sim_retriable(json_integer_value(a)))
 			c->finals++;
+		c->last_answer = (int)json_integer_value(a);
 	}
 	if (c->requests == 0)
 		c->outcome = E2E_SIM_NONE;

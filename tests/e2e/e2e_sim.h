@@ -33,6 +33,7 @@ struct e2e_sim_call {
 	int requests; /* outbound-call requests received for it */
 	int finals; /* of those, answered with a final outcome (not 429/502/503/504): real dials */
 	bool request_after_final; /* a request arrived after a final answer: a second dial */
+	int last_answer;          /* HTTP status of the last answer (0: none / hung) */
 	enum e2e_sim_outcome outcome;
 	char conversation_id[128];
 	char mode[32];       /* normal, race, initiation_failure */
@@ -53,6 +54,9 @@ void e2e_sim_free(struct e2e_sim *sim);
 /* NULL when elevensim never heard of call_sid. Borrowed from sim. */
 const struct e2e_sim_call *e2e_sim_find(const struct e2e_sim *sim, const char *call_sid);
 const char *e2e_sim_outcome_str(enum e2e_sim_outcome o);
+
+/* The message elevensim puts in a 200 {success: false, message} answer. */
+#define E2E_SIM_REFUSAL_MESSAGE "Failed to initiate the call: number unreachable"
 
 /* Environment for workers that makes them react within a test's time: short consumer session
  * timeouts, a quick stuck-call sweeper, bounded retries. NULL-terminated. */
