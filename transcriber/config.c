@@ -74,6 +74,14 @@ static const struct cfg_option tr_options[] = {
     OPT("from", NULL, CFG_STR, NULL, "replay: start time (ISO-8601, e.g. 2025-11-21T10:00:00Z)",
         from, 0, 0, false),
     OPT("to", NULL, CFG_STR, NULL, "replay: end time (ISO-8601; default: now)", to, 0, 0, false),
+    OPT("replay-wait-ms", "TRANSCRIBER_REPLAY_WAIT_MS", CFG_INT, "0",
+        "replay: how long a line of an unknown call or of a call without conversation_id waits "
+        "(the dials of a replayed window are long over)",
+        replay_wait_ms, 0, 86400000, false),
+    OPT("no-dead-letter", NULL, CFG_BOOL, "false",
+        "replay: count what cannot be stored instead of dead-lettering it again (the first run "
+        "already did)",
+        no_dead_letter, 0, 0, false),
     OPT("reason", NULL, CFG_STR, NULL,
         "redrive: only messages dead-lettered with this reason (e.g. missing_conversation_id)",
         reason, 0, 0, false),

@@ -18,7 +18,8 @@ struct tr_config {
 	long long park_max, drain_timeout_ms, dlq_timeout_ms, commit_interval_ms;
 	/* replay and redrive */
 	char *from, *to, *reason, *redrive_group;
-	long long idle_timeout_ms;
+	long long idle_timeout_ms, replay_wait_ms;
+	bool no_dead_letter;
 };
 
 /* The option table (for --help, --dump-config and tests). */

@@ -14,6 +14,7 @@ struct kbus_consumer;
 struct tr_loop_hooks {
 	const char *group; /* consumer group id */
 	bool commit;       /* commit offsets after rounds (replay does not) */
+	bool replay;       /* replay settings: TRANSCRIBER_REPLAY_WAIT_MS, --no-dead-letter */
 	/* decides per consumed message whether it goes to the engine */
 	bool (*keep)(void *opaque, const rd_kafka_message_t *rkm);
 	/* called from the rebalance callback, after the engine saw the change */

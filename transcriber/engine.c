@@ -94,6 +94,19 @@ void tr_engine_destroy(struct tr_engine *e)
 
 int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 {
+	int64_t last, ts;
+
+	/* Within one assignment a partition's offsets only grow; an offset at or below the last one
+	 * taken is a second delivery of a message we hold or handled (librdkafka 2.0.2 re-fetches
+	 * from the start now and then right after an assignment at BEGINNING). */
+	if (tr_offsets_progress(e->offsets, m->topic, m->partition, &last, &ts) &&
+	    m->offset <= last) {
+		log_debug("message delivered twice: ignored", LOGS("topic", m->topic),
+		          LOGI("partition", m->partition), LOGI("offset", m->offset));
+		e->stats.redelivered++;
+		tr_msg_free(m);
+		return 0;
+	}
 	if (tr_offsets_add(e->offsets, m->topic, m->partition, m->offset, m->timestamp_ms) < 0 ||
 	    tr_vec_push(&e->fresh, m) < 0) {
 		log_error("out of memory taking a message", LOGS("topic", m->topic),
@@ -218,6 +231,15 @@ static int tr_flush_dead(struct tr_engine *e)
 		char err[256];
 		unsigned attempts = d->m->attempts ? d->m->attempts : 1;
 
+		if (e->conf.keep_dead) {
+			log_info("message not stored (not dead-lettered: --no-dead-letter)",
+			         LOGS("reason", d->reason), LOGS("error", d->error),
+			         LOGS("call_sid", d->m->call_sid), LOGS("topic", d->m->topic),
+			         LOGI("partition", d->m->partition), LOGI("offset", d->m->offset));
+			e->stats.not_stored++;
+			tr_done(e, d->m);
+			continue;
+		}
 		if (tr_dlq_send(e->producer, d->m, d->reason, d->error, attempts,
 		                e->conf.dlq_timeout_ms, err, sizeof err) < 0) {
 			log_warn("dead-letter produce failed: will retry",

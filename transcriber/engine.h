@@ -21,6 +21,7 @@ struct tr_engine_config {
 	struct tr_windows windows;
 	long retry_base_ms, retry_max_ms; /* parked calls: backoff between retries */
 	int dlq_timeout_ms;               /* wait for the broker's ack of a dead-letter */
+	bool keep_dead;                   /* count what would be dead-lettered, produce nothing */
 };
 
 /* True when the consumer has read topic/partition up to its end (the post-call gate). */
@@ -29,6 +30,8 @@ typedef bool tr_caught_up_fn(void *opaque, const char *topic, int32_t partition)
 /* Counts for logs, tests and the replay summary. */
 struct tr_stats {
 	uint64_t read, inserted, duplicates, reconciled, dead_lettered, waits, post_calls, ignored;
+	uint64_t not_stored;  /* keep_dead: what would have been dead-lettered */
+	uint64_t redelivered; /* the same offset delivered twice in one assignment: ignored */
 };
 
 /* Borrows conf's strings, db, producer, tm (all must outlive it). caught_up may be NULL (the gate
@@ -39,8 +42,9 @@ struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *
 /* Frees everything, unprocessed messages included (their offsets were never committed). */
 void tr_engine_destroy(struct tr_engine *e);
 
-/* Takes a consumed message (ownership passes, also on failure). Returns 0, or -1 when out of
- * memory (the message is dropped uncommitted: it comes back after a restart). */
+/* Takes a consumed message (ownership passes, also on failure). A second delivery of an offset
+ * already taken in this assignment is dropped. Returns 0, or -1 when out of memory (the message
+ * is dropped uncommitted: it comes back after a restart). */
 __attribute__((warn_unused_result)) int tr_engine_add(struct tr_engine *e, struct tr_msg *m);
 
 /* Partition assignment changes. A revoked partition's messages and offsets are forgotten: they

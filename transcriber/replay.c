@@ -166,6 +166,7 @@ int tr_replay_run(struct tr_app *app, FILE *out)
 	struct tr_replay r = {.app = app, .out = out, .started_ms = time_mono_ms()};
 	struct tr_loop_hooks hooks = {
 	    .commit = false,
+	    .replay = true,
 	    .keep = tr_replay_keep,
 	    .rebalanced = tr_replay_rebalanced,
 	    .after_poll = tr_replay_after_poll,
@@ -197,10 +198,12 @@ int tr_replay_run(struct tr_app *app, FILE *out)
 		rc = 0;
 	fprintf(out,
 	        "replay %s: read %" PRIu64 ", inserted %" PRIu64 ", already present %" PRIu64
-	        ", dead-lettered %" PRIu64 " (post-calls %" PRIu64 ", ignored %" PRIu64
+	        ", %s %" PRIu64 " (post-calls %" PRIu64 ", ignored %" PRIu64
 	        ", outside the window %" PRIu64 ")\n",
 	        rc == 0 ? "done" : "incomplete", st.read, st.inserted, st.duplicates,
-	        st.dead_lettered, st.post_calls, st.ignored, r.outside);
+	        conf->no_dead_letter ? "not stored (--no-dead-letter)" : "dead-lettered",
+	        conf->no_dead_letter ? st.not_stored : st.dead_lettered, st.post_calls, st.ignored,
+	        r.outside);
 	fflush(out);
 	tr_scan_destroy(r.scan);
 	return rc;

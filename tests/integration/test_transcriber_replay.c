@@ -126,6 +126,8 @@ static void test_transcriber_redrive_once_each_in_place(void **state)
 	const char *const env[] = {"TRANSCRIBER_MISSING_CONVERSATION_WAIT_MS=800",
 	                           "TRANSCRIBER_UNKNOWN_RETRY_MAX_MS=800", NULL};
 	const char *const redrive[] = {"redrive", "--reason", "missing_conversation_id", NULL};
+	const char *const replay_quiet[] = {"replay", "--from", "2000-01-01T00:00:00Z",
+	                                    "--no-dead-letter", NULL};
 	struct ts_kmsg *msgs;
 	size_t n, redriven = 0;
 	bool changed;
@@ -147,6 +149,14 @@ static void test_transcriber_redrive_once_each_in_place(void **state)
 	     i++)
 		ts_sleep_ms(100);
 	assert_int_equal(dlq_count(&t, "EL_rd", "missing_conversation_id"), 3);
+
+	/* a replay now stores nothing, waits for nothing, and (asked to) adds no dead-letters */
+	out = trit_run(&t, replay_quiet, NULL);
+	assert_non_null(strstr(out, "read 4, inserted 0, already present 0, not stored "
+	                            "(--no-dead-letter) 4"));
+	free(out);
+	assert_int_equal(dlq_count(&t, "EL_rd", "missing_conversation_id"), 3);
+	assert_int_equal(dlq_count(&t, "EL_nobody", "unknown_call_sid"), 1);
 
 	/* the conversation_id is healed; the call goes on meanwhile */
 	assert_int_equal(store_call_set_conversation(t.db, "EL_rd", "conv_rd", &changed), 0);
