@@ -9,6 +9,7 @@
  *
  * DATABASE_URL and DB_SCHEMA come from the environment. */
 #include "db.h"
+#include "log.h"
 #include "store_calls.h"
 #include "timeutil.h"
 
@@ -126,6 +127,8 @@ static int lookup(long samples, long calls)
 int main(int argc, char **argv)
 {
 	long a = argc > 2 ? atol(argv[2]) : 0, b = argc > 3 ? atol(argv[3]) : 0;
+
+	log_init("transcriber-bench-helper", LOG_WARN);
 
 	if (argc == 4 && strcmp(argv[1], "plain-insert") == 0 && a > 0 && b > 0)
 		return plain_insert(a, b);
