@@ -16,6 +16,8 @@
 /* Longest single poll, so timers (retries, lag, shutdown) are looked at often enough. */
 #define TR_POLL_MAX_MS  100
 #define TR_LAG_EVERY_MS 1000
+/* How often an idle consumer checks that the database answers (for /readyz). */
+#define TR_PING_EVERY_MS 2000
 
 struct tr_part_ref {
 	char *topic;
@@ -34,6 +36,7 @@ struct tr_consumer {
 	bool blocked; /* the last round failed: database (or broker) away */
 	int64_t blocked_since, retry_at;
 	int64_t next_commit; /* commits are spaced by commit_interval_ms */
+	int64_t next_ping;   /* idle: next database check */
 	struct backoff backoff;
 };
 
@@ -126,6 +129,22 @@ static void tr_consumer_commit_due(struct tr_consumer *c)
 		return;
 	tr_engine_commits(c->engine, tr_consumer_commit, c);
 	c->next_commit = time_mono_ms() + c->app->conf->commit_interval_ms;
+}
+
+/* Idle and not blocked: readiness follows a cheap database check every TR_PING_EVERY_MS, so
+ * /readyz is right before the first message and while nothing arrives. */
+static void tr_consumer_ping(struct tr_consumer *c)
+{
+	struct db *db = c->app->db;
+	bool ok;
+
+	if (c->blocked || time_mono_ms() < c->next_ping)
+		return;
+	ok = (db_ok(db) || db_ensure(db) == 0) && db_cmd(db, "SELECT 1", 0, NULL) == 0;
+	if (!ok && atomic_load(&c->app->ready))
+		log_warn("database unavailable while idle", LOGS("error", db_errmsg(db)));
+	atomic_store(&c->app->ready, ok);
+	c->next_ping = time_mono_ms() + TR_PING_EVERY_MS;
 }
 
 /* One round; tracks the blocked state and its backoff. */
@@ -235,10 +254,13 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 			next_lag = time_mono_ms() + TR_LAG_EVERY_MS;
 		}
 		if (c.blocked ? time_mono_ms() < c.retry_at
-		              : got == 0 && tr_engine_next_wake(c.engine) > time_mono_ms())
+		              : got == 0 && tr_engine_next_wake(c.engine) > time_mono_ms()) {
 			tr_consumer_commit_due(&c);
-		else
+			tr_consumer_ping(&c);
+		} else {
 			tr_consumer_round(&c);
+			c.next_ping = time_mono_ms() + TR_PING_EVERY_MS;
+		}
 	}
 	tr_consumer_drain(&c);
 	if (stats)

@@ -102,6 +102,8 @@ static void test_transcriber_flow_valid_lines(void **state)
 {
 	struct fixture *f = *state;
 
+	/* ready before any message arrived (compose's healthcheck waits on it) */
+	assert_int_equal(trit_wait_ready(&f->p, 10000), 200);
 	trit_call(&f->t, "EL_valid", "conv_valid", NULL);
 	lines(&f->t, "EL_valid", "valid", 1, 3);
 	assert_int_equal(trit_wait_ll(&f->t,

@@ -251,6 +251,24 @@ double trit_metric(const struct trit_proc *p, const char *series)
 	return v;
 }
 
+long trit_wait_ready(const struct trit_proc *p, int timeout_ms)
+{
+	int64_t deadline = time_mono_ms() + timeout_ms;
+	struct ts_http_resp resp;
+	char url[128];
+	long status;
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", p->port);
+	for (;;) {
+		ts_http("GET", url, NULL, NULL, 0, &resp);
+		status = resp.status;
+		ts_http_resp_free(&resp);
+		if (status == 200 || time_mono_ms() >= deadline)
+			return status;
+		ts_sleep_ms(100);
+	}
+}
+
 size_t trit_dlq(struct trit *t, const char *base_topic, struct ts_kmsg **out)
 {
 	char topic[256];

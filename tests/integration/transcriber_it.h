@@ -66,6 +66,9 @@ long long trit_ll(struct trit *t, const char *sql);
  * "transcriber_dead_lettered_total{reason=\"bad_message\"}"); 0 when absent. */
 double trit_metric(const struct trit_proc *p, const char *series);
 
+/* Polls GET /readyz until it answers 200 or timeout_ms passes; returns the last status. */
+long trit_wait_ready(const struct trit_proc *p, int timeout_ms);
+
 /* Messages now in the dead-letter topic of base_topic. */
 size_t trit_dlq(struct trit *t, const char *base_topic, struct ts_kmsg **out);
 
