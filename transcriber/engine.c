@@ -257,7 +257,8 @@ static int tr_flush_dead(struct tr_engine *e)
 		e->stats.dead_lettered++;
 		tr_done(e, d->m);
 	}
-	memmove(e->dead, e->dead + i, (e->ndead - i) * sizeof *e->dead);
+	if (i > 0 && i < e->ndead)
+		memmove(e->dead, e->dead + i, (e->ndead - i) * sizeof *e->dead);
 	e->ndead -= i;
 	return rc;
 }
@@ -448,8 +449,10 @@ int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 		goto out;
 	}
 	/* A round writes its lines before its post-calls (the same call's lines first). */
-	memcpy(work, lines.v, lines.n * sizeof *work);
-	memcpy(work + lines.n, posts.v, posts.n * sizeof *work);
+	if (lines.n)
+		memcpy(work, lines.v, lines.n * sizeof *work);
+	if (posts.n)
+		memcpy(work + lines.n, posts.v, posts.n * sizeof *work);
 	t0 = time_mono_ms();
 	if (tr_batch_run(&ctx, work, n, res, now_ms) < 0) {
 		/* Nothing happened: the same messages, in the same order, are the next round's. */
