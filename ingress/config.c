@@ -67,8 +67,10 @@ static const struct cfg_option ingress_options[] = {
     OPT("drain-timeout-ms", "INGRESS_DRAIN_TIMEOUT_MS", CFG_INT, "15000",
         "on SIGTERM, how long to wait for in-flight requests (must exceed the delivery timeout)",
         drain_timeout_ms, 100, 600000, false),
-    OPT("kafka-linger-ms", "INGRESS_KAFKA_LINGER_MS", CFG_INT, "1",
-        "producer linger.ms: batching delay traded against latency", linger_ms, 0, 1000, false),
+    OPT("kafka-linger-us", "INGRESS_KAFKA_LINGER_US", CFG_INT, "500",
+        "producer linger (microseconds): how long a message may wait to share a batch; adds "
+        "to every answer's latency",
+        linger_us, 0, 1000000, false),
     OPT("db-wait-ms", "INGRESS_DB_WAIT_MS", CFG_INT, "2000",
         "GET /calls: how long to wait for a free database connection before 503", db_wait_ms, 0,
         60000, false),

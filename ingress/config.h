@@ -27,7 +27,7 @@ struct ingress_config {
 	long long sig_max_age_s;
 	long long sig_max_skew_s;
 	long long drain_timeout_ms;
-	long long linger_ms;
+	long long linger_us;
 	long long db_wait_ms;
 	char *log_level;
 };

@@ -66,7 +66,7 @@ struct publish *publish_new(const struct ingress_config *conf, struct metrics *m
 	largest =
 	    conf->max_body > conf->max_post_call_body ? conf->max_body : conf->max_post_call_body;
 	pub->max_value = (size_t)(largest * 2 + 65536);
-	snprintf(linger, sizeof linger, "%lld", conf->linger_ms);
+	snprintf(linger, sizeof linger, "%.3f", (double)conf->linger_us / 1000.0);
 	snprintf(maxbytes, sizeof maxbytes, "%zu", pub->max_value + 65536);
 	for (int t = 0; t < PUBLISH_NTOPICS; t++) {
 		if (kbus_topic(&kc, publish_bases[t], false, pub->topics[t], PUBLISH_TOPIC_MAX) !=

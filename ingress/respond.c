@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 const char *const route_names[ROUTE_N] = {
     [ROUTE_CALL_REQUEST] = "call_request", [ROUTE_TRANSCRIPTION] = "transcription",
@@ -34,17 +33,17 @@ struct req *req_new(struct server *s, struct MHD_Connection *conn)
 	rq->refs = 1; /* MHD's, dropped in server_completed */
 	rq->start_mono_ms = time_mono_ms();
 	rq->received_ms = time_now_ms();
-	time_format_iso_ms(rq->received_ms, rq->received_at, sizeof rq->received_at);
 	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (hdr != NULL && request_token_ok(hdr, 36)) {
 		snprintf(rq->request_id, sizeof rq->request_id, "%s", hdr);
 	} else {
-		unsigned char b[8] = {0};
+		/* unique per process run: a random base fixed at start plus a counter */
+		uint64_t v = s->request_id_base + atomic_fetch_add(&s->request_seq, 1);
+		static const char hex[] = "0123456789abcdef";
 
-		if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-			memcpy(b, &rq->received_ms, sizeof b);
-		snprintf(rq->request_id, sizeof rq->request_id, "%02x%02x%02x%02x%02x%02x%02x%02x",
-		         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+		for (int i = 15; i >= 0; i--, v >>= 4)
+			rq->request_id[i] = hex[v & 15];
+		rq->request_id[16] = '\0';
 	}
 	metric_set(s->m_in_flight, (double)(atomic_fetch_add(&s->in_flight, 1) + 1));
 	return rq;
@@ -94,6 +93,35 @@ void server_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* ---- replies ---- */
 
+/* The statuses whose ingress_requests_total series are cached (looked up once, then reused
+ * without the registry's lock). */
+static const unsigned server_cached_status[SERVER_STATUS_SLOTS] = {200, 202, 400, 401, 404,
+                                                                   405, 413, 415, 500, 503};
+
+void server_count_request(struct server *s, enum route route, unsigned status)
+{
+	struct metric *m = NULL;
+	char code[8];
+	int slot = -1;
+
+	for (int i = 0; i < SERVER_STATUS_SLOTS; i++)
+		if (server_cached_status[i] == status)
+			slot = i;
+	if (slot >= 0)
+		m = atomic_load_explicit(&s->m_requests[route][slot], memory_order_acquire);
+	if (m == NULL) {
+		snprintf(code, sizeof code, "%u", status);
+		m = metrics_counter(s->metrics, "ingress_requests_total",
+		                    "HTTP requests answered, by route and status", "route",
+		                    route_names[route], "status", code, NULL);
+		/* the registry returns the same series for the same labels: a race stores it twice
+		 */
+		if (slot >= 0)
+			atomic_store_explicit(&s->m_requests[route][slot], m, memory_order_release);
+	}
+	metric_inc(m);
+}
+
 enum MHD_Result server_reply(struct req *rq, unsigned status, const json_t *body,
                              const char *const *extra)
 {
@@ -102,7 +130,7 @@ enum MHD_Result server_reply(struct req *rq, unsigned status, const json_t *body
 	json_t *empty = NULL;
 	enum MHD_Result ret = MHD_NO;
 	size_t len = 0;
-	char *text, code[8];
+	char *text;
 
 	if (body == NULL)
 		body = empty = json_object();
@@ -126,10 +154,7 @@ enum MHD_Result server_reply(struct req *rq, unsigned status, const json_t *body
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_NO)
 		goto out;
 	ret = MHD_queue_response(rq->conn, status, resp);
-	snprintf(code, sizeof code, "%u", status);
-	metric_inc(metrics_counter(s->metrics, "ingress_requests_total",
-	                           "HTTP requests answered, by route and status", "route",
-	                           route_names[rq->route], "status", code, NULL));
+	server_count_request(s, rq->route, status);
 	if (status >= 500)
 		log_warn("request failed", LOGS("route", route_names[rq->route]),
 		         LOGI("status", status), LOGS("request_id", rq->request_id),

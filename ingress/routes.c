@@ -6,6 +6,7 @@
 #include "request.h"
 #include "server_int.h"
 #include "sig.h"
+#include "timeutil.h"
 #include "webhook.h"
 
 #include <ctype.h>
@@ -75,6 +76,7 @@ bool routes_admit(struct req *rq, enum MHD_Result *ret)
 		                          "unsupported_media_type");
 		return false;
 	}
+	time_format_iso_ms(rq->received_ms, rq->received_at, sizeof rq->received_at);
 	rq->limit =
 	    (size_t)(rq->route == ROUTE_POST_CALL ? conf->max_post_call_body : conf->max_body);
 	cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -28,6 +28,8 @@ enum route {
 	ROUTE_N,
 };
 
+#define SERVER_STATUS_SLOTS 10
+
 struct server {
 	const struct ingress_config *conf;
 	struct publish *pub;
@@ -48,6 +50,9 @@ struct server {
 	_Atomic int64_t ready_checked_ms; /* when it ran (monotonic) */
 	bool has_token;
 	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
+	uint64_t request_id_base;     /* random, drawn at start */
+	atomic_uint_fast64_t request_seq;
+	_Atomic(struct metric *) m_requests[ROUTE_N][SERVER_STATUS_SLOTS];
 	struct metric *m_in_flight;
 	struct metric *m_audio_dropped;
 	struct metric *m_ignored;
@@ -86,6 +91,8 @@ struct req {
 
 /* ---- respond.c ---- */
 extern const char *const route_names[ROUTE_N];
+/* Counts one answer in ingress_requests_total{route,status}. */
+void server_count_request(struct server *s, enum route route, unsigned status);
 /* A request context for conn (one reference, MHD's), counted in ingress_in_flight. NULL on OOM. */
 struct req *req_new(struct server *s, struct MHD_Connection *conn);
 void req_ref(struct req *rq);

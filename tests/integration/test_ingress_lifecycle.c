@@ -94,7 +94,7 @@ static void test_lifecycle_help_lists_settings(void **state)
 	    "INGRESS_SIGNATURE_MAX_AGE_S",
 	    "INGRESS_SIGNATURE_MAX_SKEW_S",
 	    "INGRESS_DRAIN_TIMEOUT_MS",
-	    "INGRESS_KAFKA_LINGER_MS",
+	    "INGRESS_KAFKA_LINGER_US",
 	    "INGRESS_DB_WAIT_MS",
 	    "LOG_LEVEL",
 	};
