@@ -401,9 +401,9 @@ static void tr_apply(struct tr_engine *e, struct tr_msg *m, const struct tr_resu
 		break;
 	case TR_RES_WAIT:
 		if (m->wait != r->wait)
-			log_info("call not ready: waiting", LOGS("call_sid", m->call_sid),
-			         LOGS("reason", tr_wait_reason(r->wait)), LOGS("topic", m->topic),
-			         LOGI("offset", m->offset));
+			log_debug("call not ready: waiting", LOGS("call_sid", m->call_sid),
+			          LOGS("reason", tr_wait_reason(r->wait)), LOGS("topic", m->topic),
+			          LOGI("offset", m->offset));
 		m->wait = r->wait;
 		m->wait_since_ms = r->wait_since_ms;
 		e->stats.waits++;
