@@ -33,6 +33,11 @@ static const struct cfg_option ingress_options[] = {
     OPT("webhook-secret", "ELEVENLABS_WEBHOOK_SECRET", CFG_SECRET, NULL,
         "HMAC secret of the ElevenLabs webhooks (ElevenLabs-Signature header)", webhook_secret, 0,
         0, false),
+    OPT("tool-secret", "INGRESS_TOOL_SECRET", CFG_SECRET, NULL,
+        "shared secret the ElevenLabs per-turn webhook tool sends in the X-Callpipe-Tool-Secret "
+        "header (tools cannot sign); accepted on /webhooks/elevenlabs/transcription only, as an "
+        "alternative to a valid signature",
+        tool_secret, 0, 0, false),
     OPT("allow-unauthenticated", "INGRESS_ALLOW_UNAUTHENTICATED", CFG_BOOL, "false",
         "explicit opt-in to run without INGRESS_API_TOKEN (anyone can place calls); logged",
         allow_unauthenticated, 0, 0, false),
@@ -144,6 +149,12 @@ int ingress_config_check(const struct ingress_config *conf, char *errstr, size_t
 			return -1;
 		}
 		PQconninfoFree(opts);
+	}
+	if (conf->tool_secret != NULL && conf->tool_secret[0] != '\0' &&
+	    strlen(conf->tool_secret) < 16) {
+		snprintf(errstr, errstr_size,
+		         "INGRESS_TOOL_SECRET (--tool-secret) is shorter than 16 characters");
+		return -1;
 	}
 	if (conf->drain_timeout_ms <= conf->delivery_timeout_ms) {
 		snprintf(errstr, errstr_size,

@@ -15,6 +15,7 @@ struct ingress_config {
 	char *db_schema;
 	char *api_token;      /* secret; NULL = none */
 	char *webhook_secret; /* secret; NULL = none */
+	char *tool_secret;    /* secret; NULL = none: per-turn tool's shared header secret */
 	bool allow_unauthenticated;
 	bool allow_unsigned_webhooks;
 	long long max_body;

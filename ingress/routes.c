@@ -18,13 +18,24 @@
 #include <string.h>
 #include <strings.h>
 
-#define ROUTES_SIG_HEADER "ElevenLabs-Signature"
+#define ROUTES_SIG_HEADER  "ElevenLabs-Signature"
+#define ROUTES_TOOL_HEADER "X-Callpipe-Tool-Secret"
+
+/* Compares a presented secret with the digest of the configured one. Comparing fixed-size
+ * digests keeps the time independent of where (and whether) they differ, and of the length. */
+static bool routes_secret_equal(const char *presented, const unsigned char want[32])
+{
+	unsigned char got[32];
+
+	if (EVP_Digest(presented, strlen(presented), got, NULL, EVP_sha256(), NULL) != 1)
+		return false;
+	return CRYPTO_memcmp(got, want, sizeof got) == 0;
+}
 
 bool routes_authorized(struct req *rq)
 {
 	const struct server *s = rq->srv;
 	const char *h;
-	unsigned char got[32];
 
 	if (!s->has_token)
 		return true; /* INGRESS_ALLOW_UNAUTHENTICATED, checked and logged at start */
@@ -34,11 +45,7 @@ bool routes_authorized(struct req *rq)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	/* Comparing fixed-size digests keeps the time independent of where (and whether) the
-	 * presented token differs, and of its length. */
-	if (EVP_Digest(h, strlen(h), got, NULL, EVP_sha256(), NULL) != 1)
-		return false;
-	return CRYPTO_memcmp(got, s->token_hash, sizeof got) == 0;
+	return routes_secret_equal(h, s->token_hash);
 }
 
 /* "application/json", any case, optionally followed by parameters (charset=utf-8). */
@@ -120,6 +127,28 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 		return false;
 	}
 	header = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_SIG_HEADER);
+	if (header == NULL && rq->route == ROUTE_TRANSCRIPTION && rq->srv->has_tool_secret) {
+		/* The per-turn tool cannot sign: it may prove itself with the shared secret. Such
+		 * a line has no delivery identity to hash, so its event_id is random. */
+		const char *tool =
+		    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_TOOL_HEADER);
+
+		if (tool != NULL) {
+			if (!routes_secret_equal(tool, rq->srv->tool_hash)) {
+				log_warn("webhook refused: wrong tool secret",
+				         LOGS("request_id", rq->request_id));
+				*ret =
+				    server_reply_error(rq, MHD_HTTP_UNAUTHORIZED,
+				                       "Invalid signature", "tool_secret_mismatch");
+				return false;
+			}
+			if (webhook_event_id_random(rq->event_id, sizeof rq->event_id) == 0)
+				return true;
+			*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			                          "no randomness", "internal");
+			return false;
+		}
+	}
 	r = sig_verify(conf->webhook_secret, header, rq->body, rq->len, rq->received_ms / 1000,
 	               (long)conf->sig_max_age_s, (long)conf->sig_max_skew_s);
 	if (r != SIG_OK) {

@@ -306,6 +306,14 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 			goto fail;
 		}
 	}
+	if (conf->tool_secret != NULL && conf->tool_secret[0] != '\0') {
+		s->has_tool_secret = true;
+		if (EVP_Digest(conf->tool_secret, strlen(conf->tool_secret), s->tool_hash, NULL,
+		               EVP_sha256(), NULL) != 1) {
+			snprintf(errstr, errstr_size, "cannot hash the tool secret");
+			goto fail;
+		}
+	}
 	if (server_resolve(conf->http_listen, &ss, errstr, errstr_size) != 0)
 		goto fail;
 	if (ss.ss_family == AF_INET6)

@@ -50,7 +50,9 @@ struct server {
 	_Atomic int64_t ready_checked_ms; /* when it ran (monotonic) */
 	bool has_token;
 	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
-	uint64_t request_id_base;     /* random, drawn at start */
+	bool has_tool_secret;
+	unsigned char tool_hash[32]; /* SHA-256 of INGRESS_TOOL_SECRET */
+	uint64_t request_id_base;    /* random, drawn at start */
 	atomic_uint_fast64_t request_seq;
 	_Atomic(struct metric *) m_requests[ROUTE_N][SERVER_STATUS_SLOTS];
 	struct metric *m_in_flight;

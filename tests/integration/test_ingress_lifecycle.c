@@ -82,6 +82,7 @@ static void test_lifecycle_help_lists_settings(void **state)
 	    "DB_SCHEMA",
 	    "INGRESS_API_TOKEN",
 	    "ELEVENLABS_WEBHOOK_SECRET",
+	    "INGRESS_TOOL_SECRET",
 	    "INGRESS_ALLOW_UNAUTHENTICATED",
 	    "INGRESS_ALLOW_UNSIGNED_WEBHOOKS",
 	    "INGRESS_MAX_BODY",

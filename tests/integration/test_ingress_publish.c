@@ -17,10 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#define PREFIX  "itp."
-#define T_CALLS PREFIX "calls.requested"
-#define T_TRANS PREFIX "webhooks.transcription"
-#define T_POST  PREFIX "webhooks.post_call"
+#define PREFIX      "itp."
+#define T_CALLS     PREFIX "calls.requested"
+#define T_TRANS     PREFIX "webhooks.transcription"
+#define T_POST      PREFIX "webhooks.post_call"
+
+#define TOOL_SECRET "tool-secret-0123456789"
 
 struct env {
 	struct ts_broker broker;
@@ -30,7 +32,8 @@ struct env {
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
-	const char *extra[] = {"INGRESS_MAX_POST_CALL_BODY=8192", NULL};
+	const char *extra[] = {"INGRESS_MAX_POST_CALL_BODY=8192",
+	                       "INGRESS_TOOL_SECRET=" TOOL_SECRET, NULL};
 
 	ts_broker_start(&e->broker, PREFIX, 3);
 	it_ingress_start(&e->in, &e->broker, PREFIX, extra, true);
@@ -337,6 +340,52 @@ static void test_publish_webhook_refused(void **state)
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"signature_missing\"}") >= 1);
 }
 
+/* The per-turn tool cannot sign: its shared secret header is accepted on the transcription route
+ * only, with a random event_id; a wrong secret, or a bad signature next to it, is refused. */
+static void test_publish_tool_secret(void **state)
+{
+	struct env *e = *state;
+	struct ts_http_resp resp;
+	static const char body[] =
+	    "{\"call_sid\":\"EL_tool_1\",\"speaker\":\"agent\",\"message\":\"from the tool\"}";
+	const char *good[] = {IT_JSON, "X-Callpipe-Tool-Secret: " TOOL_SECRET, NULL};
+	const char *wrong[] = {IT_JSON, "X-Callpipe-Tool-Secret: tool-secret-wrong-000000", NULL};
+	const char *with_bad_sig[] = {IT_JSON, "X-Callpipe-Tool-Secret: " TOOL_SECRET,
+	                              "ElevenLabs-Signature: t=1,v0=00", NULL};
+	char id1[80], id2[80];
+
+	ts_http("POST", it_url(&e->in, "/webhooks/elevenlabs/transcription"), good, body,
+	        strlen(body), &resp);
+	assert_int_equal(resp.status, 200);
+	assert_true(it_json_str(resp.body, "event_id", id1, sizeof id1));
+	ts_http_resp_free(&resp);
+	ts_http("POST", it_url(&e->in, "/webhooks/elevenlabs/transcription"), good, body,
+	        strlen(body), &resp);
+	assert_int_equal(resp.status, 200);
+	assert_true(it_json_str(resp.body, "event_id", id2, sizeof id2));
+	ts_http_resp_free(&resp);
+	assert_int_equal(strlen(id1), 36); /* a UUID: a repeated line is a new line */
+	assert_string_not_equal(id1, id2);
+	assert_int_equal(it_count_key(&e->broker, T_TRANS, "EL_tool_1"), 2);
+
+	ts_http("POST", it_url(&e->in, "/webhooks/elevenlabs/transcription"), wrong, body,
+	        strlen(body), &resp);
+	assert_int_equal(resp.status, 401);
+	ts_http_resp_free(&resp);
+	ts_http("POST", it_url(&e->in, "/webhooks/elevenlabs/transcription"), with_bad_sig, body,
+	        strlen(body), &resp);
+	assert_int_equal(resp.status, 401);
+	ts_http_resp_free(&resp);
+	ts_http("POST", it_url(&e->in, "/webhooks/elevenlabs/post-call"), good,
+	        "{\"type\":\"call_initiation_failure\",\"data\":{\"conversation_id\":\"c\"}}", 65,
+	        &resp);
+	assert_int_equal(resp.status, 401);
+	ts_http_resp_free(&resp);
+	assert_int_equal(it_count_key(&e->broker, T_TRANS, "EL_tool_1"), 2);
+	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"tool_secret_mismatch\"}") ==
+	            1);
+}
+
 static void test_publish_post_call(void **state)
 {
 	struct env *e = *state;
@@ -442,6 +491,7 @@ int main(void)
 	    cmocka_unit_test(test_publish_too_large),
 	    cmocka_unit_test(test_publish_transcription),
 	    cmocka_unit_test(test_publish_webhook_refused),
+	    cmocka_unit_test(test_publish_tool_secret),
 	    cmocka_unit_test(test_publish_post_call),
 	    cmocka_unit_test(test_publish_metrics),
 	};
