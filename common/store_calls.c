@@ -58,11 +58,15 @@ static const char SQL_SET_FAILED[] = "UPDATE calls SET status = 'failed', failur
                                      "call_end_time = now(), updated_at = now() "
                                      "WHERE call_sid = $1 AND status = 'in_progress' RETURNING id";
 
+/* A call the sweeper gave up on as dial_outcome_unknown (the dialer crashed between claim and
+ * answer, and no post-call had arrived yet) is the one failed state a post-call may overturn:
+ * the post-call is proof the call happened. Every other final state stays as it is. */
 static const char SQL_SET_COMPLETED[] =
     "UPDATE calls SET status = 'completed', "
     "call_end_time = COALESCE($2::timestamptz, now()), "
-    "conversation_id = COALESCE(conversation_id, $3), updated_at = now() "
-    "WHERE call_sid = $1 AND status = 'in_progress' RETURNING id";
+    "conversation_id = COALESCE(conversation_id, $3), failure_reason = NULL, updated_at = now() "
+    "WHERE call_sid = $1 AND (status = 'in_progress' OR "
+    "(status = 'failed' AND failure_reason = 'dial_outcome_unknown')) RETURNING id";
 
 /* The lease is sweeper bookkeeping, not a change to the call: updated_at is left alone. SKIP
  * LOCKED makes concurrent sweepers take disjoint rows; READ COMMITTED re-checks the lease

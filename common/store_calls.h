@@ -60,7 +60,8 @@ __attribute__((warn_unused_result)) int store_call_set_failed(struct db *db, con
                                                               const char *reason, bool *changed);
 
 /* in_progress -> completed with call_end_time (ISO-8601 text, NULL = now()), filling
- * conversation_id when it is NULL (conversation_id may be NULL). Final states are not changed. */
+ * conversation_id when it is NULL (conversation_id may be NULL). Final states are not changed,
+ * except failed with reason dial_outcome_unknown: a post-call proves the call happened. */
 __attribute__((warn_unused_result)) int store_call_set_completed(struct db *db,
                                                                  const char *call_sid,
                                                                  const char *end_time,

@@ -212,6 +212,21 @@ static void test_store_call_set_completed(void **state)
 	assert_int_equal(store_call_set_completed(st->db, "EL_d5_2", NULL, NULL, &changed), 0);
 	assert_false(changed);
 
+	/* The sweeper's "outcome unknown" verdict is overturned by a post-call (the call did
+	 * happen); the reason is cleared. */
+	insert_call(st->db, "EL_d5_4", "d5");
+	assert_int_equal(store_call_set_failed(st->db, "EL_d5_4", "dial_outcome_unknown", &changed),
+	                 0);
+	assert_true(changed);
+	assert_int_equal(store_call_set_completed(st->db, "EL_d5_4", "2025-11-21T10:40:00Z",
+	                                          "conv-54", &changed),
+	                 0);
+	assert_true(changed);
+	get_call(st->db, "EL_d5_4", &c);
+	assert_string_equal(c.status, STORE_CALL_COMPLETED);
+	assert_string_equal(c.conversation_id, "conv-54");
+	assert_string_equal(c.failure_reason, "");
+
 	/* A bad time is the caller's bug: permanent. */
 	insert_call(st->db, "EL_d5_3", "d5");
 	assert_int_equal(
