@@ -51,7 +51,8 @@ static const struct cfg_option ingress_options[] = {
         "largest body (bytes) of post-call webhooks; larger: 413", max_post_call_body, 1024,
         67108864, false),
     OPT("delivery-timeout-ms", "INGRESS_DELIVERY_TIMEOUT_MS", CFG_INT, "5000",
-        "how long a request waits for the broker's acknowledgement before answering 503",
+        "how long a request waits for the broker's acknowledgement (GET /calls: for the "
+        "database) before answering 503",
         delivery_timeout_ms, 100, 300000, false),
     OPT("retry-after", "INGRESS_RETRY_AFTER_S", CFG_INT, "5",
         "Retry-After (seconds) sent with 503 answers", retry_after_s, 1, 3600, false),
@@ -77,8 +78,8 @@ static const struct cfg_option ingress_options[] = {
         "to every answer's latency",
         linger_us, 0, 1000000, false),
     OPT("db-wait-ms", "INGRESS_DB_WAIT_MS", CFG_INT, "2000",
-        "GET /calls: how long to wait for a free database connection before 503", db_wait_ms, 0,
-        60000, false),
+        "GET /calls: how long a lookup may queue for a free database connection before 503",
+        db_wait_ms, 0, 60000, false),
     OPT("log-level", "LOG_LEVEL", CFG_STR, "info", "error, warn, info or debug", log_level, 0, 0,
         true),
 };
