@@ -103,7 +103,7 @@ static void test_outage_broker_down(void **state)
 	assert_non_null(strstr(resp.body, "broker unavailable"));
 	ts_http_resp_free(&resp);
 	/* within the delivery timeout (1.5 s), give or take the 20 ms timer tick */
-	if (took < 1400 || took > 2500)
+	if (took < 1400 || took > 3500) /* the upper bound leaves room for a loaded CI machine */
 		fail_msg("503 after %lld ms, want ~1500", took);
 
 	it_post_signed(&e->in, "/webhooks/elevenlabs/transcription", TRANS, IT_SECRET, time(NULL),
@@ -193,7 +193,7 @@ static void test_outage_slow_broker_many_waiting(void **state)
 		b->bodies[i] = TRANS;
 	before = it_count_key(&e->broker, T_TRANS, "EL_down_1");
 
-	assert_int_equal(ts_broker_control(&e->broker, "/rtt?broker=1&ms=500"), 200);
+	assert_int_equal(ts_broker_control(&e->broker, "/rtt?broker=1&ms=2000"), 200);
 	assert_int_equal(pthread_create(&th, NULL, burst_run, b), 0);
 	/* wait until most of them are in flight at the same time */
 	deadline = now_ms() + 20000;
@@ -214,7 +214,8 @@ static void test_outage_slow_broker_many_waiting(void **state)
 		if (took > worst)
 			worst = took;
 	}
-	if (worst > 250)
+	/* a design that held a thread per waiting request would need >= 2 s (the broker's RTT) */
+	if (worst > 1000)
 		fail_msg("/healthz took %lld ms while requests waited", worst);
 	pthread_join(th, NULL);
 	assert_int_equal(ts_broker_control(&e->broker, "/rtt?broker=1&ms=0"), 200);
