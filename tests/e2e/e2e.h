@@ -120,18 +120,21 @@ long e2e_post_webhook(const struct e2e_stack *s, const char *path, const char *b
 
 /* ---- the final state ---- */
 struct e2e_expect {
-	int turns;           /* lines per successful call */
-	bool allow_undialed; /* calls the sim never saw may end failed/dial_outcome_unknown */
-	int timeout_ms;      /* how long the pipeline may take to settle */
+	int turns; /* lines per successful call */
+	/* a dialer was killed: a call whose dial it claimed but never sent, or whose refusal it
+	 * never stored, may end failed/dial_outcome_unknown (it is never dialled again) */
+	bool allow_lost_answers;
+	int timeout_ms; /* how long the pipeline may take to settle */
 };
 
 struct e2e_summary {
 	int completed, failed_api, failed_init, failed_unknown;
 	long long lines;
 	int dlq_transcription, dlq_post_call, dlq_requested;
-	int conversations;     /* calls elevensim placed a conversation for */
-	int raced;             /* calls whose first webhook came before the API answer */
-	int webhooks_given_up; /* webhooks elevensim stopped retrying */
+	int conversations;         /* calls elevensim placed a conversation for */
+	int raced;                 /* calls whose first webhook came before the API answer */
+	int webhooks_given_up;     /* webhooks elevensim stopped retrying */
+	long long outcome_unknown; /* calls failed as dial_outcome_unknown (answer lost) */
 };
 
 /* Waits until every call of run reached the state elevensim's GET /sim/stats implies, then

@@ -14,9 +14,15 @@
 
 const char *const e2e_worker_env_fast[] = {
     "KAFKA_SESSION_TIMEOUT_MS=6000",
-    /* calls never dialled (a dialer killed between claim and request) fail quickly */
+    /* calls whose dial outcome died with a killed dialer are settled within the test: the
+     * sweeper looks at calls older than 20 s every 2 s. Its lease is max(5 s, 3 x interval)
+     * and it only works on a row while a whole request timeout fits in the lease, so the
+     * request timeout must stay under 5 s here (with the 30 s default it never settles
+     * anything at this interval). */
     "DIALER_SWEEP_AGE_S=20",
     "DIALER_SWEEP_INTERVAL_S=2",
+    "DIALER_REQUEST_TIMEOUT_MS=3500",
+    "DIALER_CONNECT_TIMEOUT_MS=1000",
     NULL,
 };
 

@@ -77,6 +77,18 @@ void e2e_stack_service_env(const struct e2e_stack *s, struct e2e_env *env)
 	            getenv("E2E_LOG_LEVEL") ? getenv("E2E_LOG_LEVEL") : "info");
 }
 
+/* Waits until url answers 200 while proc runs; false when it exited or timeout_ms passed. */
+static bool e2e_wait_up(const struct ts_proc *proc, const char *url, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 250) {
+		if (ts_wait_http_ok(url, 250))
+			return true;
+		if (!ts_proc_alive(proc))
+			return false;
+	}
+	return false;
+}
+
 static struct e2e_worker *e2e_worker_get(struct e2e_stack *s, const char *kind, int i)
 {
 	bool dialer = strcmp(kind, "dialer") == 0;
@@ -108,7 +120,7 @@ void e2e_worker_start(struct e2e_stack *s, const char *kind, int i)
 	w->starts++;
 	e2e_env_free(&env);
 	snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", w->port);
-	if (!ts_wait_http_ok(url, 20000)) {
+	if (!e2e_wait_up(&w->proc, url, 20000)) {
 		e2e_stack_dump_logs(s, 20);
 		fail_msg("e2e: %s #%d did not answer %s (log %s)", kind, i, url, w->proc.log_path);
 	}
@@ -148,7 +160,7 @@ static void e2e_stack_start_sim(struct e2e_stack *s)
 	ts_proc_start(&s->sim, argv, (const char *const *)env.items);
 	e2e_env_free(&env);
 	snprintf(health, sizeof health, "%s/healthz", s->sim_url);
-	if (!ts_wait_http_ok(health, 20000)) {
+	if (!e2e_wait_up(&s->sim, health, 20000)) {
 		e2e_stack_dump_logs(s, 20);
 		fail_msg("e2e: elevensim did not answer %s (log %s)", health, s->sim.log_path);
 	}
@@ -168,7 +180,7 @@ static void e2e_stack_start_ingress(struct e2e_stack *s)
 	ts_proc_start(&s->ingress, argv, (const char *const *)env.items);
 	e2e_env_free(&env);
 	snprintf(ready, sizeof ready, "%s/readyz", s->ingress_url);
-	if (!ts_wait_http_ok(ready, 20000)) {
+	if (!e2e_wait_up(&s->ingress, ready, 20000)) {
 		e2e_stack_dump_logs(s, 20);
 		fail_msg("e2e: ingress did not answer %s (log %s)", ready, s->ingress.log_path);
 	}

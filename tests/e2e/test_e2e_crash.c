@@ -1,6 +1,6 @@
 /* test_e2e_crash: the dialer and the transcriber are SIGKILLed at random moments of a 200-call
  * run and restarted: the final state is the one elevensim implies, no call is dialled twice and
- * no line is stored twice. */
+ * no line is stored twice. The API answers after 1 s, so the dialer dies with dials in flight. */
 #include "e2e.h"
 #include "e2e_sim.h"
 
@@ -21,12 +21,28 @@
 #define E2E_BATCH   10
 #define E2E_BATCHES (E2E_CALLS / E2E_BATCH)
 
+/* Requests the running dialer found already claimed: redelivered after a crash, not dialled
+ * again (evidence that a kill hit work in flight). */
+static double e2e_already_dialled(const struct e2e_stack *s)
+{
+	const char *const dup[] = {"result=\"already_dialled\"", NULL};
+	char url[64];
+	double v;
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", s->dialers[0].port);
+	v = e2e_metric(url, "dialer_messages_total", dup);
+	return v < 0 ? 0 : v;
+}
+
 /* SIGKILLs one worker and restarts it after a random pause. */
-static void e2e_crash(struct e2e_stack *s, const char *kind, unsigned *seed)
+static void e2e_crash(struct e2e_stack *s, const char *kind, unsigned *seed, double *redelivered)
 {
 	long down_ms = 100 + rand_r(seed) % 1400;
-	int rc = e2e_worker_stop(s, kind, 0, SIGKILL, 5000);
+	int rc;
 
+	if (strcmp(kind, "dialer") == 0)
+		*redelivered += e2e_already_dialled(s);
+	rc = e2e_worker_stop(s, kind, 0, SIGKILL, 5000);
 	print_message("e2e: SIGKILL %s (status %d), restart in %ld ms\n", kind, rc, down_ms);
 	assert_int_equal(rc, 128 + SIGKILL);
 	ts_sleep_ms(down_ms);
@@ -36,21 +52,22 @@ static void e2e_crash(struct e2e_stack *s, const char *kind, unsigned *seed)
 static void test_e2e_crash_workers(void **state)
 {
 	const char *sim_args[] = {
-	    E2E_SIM_TURNS(E2E_TURNS),  E2E_SIM_TURN_DELAY_MS("80"),
-	    E2E_SIM_LATENCY_MS("150"), E2E_SIM_RACE_SHARE("0.33"),
-	    E2E_SIM_API_FAILURES_5PCT, E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
-	    E2E_SIM_SEED("11"),        NULL};
+	    E2E_SIM_TURNS(E2E_TURNS),   E2E_SIM_TURN_DELAY_MS("80"),
+	    E2E_SIM_LATENCY_MS("1000"), E2E_SIM_RACE_SHARE("0.33"),
+	    E2E_SIM_API_FAILURES_5PCT,  E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
+	    E2E_SIM_SEED("11"),         NULL};
 	const struct e2e_opts opts = {
 	    .name = "e2e_crash",
 	    .sim_args = sim_args,
 	    .worker_env = e2e_worker_env_fast,
 	};
 	/* A dialer killed after claiming a dial but before its request left never dials that call
-	 * again: the sweeper fails it as dial_outcome_unknown (allow_undialed). */
+	 * again: the sweeper fails it as dial_outcome_unknown (allow_lost_answers). */
 	const struct e2e_expect exp = {
-	    .turns = E2E_TURNS, .allow_undialed = true, .timeout_ms = 150000};
+	    .turns = E2E_TURNS, .allow_lost_answers = true, .timeout_ms = 150000};
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	int kill_dialer_at, kill_transcriber_at;
+	double redelivered = 0;
 	struct e2e_fixture *f = *state;
 	struct e2e_stack *s = &f->stack;
 	struct e2e_run run;
@@ -67,22 +84,29 @@ static void test_e2e_crash_workers(void **state)
 	for (int b = 0; b < E2E_BATCHES; b++) {
 		e2e_post_batch(s, &run, b * E2E_BATCH, E2E_BATCH);
 		if (b == kill_dialer_at)
-			e2e_crash(s, "dialer", &seed);
+			e2e_crash(s, "dialer", &seed, &redelivered);
 		if (b == kill_transcriber_at)
-			e2e_crash(s, "transcriber", &seed);
+			e2e_crash(s, "transcriber", &seed, &redelivered);
 		ts_sleep_ms(150);
 	}
 	/* Once more each while the last calls are being dialled and played. */
 	ts_sleep_ms(rand_r(&seed) % 600);
-	e2e_crash(s, "dialer", &seed);
+	e2e_crash(s, "dialer", &seed, &redelivered);
 	ts_sleep_ms(rand_r(&seed) % 900);
-	e2e_crash(s, "transcriber", &seed);
+	e2e_crash(s, "transcriber", &seed, &redelivered);
 
 	e2e_check_final(s, &run, &exp, &sum);
 	assert_true(sum.completed >= E2E_CALLS * 3 / 4);
-	print_message("e2e: after 2 dialer and 2 transcriber crashes: %d calls never dialled "
-	              "(killed between claim and request)\n",
-	              sum.failed_unknown);
+	redelivered += e2e_already_dialled(s);
+	print_message("e2e: restarted dialers found %.0f redelivered requests already claimed "
+	              "(not dialled again)\n",
+	              redelivered);
+	/* (Not asserted: whether an in-flight dial's request is redelivered depends on when the
+	 * dialer commits; either way it must not be dialled again, which e2e_check_final checks.)
+	 */
+	/* Outside the crash windows nothing may end unknown: at most the dials in flight at the two
+	 * dialer kills (the API answers after 1 s; about 10 calls are posted per 150 ms). */
+	assert_true(sum.outcome_unknown <= 2 * 80);
 	e2e_run_free(&run);
 	e2e_stack_stop(s);
 }

@@ -61,6 +61,7 @@ static void test_e2e_load_and_replay(void **state)
 	assert_true(sum.failed_api >= 1);
 	assert_true(sum.failed_init >= 1);
 	assert_int_equal(sum.failed_unknown, 0);
+	assert_int_equal(sum.outcome_unknown, 0);
 	assert_true(sum.raced >= E2E_CALLS / 5);
 
 	/* Replay everything from the beginning: the same rows, not one more. */
