@@ -309,6 +309,25 @@ out:
 	return rc;
 }
 
+int cfg_start(enum cfg_result r, const char *program, const char *log_level, const char *errstr,
+              int *exit_code)
+{
+	enum log_level level = LOG_INFO;
+
+	if (r == CFG_EXIT_OK) {
+		*exit_code = 0;
+		return -1;
+	}
+	if (r != CFG_OK) {
+		fprintf(stderr, "%s: %s\n", program, errstr);
+		*exit_code = 2;
+		return -1;
+	}
+	(void)log_level_parse(log_level, &level);
+	log_init(program, level);
+	return 0;
+}
+
 void cfg_dump(const struct cfg_spec *spec, const void *conf, void *fp)
 {
 	FILE *out = fp;

@@ -23,6 +23,43 @@ struct cfg_option {
 	bool required;      /* error if still unset/empty after defaults, env and flags */
 };
 
+/* One designated-initialiser struct cfg_option for a field of conf_type (e.g. struct x_config).
+ * lo/hi are the CFG_INT bounds (both 0: unbounded). */
+#define CFG_OPT(conf_type, name_, env_, type_, def_, help_, field_, lo, hi, req)                   \
+	{                                                                                          \
+		.name = (name_), .env = (env_), .type = (type_), .def = (def_), .help = (help_),   \
+		.offset = offsetof(conf_type, field_), .min = (lo), .max = (hi), .required = (req) \
+	}
+
+/* The options every service shares (DESIGN §7): one name, env, default and help text each. */
+#define CFG_OPT_KAFKA_BROKERS(conf_type, field)                             \
+	CFG_OPT(conf_type, "kafka-brokers", "KAFKA_BROKERS", CFG_STR, NULL, \
+	        "Kafka bootstrap servers (host:port,...)", field, 0, 0, true)
+#define CFG_OPT_KAFKA_TOPIC_PREFIX(conf_type, field)                                \
+	CFG_OPT(conf_type, "kafka-topic-prefix", "KAFKA_TOPIC_PREFIX", CFG_STR, "", \
+	        "prefix prepended to every topic name", field, 0, 0, false)
+#define CFG_OPT_KAFKA_SESSION_TIMEOUT_MS(conf_type, field)                                        \
+	CFG_OPT(conf_type, "kafka-session-timeout-ms", "KAFKA_SESSION_TIMEOUT_MS", CFG_INT,       \
+	        "10000",                                                                          \
+	        "consumer session.timeout.ms: how fast a dead consumer's partitions move to the " \
+	        "others in its group",                                                            \
+	        field, 100, 3600000, false)
+#define CFG_OPT_DATABASE_URL(conf_type, field)                               \
+	CFG_OPT(conf_type, "database-url", "DATABASE_URL", CFG_SECRET, NULL, \
+	        "libpq URL or conninfo of Postgres", field, 0, 0, true)
+#define CFG_OPT_DB_SCHEMA(conf_type, field)                                                       \
+	CFG_OPT(conf_type, "db-schema", "DB_SCHEMA", CFG_STR, "dev", "schema holding the tables", \
+	        field, 0, 0, true)
+/* def: the service's own "host:port" default. */
+#define CFG_OPT_HTTP_LISTEN(conf_type, field, def)                                          \
+	CFG_OPT(conf_type, "http-listen", "HTTP_LISTEN", CFG_STR, def,                      \
+	        "host:port of the HTTP server (the service's API if it has one, /healthz, " \
+	        "/readyz and /metrics; port 0 picks a free port, logged at start)",         \
+	        field, 0, 0, true)
+#define CFG_OPT_LOG_LEVEL(conf_type, field)                           \
+	CFG_OPT(conf_type, "log-level", "LOG_LEVEL", CFG_STR, "info", \
+	        "error, warn, info or debug (JSON lines on stderr)", field, 0, 0, true)
+
 struct cfg_spec {
 	const char *program; /* e.g. "dialer" */
 	const char *usage;   /* one line after "usage: program", e.g. "[options]" */
@@ -41,6 +78,14 @@ enum cfg_result {
  * Adds --help and --dump-config. Positional arguments are left at argv[*argi...]. */
 enum cfg_result cfg_load(const struct cfg_spec *spec, void *conf, int argc, char **argv, int *argi,
                          char *errstr, size_t errstr_size);
+
+/* The start every main shares once its config is loaded (r: what its loader returned).
+ * CFG_EXIT_OK: sets *exit_code 0, returns -1. CFG_ERROR: prints "program: errstr" on stderr,
+ * sets *exit_code 2, returns -1. CFG_OK: log_init(program, log_level parsed, info if it does not
+ * parse) and returns 0: go on. Never exits; main() exits with *exit_code after its cleanup. */
+__attribute__((warn_unused_result)) int cfg_start(enum cfg_result r, const char *program,
+                                                  const char *log_level, const char *errstr,
+                                                  int *exit_code);
 
 /* Writes "name=value" lines (secrets as "***", URLs with passwords redacted) to fp (FILE *). */
 void cfg_dump(const struct cfg_spec *spec, const void *conf, void *fp);

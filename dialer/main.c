@@ -19,7 +19,6 @@ int main(int argc, char **argv)
 	struct consume *c = NULL;
 	struct sweeper *sw = NULL;
 	struct httpd *h = NULL;
-	enum log_level level = LOG_INFO;
 	char errstr[512] = "";
 	char url[256];
 	enum cfg_result r;
@@ -28,17 +27,8 @@ int main(int argc, char **argv)
 	memset(&conf, 0, sizeof conf);
 	shutdown_install();
 	r = dialer_config_load(&conf, argc, argv, errstr, sizeof errstr);
-	if (r == CFG_EXIT_OK) {
-		ret = 0;
+	if (cfg_start(r, "dialer", conf.log_level, errstr, &ret) < 0)
 		goto out;
-	}
-	if (r == CFG_ERROR) {
-		fprintf(stderr, "dialer: %s\n", errstr);
-		ret = 2;
-		goto out;
-	}
-	(void)log_level_parse(conf.log_level, &level);
-	log_init("dialer", level);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("dialer: curl_global_init failed");
 		goto out;

@@ -46,24 +46,15 @@ int main(int argc, char **argv)
 	struct publish *pub = NULL;
 	struct calls_read *reads = NULL;
 	struct server *srv = NULL;
-	enum log_level level = LOG_INFO;
 	char errstr[512];
+	enum cfg_result r;
 	int rc = 1;
 
-	switch (ingress_config_load(&conf, argc, argv, errstr, sizeof errstr)) {
-	case CFG_OK:
-		break;
-	case CFG_EXIT_OK:
+	r = ingress_config_load(&conf, argc, argv, errstr, sizeof errstr);
+	if (cfg_start(r, "ingress", conf.log_level, errstr, &rc) < 0) {
 		ingress_config_free(&conf);
-		return 0;
-	case CFG_ERROR:
-	default:
-		fprintf(stderr, "ingress: %s\n", errstr);
-		ingress_config_free(&conf);
-		return 2;
+		return rc;
 	}
-	(void)log_level_parse(conf.log_level, &level);
-	log_init("ingress", level);
 	shutdown_install();
 	main_raise_nofile();
 	main_log_security(&conf);

@@ -54,17 +54,14 @@ int main(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct httpd *httpd = NULL;
 	enum tr_mode mode;
-	enum log_level level = LOG_INFO;
 	enum cfg_result cr;
 	char errstr[512];
 	int argi = 0, rc = 1;
 
 	cr = tr_config_load(&conf, argc, argv, &argi, errstr, sizeof errstr);
-	if (cr != CFG_OK) {
-		if (cr == CFG_ERROR)
-			fprintf(stderr, "transcriber: %s\n", errstr);
+	if (cfg_start(cr, "transcriber", conf.log_level, errstr, &rc) < 0) {
 		tr_config_free(&conf);
-		return cr == CFG_EXIT_OK ? 0 : 2;
+		return rc;
 	}
 	if (tr_mode_parse(argc, argv, argi, &mode) < 0 || (mode == TR_MODE_REPLAY && !conf.from)) {
 		if (mode == TR_MODE_REPLAY && !conf.from)
@@ -72,8 +69,6 @@ int main(int argc, char **argv)
 		tr_config_free(&conf);
 		return 2;
 	}
-	(void)log_level_parse(conf.log_level, &level);
-	log_init("transcriber", level);
 	shutdown_install();
 
 	metrics = metrics_new();

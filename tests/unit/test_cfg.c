@@ -452,6 +452,75 @@ static void test_cfg_redact_url(void **state)
 	}
 }
 
+/* The shared option macros keep DESIGN §7's names, env names, defaults, bounds and flags. */
+static void test_cfg_shared_options(void **state)
+{
+	struct shared {
+		char *brokers, *prefix, *db_url, *schema, *listen, *level;
+		long long session_ms;
+	};
+	static const struct cfg_option o[] = {
+	    CFG_OPT_KAFKA_BROKERS(struct shared, brokers),
+	    CFG_OPT_KAFKA_TOPIC_PREFIX(struct shared, prefix),
+	    CFG_OPT_KAFKA_SESSION_TIMEOUT_MS(struct shared, session_ms),
+	    CFG_OPT_DATABASE_URL(struct shared, db_url),
+	    CFG_OPT_DB_SCHEMA(struct shared, schema),
+	    CFG_OPT_HTTP_LISTEN(struct shared, listen, "0.0.0.0:9999"),
+	    CFG_OPT_LOG_LEVEL(struct shared, level),
+	    CFG_OPT(struct shared, "x", "X", CFG_INT, "3", "h", session_ms, -1, 7, true),
+	};
+
+	(void)state;
+	assert_string_equal(o[0].env, "KAFKA_BROKERS");
+	assert_null(o[0].def);
+	assert_true(o[0].required);
+	assert_string_equal(o[1].name, "kafka-topic-prefix");
+	assert_string_equal(o[1].def, "");
+	assert_false(o[1].required);
+	assert_string_equal(o[2].env, "KAFKA_SESSION_TIMEOUT_MS");
+	assert_int_equal(o[2].type, CFG_INT);
+	assert_string_equal(o[2].def, "10000");
+	assert_int_equal(o[2].min, 100);
+	assert_int_equal(o[2].max, 3600000);
+	assert_int_equal(o[3].type, CFG_SECRET);
+	assert_string_equal(o[3].env, "DATABASE_URL");
+	assert_string_equal(o[4].name, "db-schema");
+	assert_string_equal(o[4].def, "dev");
+	assert_string_equal(o[5].env, "HTTP_LISTEN");
+	assert_string_equal(o[5].def, "0.0.0.0:9999");
+	assert_int_equal(o[5].offset, offsetof(struct shared, listen));
+	assert_string_equal(o[6].name, "log-level");
+	assert_string_equal(o[6].def, "info");
+	assert_true(o[6].required);
+	assert_string_equal(o[7].name, "x");
+	assert_int_equal(o[7].offset, offsetof(struct shared, session_ms));
+	assert_int_equal(o[7].min, -1);
+	assert_int_equal(o[7].max, 7);
+	assert_true(o[7].required);
+}
+
+/* cfg_start never exits: it hands main the exit code, or initialises logging to go on. */
+static void test_cfg_start(void **state)
+{
+	int code = 42;
+
+	(void)state;
+	assert_int_equal(cfg_start(CFG_EXIT_OK, "testprog", NULL, "", &code), -1);
+	assert_int_equal(code, 0);
+	code = 42;
+	assert_int_equal(cfg_start(CFG_ERROR, "testprog", NULL, "X is required", &code), -1);
+	assert_int_equal(code, 2);
+	code = 42;
+	assert_int_equal(cfg_start(CFG_OK, "testprog", "debug", "", &code), 0);
+	assert_int_equal(code, 42);
+	assert_true(log_enabled(LOG_DEBUG));
+	assert_int_equal(cfg_start(CFG_OK, "testprog", "error", "", &code), 0);
+	assert_false(log_enabled(LOG_WARN));
+	assert_int_equal(cfg_start(CFG_OK, "testprog", NULL, "", &code), 0);
+	assert_true(log_enabled(LOG_INFO));
+	assert_false(log_enabled(LOG_DEBUG));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,6 +533,8 @@ int main(void)
 	    cmocka_unit_test(test_cfg_secret_registered_with_log),
 	    cmocka_unit_test(test_cfg_parse_listen),
 	    cmocka_unit_test(test_cfg_redact_url),
+	    cmocka_unit_test(test_cfg_shared_options),
+	    cmocka_unit_test(test_cfg_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,32 +26,32 @@ struct devbroker_config {
 	char *log_level;
 };
 
-#define OPT(name, env, type, def, help, field, min, max)                                        \
-	{                                                                                       \
-		name, env, type, def, help, offsetof(struct devbroker_config, field), min, max, \
-		    false                                                                       \
-	}
-
 static const struct cfg_option devbroker_options[] = {
-    OPT("brokers", "DEVBROKER_BROKERS", CFG_INT, "1", "number of mock brokers", brokers, 1, 16),
-    OPT("partitions", "DEVBROKER_PARTITIONS", CFG_INT, "6",
-        "partitions of each DESIGN topic (calls.requested, webhooks.*)", partitions, 1, 1000),
-    OPT("dlq-partitions", "DEVBROKER_DLQ_PARTITIONS", CFG_INT, "1", "partitions of each .dlq topic",
-        dlq_partitions, 1, 1000),
-    OPT("prefix", "DEVBROKER_TOPIC_PREFIX", CFG_STR, "",
-        "topic name prefix (match the services' KAFKA_TOPIC_PREFIX)", prefix, 0, 0),
-    OPT("topics", "DEVBROKER_TOPICS", CFG_STR, NULL,
-        "extra topics, comma-separated name[:partitions] (no prefix added)", topics, 0, 0),
-    OPT("bootstrap-file", "DEVBROKER_BOOTSTRAP_FILE", CFG_STR, NULL,
-        "write the bootstrap address here (atomically) once ready", bootstrap_file, 0, 0),
-    OPT("control-file", "DEVBROKER_CONTROL_FILE", CFG_STR, NULL,
-        "write the control interface's URL here (atomically) once ready", control_file, 0, 0),
-    OPT("control-listen", "DEVBROKER_CONTROL_LISTEN", CFG_STR, "127.0.0.1:0",
-        "control HTTP interface host:port (port 0: any free port)", control_listen, 0, 0),
-    OPT("listen-port", "DEVBROKER_LISTEN_PORT", CFG_INT, "0",
-        "first broker port (broker i gets port+i-1); 0: random ports, read the bootstrap file",
-        listen_port, 0, 65535),
-    OPT("log-level", "LOG_LEVEL", CFG_STR, "info", "error, warn, info or debug", log_level, 0, 0),
+    CFG_OPT(struct devbroker_config, "brokers", "DEVBROKER_BROKERS", CFG_INT, "1",
+            "number of mock brokers", brokers, 1, 16, false),
+    CFG_OPT(struct devbroker_config, "partitions", "DEVBROKER_PARTITIONS", CFG_INT, "6",
+            "partitions of each DESIGN topic (calls.requested, webhooks.*)", partitions, 1, 1000,
+            false),
+    CFG_OPT(struct devbroker_config, "dlq-partitions", "DEVBROKER_DLQ_PARTITIONS", CFG_INT, "1",
+            "partitions of each .dlq topic", dlq_partitions, 1, 1000, false),
+    CFG_OPT(struct devbroker_config, "prefix", "DEVBROKER_TOPIC_PREFIX", CFG_STR, "",
+            "topic name prefix (match the services' KAFKA_TOPIC_PREFIX)", prefix, 0, 0, false),
+    CFG_OPT(struct devbroker_config, "topics", "DEVBROKER_TOPICS", CFG_STR, NULL,
+            "extra topics, comma-separated name[:partitions] (no prefix added)", topics, 0, 0,
+            false),
+    CFG_OPT(struct devbroker_config, "bootstrap-file", "DEVBROKER_BOOTSTRAP_FILE", CFG_STR, NULL,
+            "write the bootstrap address here (atomically) once ready", bootstrap_file, 0, 0,
+            false),
+    CFG_OPT(struct devbroker_config, "control-file", "DEVBROKER_CONTROL_FILE", CFG_STR, NULL,
+            "write the control interface's URL here (atomically) once ready", control_file, 0, 0,
+            false),
+    CFG_OPT(struct devbroker_config, "control-listen", "DEVBROKER_CONTROL_LISTEN", CFG_STR,
+            "127.0.0.1:0", "control HTTP interface host:port (port 0: any free port)",
+            control_listen, 0, 0, false),
+    CFG_OPT(struct devbroker_config, "listen-port", "DEVBROKER_LISTEN_PORT", CFG_INT, "0",
+            "first broker port (broker i gets port+i-1); 0: random ports, read the bootstrap file",
+            listen_port, 0, 65535, false),
+    CFG_OPT_LOG_LEVEL(struct devbroker_config, log_level),
 };
 
 static const struct cfg_spec devbroker_spec = {
@@ -158,19 +158,15 @@ int main(int argc, char **argv)
 	enum cfg_result cr;
 
 	cr = cfg_load(&devbroker_spec, &conf, argc, argv, &argi, errstr, sizeof errstr);
-	if (cr == CFG_EXIT_OK) {
-		cfg_free(&devbroker_spec, &conf);
-		return 0;
+	if (cr == CFG_OK && (argi < argc || log_level_parse(conf.log_level, &level))) {
+		snprintf(errstr, sizeof errstr, "%s",
+		         argi < argc ? "unexpected argument" : "bad log-level");
+		cr = CFG_ERROR;
 	}
-	if (cr != CFG_OK || argi < argc || log_level_parse(conf.log_level, &level)) {
-		fprintf(stderr, "devbroker: %s\n",
-		        cr != CFG_OK  ? errstr
-		        : argi < argc ? "unexpected argument"
-		                      : "bad log-level");
+	if (cfg_start(cr, "devbroker", conf.log_level, errstr, &rc) < 0) {
 		cfg_free(&devbroker_spec, &conf);
-		return 2;
+		return rc;
 	}
-	log_init("devbroker", level);
 	shutdown_install();
 
 	cl = cluster_new((int)conf.brokers, (unsigned)conf.listen_port, errstr, sizeof errstr);

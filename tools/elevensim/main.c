@@ -43,19 +43,14 @@ int main(int argc, char **argv)
 	memset(&opt, 0, sizeof opt);
 	shutdown_install();
 	r = cfg_load(sim_conf_spec(), &opt, argc, argv, &argi, errstr, sizeof errstr);
-	if (r == CFG_EXIT_OK) {
-		ret = 0;
-		goto out;
+	if (r == CFG_OK && (argi < argc || log_level_parse(opt.log_level, &level) ||
+	                    cfg_parse_listen(opt.listen, host, sizeof host, &port))) {
+		snprintf(errstr, sizeof errstr,
+		         "bad argument, --log-level or --listen (see --help)");
+		r = CFG_ERROR;
 	}
-	if (r == CFG_ERROR || argi < argc || log_level_parse(opt.log_level, &level) ||
-	    cfg_parse_listen(opt.listen, host, sizeof host, &port)) {
-		fprintf(stderr, "elevensim: %s\n",
-		        r == CFG_ERROR ? errstr
-		                       : "bad argument, --log-level or --listen (see --help)");
-		ret = 2;
+	if (cfg_start(r, "elevensim", opt.log_level, errstr, &ret) < 0)
 		goto out;
-	}
-	log_init("elevensim", level);
 	conf = sim_conf_new(&opt, errstr, sizeof errstr);
 	if (!conf) {
 		fprintf(stderr, "elevensim: %s\n", errstr);
