@@ -17,6 +17,9 @@ endforeach()
 callpipe_integration_test(NAME e2e_run_once
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_e2e_run_once.c
   LABELS e2e TIMEOUT 300)
+# scripts/run picks its ports at random and checks only listening sockets; alone, it does not
+# race the other tests' many short-lived loopback connections for them.
+set_tests_properties(e2e_run_once PROPERTIES RUN_SERIAL TRUE)
 
 # compose/: what can be checked without Docker (docker-compose config, env names vs --help,
 # the Dockerfile's build recipe). Needs the binaries, not the database.
