@@ -64,8 +64,9 @@ int codec_get_str(const json_t *obj, const char *name, bool required, size_t max
 	return 0;
 }
 
-int codec_get_obj(const json_t *obj, const char *name, bool required, json_t **out, char *errstr,
-                  size_t errstr_size)
+/* codec_lookup, then a type check: "field 'name' must be <what>" when v is not of type. */
+static int codec_get_typed(const json_t *obj, const char *name, bool required, json_type type,
+                           const char *what, json_t **out, char *errstr, size_t errstr_size)
 {
 	json_t *v;
 
@@ -74,30 +75,26 @@ int codec_get_obj(const json_t *obj, const char *name, bool required, json_t **o
 	*out = NULL;
 	if (v == NULL)
 		return 0;
-	if (!json_is_object(v)) {
-		snprintf(errstr, errstr_size, "field '%s' must be an object", name);
+	if (json_typeof(v) != type) {
+		snprintf(errstr, errstr_size, "field '%s' must be %s", name, what);
 		return -1;
 	}
 	*out = v;
 	return 0;
 }
 
+int codec_get_obj(const json_t *obj, const char *name, bool required, json_t **out, char *errstr,
+                  size_t errstr_size)
+{
+	return codec_get_typed(obj, name, required, JSON_OBJECT, "an object", out, errstr,
+	                       errstr_size);
+}
+
 int codec_get_arr(const json_t *obj, const char *name, bool required, json_t **out, char *errstr,
                   size_t errstr_size)
 {
-	json_t *v;
-
-	if (codec_lookup(obj, name, required, &v, errstr, errstr_size) < 0)
-		return -1;
-	*out = NULL;
-	if (v == NULL)
-		return 0;
-	if (!json_is_array(v)) {
-		snprintf(errstr, errstr_size, "field '%s' must be an array", name);
-		return -1;
-	}
-	*out = v;
-	return 0;
+	return codec_get_typed(obj, name, required, JSON_ARRAY, "an array", out, errstr,
+	                       errstr_size);
 }
 
 static const char *codec_type_name(const json_t *v)
@@ -198,16 +195,26 @@ static const struct codec_field codec_post_call_fields[] = {
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Parses buf, keeps the root in *rootp and fills the string fields of msg. Returns 0 or -1. */
-static int codec_decode_fields(const char *buf, size_t len, json_t **rootp, void *msg,
-                               const struct codec_field *fields, size_t nfields, char *errstr,
-                               size_t errstr_size)
+/* Undoes a decode that failed: frees root and leaves msg (size bytes) zeroed. Returns -1. */
+static int codec_decode_fail(json_t *root, void *msg, size_t size)
 {
-	json_t *root = codec_parse_object(buf, len, errstr, errstr_size);
+	json_decref(root);
+	memset(msg, 0, size);
+	return -1;
+}
 
-	*rootp = root;
+/* Zeroes msg (size bytes), parses buf and fills the string fields of msg. Returns the root (the
+ * caller stores it in msg->root once its own checks passed), or NULL with errstr and msg zeroed. */
+static json_t *codec_decode_fields(const char *buf, size_t len, void *msg, size_t size,
+                                   const struct codec_field *fields, size_t nfields, char *errstr,
+                                   size_t errstr_size)
+{
+	json_t *root;
+
+	memset(msg, 0, size);
+	root = codec_parse_object(buf, len, errstr, errstr_size);
 	if (root == NULL)
-		return -1;
+		return NULL;
 	for (size_t i = 0; i < nfields; i++) {
 		const struct codec_field *f = &fields[i];
 		const char **out = (const char **)(void *)((char *)msg + f->offset);
@@ -215,14 +222,17 @@ static int codec_decode_fields(const char *buf, size_t len, json_t **rootp, void
 
 		if (codec_get_str(root, f->name, f->required, f->max_len, out, errstr,
 		                  errstr_size) < 0)
-			return -1;
+			goto fail;
 		if (f->is_time && *out != NULL && time_parse_iso_ms(*out, &ms) < 0) {
 			snprintf(errstr, errstr_size, "field '%s' must be an ISO-8601 timestamp",
 			         f->name);
-			return -1;
+			goto fail;
 		}
 	}
-	return 0;
+	return root;
+fail:
+	(void)codec_decode_fail(root, msg, size);
+	return NULL;
 }
 
 /* Optional strings go out as null when unset or empty, so decoders never see "". */
@@ -244,20 +254,16 @@ json_t *codec_call_requested_encode(const struct codec_call_requested *m)
 int codec_call_requested_decode(const char *buf, size_t len, struct codec_call_requested *m,
                                 char *errstr, size_t errstr_size)
 {
-	json_t *root = NULL;
+	json_t *root =
+	    codec_decode_fields(buf, len, m, sizeof *m, codec_call_requested_fields,
+	                        NFIELDS(codec_call_requested_fields), errstr, errstr_size);
 
-	memset(m, 0, sizeof *m);
-	if (codec_decode_fields(buf, len, &root, m, codec_call_requested_fields,
-	                        NFIELDS(codec_call_requested_fields), errstr, errstr_size) < 0)
-		goto fail;
+	if (root == NULL)
+		return -1;
 	if (codec_get_obj(root, "violations", false, &m->violations, errstr, errstr_size) < 0)
-		goto fail;
+		return codec_decode_fail(root, m, sizeof *m);
 	m->root = root;
 	return 0;
-fail:
-	json_decref(root);
-	memset(m, 0, sizeof *m);
-	return -1;
 }
 
 void codec_call_requested_clear(struct codec_call_requested *m)
@@ -278,22 +284,18 @@ json_t *codec_transcription_encode(const struct codec_transcription *m)
 int codec_transcription_decode(const char *buf, size_t len, struct codec_transcription *m,
                                char *errstr, size_t errstr_size)
 {
-	json_t *root = NULL;
+	json_t *root =
+	    codec_decode_fields(buf, len, m, sizeof *m, codec_transcription_fields,
+	                        NFIELDS(codec_transcription_fields), errstr, errstr_size);
 
-	memset(m, 0, sizeof *m);
-	if (codec_decode_fields(buf, len, &root, m, codec_transcription_fields,
-	                        NFIELDS(codec_transcription_fields), errstr, errstr_size) < 0)
-		goto fail;
+	if (root == NULL)
+		return -1;
 	if (strcmp(m->speaker, "agent") != 0 && strcmp(m->speaker, "user") != 0) {
 		snprintf(errstr, errstr_size, "field 'speaker' must be \"agent\" or \"user\"");
-		goto fail;
+		return codec_decode_fail(root, m, sizeof *m);
 	}
 	m->root = root;
 	return 0;
-fail:
-	json_decref(root);
-	memset(m, 0, sizeof *m);
-	return -1;
 }
 
 void codec_transcription_clear(struct codec_transcription *m)
@@ -313,20 +315,15 @@ json_t *codec_post_call_encode(const struct codec_post_call *m)
 int codec_post_call_decode(const char *buf, size_t len, struct codec_post_call *m, char *errstr,
                            size_t errstr_size)
 {
-	json_t *root = NULL;
+	json_t *root = codec_decode_fields(buf, len, m, sizeof *m, codec_post_call_fields,
+	                                   NFIELDS(codec_post_call_fields), errstr, errstr_size);
 
-	memset(m, 0, sizeof *m);
-	if (codec_decode_fields(buf, len, &root, m, codec_post_call_fields,
-	                        NFIELDS(codec_post_call_fields), errstr, errstr_size) < 0)
-		goto fail;
+	if (root == NULL)
+		return -1;
 	if (codec_get_obj(root, "body", true, &m->body, errstr, errstr_size) < 0)
-		goto fail;
+		return codec_decode_fail(root, m, sizeof *m);
 	m->root = root;
 	return 0;
-fail:
-	json_decref(root);
-	memset(m, 0, sizeof *m);
-	return -1;
 }
 
 void codec_post_call_clear(struct codec_post_call *m)
