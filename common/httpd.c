@@ -172,18 +172,16 @@ static enum MHD_Result httpd_health_handler(void *cls, struct MHD_Connection *co
 	return httpd_reply_error(conn, MHD_HTTP_NOT_FOUND, "Not found");
 }
 
-__attribute__((format(printf, 2, 0))) static void httpd_mhd_log(void *cls, const char *fmt,
-                                                                va_list ap)
+void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char buf[256];
+	char buf[512];
 	size_t n;
 
-	(void)cls;
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_warn("httpd: libmicrohttpd", LOGS("error", buf));
+	log_warn(cls != NULL ? (const char *)cls : "httpd: libmicrohttpd", LOGS("error", buf));
 }
 
 /* Resolves host (numeric or a name; empty = all IPv4 interfaces) into ss. Returns 0 or -1. */

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,6 +24,10 @@ enum MHD_Result httpd_reply_error(struct MHD_Connection *conn, unsigned status, 
 /* Queues a text/plain reply. */
 enum MHD_Result httpd_reply_text(struct MHD_Connection *conn, unsigned status, const char *ctype,
                                  const char *text);
+
+/* An MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's diagnostics as warn lines with field "error".
+ * cls is the log message (a const char *; NULL: "httpd: libmicrohttpd"). */
+__attribute__((format(printf, 2, 0))) void httpd_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* Answers GET /healthz, /readyz and /metrics. Returns true (and sets *ret) when url was one of
  * them, false otherwise. ready may be NULL (always ready). */

@@ -65,13 +65,14 @@ static enum MHD_Result sim_queue(struct MHD_Connection *conn, unsigned status, c
 	return ret;
 }
 
-/* Queues root (stolen) as the answer. */
+/* Queues root (stolen) as the answer; NULL (out of memory building it) answers 500 {}. */
 static enum MHD_Result sim_reply(struct MHD_Connection *conn, unsigned status, json_t *root)
 {
-	char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-	enum MHD_Result ret = sim_queue(conn, text ? status : 500, text ? text : "{}", -1);
+	enum MHD_Result ret;
 
-	free(text);
+	if (!root)
+		return sim_queue(conn, 500, "{}", -1);
+	ret = httpd_reply_json(conn, status, root);
 	json_decref(root);
 	return ret;
 }
@@ -397,19 +398,6 @@ static void sim_completed(void *cls, struct MHD_Connection *conn, void **con_cls
 	}
 }
 
-static void sim_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char buf[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	log_warn("elevensim: libmicrohttpd", LOGS("error", buf));
-}
-
 struct sim_api *sim_api_start(const char *listen, const char *api_key, struct sim_conf *conf,
                               struct sim_store *store, struct sim_play *play, char *errstr,
                               size_t errstr_size)
@@ -445,9 +433,9 @@ struct sim_api *sim_api_start(const char *listen, const char *api_key, struct si
 	        MHD_USE_ERROR_LOG | (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	a->daemon = MHD_start_daemon(
 	    flags, (uint16_t)port, NULL, NULL, sim_handler, a, MHD_OPTION_EXTERNAL_LOGGER,
-	    sim_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_NOTIFY_COMPLETED,
-	    sim_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_CONNECTION_TIMEOUT,
-	    300u, MHD_OPTION_END);
+	    httpd_mhd_log, "elevensim: libmicrohttpd", MHD_OPTION_SOCK_ADDR, res->ai_addr,
+	    MHD_OPTION_NOTIFY_COMPLETED, sim_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
 	freeaddrinfo(res);
 	if (!a->daemon) {
 		snprintf(errstr, errstr_size, "cannot listen on %s", listen);
