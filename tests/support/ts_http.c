@@ -123,3 +123,19 @@ long ts_http_try(const char *method, const char *url, const char *body, char **b
 		free(rbody.data);
 	return status;
 }
+
+bool ts_metric_value(const char *body, const char *series, double *out)
+{
+	size_t len = strlen(series);
+
+	for (const char *line = body; line && *line;) {
+		const char *next = strchr(line, '\n');
+
+		if (strncmp(line, series, len) == 0 && line[len] == ' ') {
+			*out = strtod(line + len + 1, NULL);
+			return true;
+		}
+		line = next ? next + 1 : NULL;
+	}
+	return false;
+}

@@ -82,6 +82,9 @@ struct ts_http_resp {
 void ts_http(const char *method, const char *url, const char *const *headers, const char *body,
              size_t body_len, struct ts_http_resp *resp);
 void ts_http_resp_free(struct ts_http_resp *resp);
+/* The value of the first line "<series> <value>" of a Prometheus text body (series exactly as
+ * printed, labels included); false, *out untouched, when there is none. body may be NULL. */
+bool ts_metric_value(const char *body, const char *series, double *out);
 
 /* ---- Kafka ---- */
 struct ts_kmsg {
