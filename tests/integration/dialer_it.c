@@ -202,6 +202,21 @@ void dit_dialer_start(struct dit_dialer *d, const struct ts_broker *b, const cha
 		fail_msg("dialer did not come up; log %s", d->proc.log_path);
 }
 
+void dit_stack_start(struct dit_stack *st, const char *name, const char *prefix, int partitions,
+                     const char *const *sim_args)
+{
+	ts_pg_schema_new(name, true, st->schema, sizeof st->schema);
+	ts_broker_start(&st->broker, prefix, partitions);
+	dit_sim_start(&st->sim, sim_args, NULL);
+}
+
+void dit_stack_stop(struct dit_stack *st)
+{
+	dit_sim_stop(&st->sim);
+	ts_broker_stop(&st->broker);
+	ts_pg_schema_drop(st->schema);
+}
+
 int dit_dialer_stop(struct dit_dialer *d, int sig, int timeout_ms)
 {
 	if (!d->running)
@@ -215,21 +230,12 @@ double dit_metric(const struct dit_dialer *d, const char *series)
 	struct ts_http_resp resp;
 	char url[96];
 	double v = 0;
-	size_t len = strlen(series);
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%u/metrics", d->port);
 	ts_http("GET", url, NULL, NULL, 0, &resp);
 	if (resp.status != 200)
 		fail_msg("GET %s: %ld", url, resp.status);
-	for (const char *line = resp.body; line && *line;) {
-		const char *next = strchr(line, '\n');
-
-		if (strncmp(line, series, len) == 0 && line[len] == ' ') {
-			v = strtod(line + len + 1, NULL);
-			break;
-		}
-		line = next ? next + 1 : NULL;
-	}
+	(void)ts_metric_value(resp.body, series, &v);
 	ts_http_resp_free(&resp);
 	return v;
 }

@@ -34,6 +34,20 @@ json_t *dit_sim_totals(const struct dit_sim *s);
 /* Outbound-call requests elevensim received for call_sid (0 when none). */
 int dit_sim_requests(const struct dit_sim *s, const char *call_sid);
 
+/* What most dialer tests run on: a migrated test schema, a private devbroker and elevensim. */
+struct dit_stack {
+	char schema[64];
+	struct ts_broker broker;
+	struct dit_sim sim;
+};
+
+/* A schema named after name, a devbroker (topic prefix, partitions per topic) and elevensim
+ * started with sim_args (dit_sim_start; may be NULL). */
+void dit_stack_start(struct dit_stack *st, const char *name, const char *prefix, int partitions,
+                     const char *const *sim_args);
+/* Stops elevensim and the devbroker and drops the schema (stop the dialers first). */
+void dit_stack_stop(struct dit_stack *st);
+
 struct dit_dialer {
 	struct ts_proc proc;
 	unsigned port;

@@ -24,9 +24,7 @@
 #define PREFIX "dcr."
 
 struct env {
-	char schema[64];
-	struct ts_broker broker;
-	struct dit_sim sim;
+	struct dit_stack st;
 	struct dit_dialer dialer;
 };
 
@@ -47,9 +45,7 @@ static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
 
-	ts_pg_schema_new("dcrash", true, e->schema, sizeof e->schema);
-	ts_broker_start(&e->broker, PREFIX, 2);
-	dit_sim_start(&e->sim, NULL, NULL);
+	dit_stack_start(&e->st, "dcrash", PREFIX, 2, NULL);
 	*state = e;
 	return 0;
 }
@@ -59,9 +55,7 @@ static int teardown(void **state)
 	struct env *e = *state;
 
 	dit_dialer_stop(&e->dialer, SIGTERM, 20000);
-	dit_sim_stop(&e->sim);
-	ts_broker_stop(&e->broker);
-	ts_pg_schema_drop(e->schema);
+	dit_stack_stop(&e->st);
 	free(e);
 	return 0;
 }
@@ -78,7 +72,7 @@ static void start_dialer_with(struct env *e, bool sweep)
 	if (!sweep)
 		env[n++] = "DIALER_SWEEPER=false";
 	env[n] = NULL;
-	dit_dialer_start(&e->dialer, &e->broker, PREFIX, e->schema, e->sim.url, env);
+	dit_dialer_start(&e->dialer, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, env);
 }
 
 static void start_dialer(struct env *e)
@@ -96,18 +90,18 @@ static void test_dialer_crash_after_claim_never_redials(void **state)
 	struct env *e = *state;
 	struct store_call c;
 
-	dit_sim_config(&e->sim, "{\"latency_ms\": 3000}");
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 3000}");
 	start_dialer(e);
-	dit_publish(&e->broker, PREFIX, "EL_c1_claimed", "c1");
+	dit_publish(&e->st.broker, PREFIX, "EL_c1_claimed", "c1");
 	/* elevensim holds the request for 3 s: the dialer is between claim and answer */
-	assert_true(dit_wait_requests(&e->sim, "EL_c1_claimed", 1, 15000));
+	assert_true(dit_wait_requests(&e->st.sim, "EL_c1_claimed", 1, 15000));
 	kill_dialer(e);
-	assert_true(dit_call(e->schema, "EL_c1_claimed", &c));
+	assert_true(dit_call(e->st.schema, "EL_c1_claimed", &c));
 	assert_string_equal(c.status, STORE_CALL_IN_PROGRESS);
 	assert_true(c.dial_attempted_at[0] != '\0');
 	assert_false(c.has_conversation_id);
 
-	dit_sim_config(&e->sim, "{\"latency_ms\": 0}");
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 0}");
 	start_dialer(e);
 	/* the uncommitted message comes back and is refused by the claim */
 	for (int i = 0; i < 300; i++) {
@@ -119,10 +113,10 @@ static void test_dialer_crash_after_claim_never_redials(void **state)
 	assert_true(dit_metric(&e->dialer, "dialer_messages_total{result=\"already_dialled\"}") >=
 	            1);
 	/* nobody knows whether the phone rang: the sweeper settles it, never a second dial */
-	assert_true(dit_wait_call(e->schema, "EL_c1_claimed", STORE_CALL_FAILED, 20000));
-	assert_true(dit_call(e->schema, "EL_c1_claimed", &c));
+	assert_true(dit_wait_call(e->st.schema, "EL_c1_claimed", STORE_CALL_FAILED, 20000));
+	assert_true(dit_call(e->st.schema, "EL_c1_claimed", &c));
 	assert_string_equal(c.failure_reason, "dial_outcome_unknown");
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_c1_claimed"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_c1_claimed"), 1);
 	assert_true(dit_metric(&e->dialer,
 	                       "dialer_sweeper_resolved_total{outcome=\"dial_outcome_unknown\"}") >=
 	            1);
@@ -146,7 +140,7 @@ static void test_dialer_crash_before_claim_dials_once(void **state)
 {
 	struct env *e = *state;
 	char err[256];
-	struct db *db = db_open(ts_pg_url(), e->schema, err, sizeof err);
+	struct db *db = db_open(ts_pg_url(), e->st.schema, err, sizeof err);
 	bool created = false;
 	long long waiting = 0;
 	int pid;
@@ -159,22 +153,22 @@ static void test_dialer_crash_before_claim_dials_once(void **state)
 	assert_true(created);
 
 	start_dialer_with(e, false);
-	dit_publish(&e->broker, PREFIX, "EL_c2_locked", "c2");
+	dit_publish(&e->st.broker, PREFIX, "EL_c2_locked", "c2");
 	for (int i = 0; i < 300 && waiting == 0; i++) {
-		waiting = waiting_on(e->schema, pid);
+		waiting = waiting_on(e->st.schema, pid);
 		if (!waiting)
 			ts_sleep_ms(50);
 	}
 	assert_int_equal(waiting, 1); /* the dialer is stuck in its INSERT: before any claim */
 	kill_dialer(e);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_c2_locked"), 0);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_c2_locked"), 0);
 	db_rollback(db);
 	db_close(db);
 
 	start_dialer_with(e, false);
-	assert_true(dit_wait_call(e->schema, "EL_c2_locked", STORE_CALL_IN_PROGRESS, 20000));
+	assert_true(dit_wait_call(e->st.schema, "EL_c2_locked", STORE_CALL_IN_PROGRESS, 20000));
 	ts_sleep_ms(500);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_c2_locked"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_c2_locked"), 1);
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
 }
 
@@ -182,7 +176,7 @@ static void test_dialer_crash_row_without_claim_dials_once(void **state)
 {
 	struct env *e = *state;
 	char err[256];
-	struct db *db = db_open(ts_pg_url(), e->schema, err, sizeof err);
+	struct db *db = db_open(ts_pg_url(), e->st.schema, err, sizeof err);
 	struct store_call c;
 	bool created = false;
 
@@ -192,11 +186,11 @@ static void test_dialer_crash_row_without_claim_dials_once(void **state)
 	assert_int_equal(store_call_insert(db, "EL_c3_unclaimed", "c3", "T-3", &created), 0);
 	db_close(db);
 	start_dialer_with(e, false);
-	dit_publish(&e->broker, PREFIX, "EL_c3_unclaimed", "c3");
-	assert_true(dit_wait_call(e->schema, "EL_c3_unclaimed", STORE_CALL_IN_PROGRESS, 20000));
-	assert_true(dit_call(e->schema, "EL_c3_unclaimed", &c));
+	dit_publish(&e->st.broker, PREFIX, "EL_c3_unclaimed", "c3");
+	assert_true(dit_wait_call(e->st.schema, "EL_c3_unclaimed", STORE_CALL_IN_PROGRESS, 20000));
+	assert_true(dit_call(e->st.schema, "EL_c3_unclaimed", &c));
 	assert_int_equal(c.dial_attempts, 1);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_c3_unclaimed"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_c3_unclaimed"), 1);
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
 }
 
@@ -207,14 +201,14 @@ static void test_dialer_crash_many_in_flight(void **state)
 	char sid[64];
 	int n = 40, settled = 0;
 
-	dit_sim_config(&e->sim, "{\"latency_ms\": 1500}");
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 1500}");
 	start_dialer(e);
 	for (int i = 0; i < n; i++) {
 		snprintf(sid, sizeof sid, "EL_c4_%02d", i);
-		dit_publish(&e->broker, PREFIX, sid, "c4");
+		dit_publish(&e->st.broker, PREFIX, sid, "c4");
 	}
 	for (int i = 0; i < 300; i++) {
-		totals = dit_sim_totals(&e->sim);
+		totals = dit_sim_totals(&e->st.sim);
 		json_int_t got = json_integer_value(json_object_get(totals, "outbound_requests"));
 		json_decref(totals);
 		if (got >= 3 + n / 2) /* 3 from the earlier tests */
@@ -222,7 +216,7 @@ static void test_dialer_crash_many_in_flight(void **state)
 		ts_sleep_ms(20);
 	}
 	kill_dialer(e);
-	dit_sim_config(&e->sim, "{\"latency_ms\": 0}");
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 0}");
 	start_dialer(e);
 	/* every call ends up dialled once (answered) or settled as unknown, none twice */
 	for (int round = 0; round < 600 && settled < n; round++) {
@@ -231,7 +225,7 @@ static void test_dialer_crash_many_in_flight(void **state)
 			struct store_call c;
 
 			snprintf(sid, sizeof sid, "EL_c4_%02d", i);
-			if (dit_call(e->schema, sid, &c) &&
+			if (dit_call(e->st.schema, sid, &c) &&
 			    (c.has_conversation_id || strcmp(c.status, STORE_CALL_FAILED) == 0))
 				settled++;
 		}
@@ -239,7 +233,7 @@ static void test_dialer_crash_many_in_flight(void **state)
 			ts_sleep_ms(50);
 	}
 	assert_int_equal(settled, n);
-	totals = dit_sim_totals(&e->sim);
+	totals = dit_sim_totals(&e->st.sim);
 	assert_int_equal(json_integer_value(json_object_get(totals, "max_requests_per_call")), 1);
 	assert_int_equal(
 	    json_integer_value(json_object_get(totals, "calls_with_duplicate_requests")), 0);
@@ -248,8 +242,8 @@ static void test_dialer_crash_many_in_flight(void **state)
 		struct store_call c;
 
 		snprintf(sid, sizeof sid, "EL_c4_%02d", i);
-		assert_true(dit_call(e->schema, sid, &c));
-		assert_int_equal(dit_sim_requests(&e->sim, sid), 1);
+		assert_true(dit_call(e->st.schema, sid, &c));
+		assert_int_equal(dit_sim_requests(&e->st.sim, sid), 1);
 		if (!c.has_conversation_id)
 			assert_string_equal(c.failure_reason, "dial_outcome_unknown");
 	}

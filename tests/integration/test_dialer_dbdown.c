@@ -19,9 +19,8 @@
 #define PREFIX "ddb."
 
 struct env {
-	char schema[64], role[80], db_env[600];
-	struct ts_broker broker;
-	struct dit_sim sim;
+	struct dit_stack st;
+	char role[80], db_env[600];
 	struct dit_dialer dialer;
 };
 
@@ -33,7 +32,7 @@ __attribute__((format(printf, 2, 3))) static void sql(const struct env *e, const
 	va_start(ap, fmt);
 	vsnprintf(q, sizeof q, fmt, ap);
 	va_end(ap);
-	ts_pg_exec(e->schema, q);
+	ts_pg_exec(e->st.schema, q);
 }
 
 static int setup(void **state)
@@ -41,19 +40,18 @@ static int setup(void **state)
 	struct env *e = calloc(1, sizeof *e);
 	const char *url = ts_pg_url(), *at = strstr(url, "postgres@");
 
-	ts_pg_schema_new("ddown", true, e->schema, sizeof e->schema);
-	snprintf(e->role, sizeof e->role, "r_%s", e->schema);
+	dit_stack_start(&e->st, "ddown", PREFIX, 2, NULL);
+	snprintf(e->role, sizeof e->role, "r_%s", e->st.schema);
 	sql(e, "CREATE ROLE %s LOGIN", e->role);
-	sql(e, "GRANT USAGE ON SCHEMA %s TO %s", e->schema, e->role);
-	sql(e, "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA %s TO %s", e->schema, e->role);
-	sql(e, "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %s TO %s", e->schema, e->role);
+	sql(e, "GRANT USAGE ON SCHEMA %s TO %s", e->st.schema, e->role);
+	sql(e, "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA %s TO %s", e->st.schema,
+	    e->role);
+	sql(e, "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %s TO %s", e->st.schema, e->role);
 	if (!at)
 		fail_msg("unexpected test database URL %s", url);
 	/* the same server, as the dialer's own role */
 	snprintf(e->db_env, sizeof e->db_env, "DATABASE_URL=%.*s%s@%s", (int)(at - url), url,
 	         e->role, at + strlen("postgres@"));
-	ts_broker_start(&e->broker, PREFIX, 2);
-	dit_sim_start(&e->sim, NULL, NULL);
 	*state = e;
 	return 0;
 }
@@ -63,11 +61,9 @@ static int teardown(void **state)
 	struct env *e = *state;
 
 	dit_dialer_stop(&e->dialer, SIGTERM, 20000);
-	dit_sim_stop(&e->sim);
-	ts_broker_stop(&e->broker);
 	sql(e, "DROP OWNED BY %s", e->role);
 	sql(e, "DROP ROLE %s", e->role);
-	ts_pg_schema_drop(e->schema);
+	dit_stack_stop(&e->st);
 	free(e);
 	return 0;
 }
@@ -81,7 +77,7 @@ static void db_down(const struct env *e)
 	    q, sizeof q,
 	    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '%s'",
 	    e->role);
-	(void)ts_pg_query_ll(e->schema, q);
+	(void)ts_pg_query_ll(e->st.schema, q);
 }
 
 static long readyz(const struct env *e)
@@ -104,13 +100,13 @@ static void test_dialer_dbdown_pauses_and_resumes(void **state)
 	struct store_call c;
 	int i;
 
-	dit_sim_config(&e->sim, "{\"latency_ms\": 1500}");
-	dit_dialer_start(&e->dialer, &e->broker, PREFIX, e->schema, e->sim.url, env);
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 1500}");
+	dit_dialer_start(&e->dialer, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, env);
 	for (i = 0; i < 200 && readyz(e) != 200; i++)
 		ts_sleep_ms(50);
 	assert_int_equal(readyz(e), 200);
-	dit_publish(&e->broker, PREFIX, "EL_db_inflight", "1");
-	assert_true(dit_wait_requests(&e->sim, "EL_db_inflight", 1, 15000));
+	dit_publish(&e->st.broker, PREFIX, "EL_db_inflight", "1");
+	assert_true(dit_wait_requests(&e->st.sim, "EL_db_inflight", 1, 15000));
 
 	db_down(e);
 	/* the in-flight answer comes back and cannot be stored: the dialer stops taking work */
@@ -118,25 +114,25 @@ static void test_dialer_dbdown_pauses_and_resumes(void **state)
 		ts_sleep_ms(50);
 	assert_true(dit_metric(&e->dialer, "dialer_db_up") == 0);
 	assert_int_equal(readyz(e), 503);
-	dit_sim_config(&e->sim, "{\"latency_ms\": 0}");
-	dit_publish(&e->broker, PREFIX, "EL_db_waits_1", "2");
-	dit_publish(&e->broker, PREFIX, "EL_db_waits_2", "3");
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 0}");
+	dit_publish(&e->st.broker, PREFIX, "EL_db_waits_1", "2");
+	dit_publish(&e->st.broker, PREFIX, "EL_db_waits_2", "3");
 	ts_sleep_ms(2500);
 	/* no claim, no dial */
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_db_waits_1"), 0);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_db_waits_2"), 0);
-	assert_false(dit_call(e->schema, "EL_db_waits_1", &c));
-	assert_true(dit_call(e->schema, "EL_db_inflight", &c));
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_db_waits_1"), 0);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_db_waits_2"), 0);
+	assert_false(dit_call(e->st.schema, "EL_db_waits_1", &c));
+	assert_true(dit_call(e->st.schema, "EL_db_inflight", &c));
 	assert_false(c.has_conversation_id);
 	assert_true(dit_metric(&e->dialer, "dialer_db_errors_total") >= 1);
 
 	sql(e, "ALTER ROLE %s LOGIN", e->role);
-	assert_true(dit_wait_call(e->schema, "EL_db_inflight", STORE_CALL_IN_PROGRESS, 20000));
-	assert_true(dit_wait_call(e->schema, "EL_db_waits_1", STORE_CALL_IN_PROGRESS, 20000));
-	assert_true(dit_wait_call(e->schema, "EL_db_waits_2", STORE_CALL_IN_PROGRESS, 20000));
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_db_inflight"), 1);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_db_waits_1"), 1);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_db_waits_2"), 1);
+	assert_true(dit_wait_call(e->st.schema, "EL_db_inflight", STORE_CALL_IN_PROGRESS, 20000));
+	assert_true(dit_wait_call(e->st.schema, "EL_db_waits_1", STORE_CALL_IN_PROGRESS, 20000));
+	assert_true(dit_wait_call(e->st.schema, "EL_db_waits_2", STORE_CALL_IN_PROGRESS, 20000));
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_db_inflight"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_db_waits_1"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_db_waits_2"), 1);
 	assert_true(dit_metric(&e->dialer, "dialer_db_up") == 1);
 	assert_int_equal(readyz(e), 200);
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);

@@ -20,9 +20,7 @@
 #define PREFIX "dfl."
 
 struct env {
-	char schema[64];
-	struct ts_broker broker;
-	struct dit_sim sim;
+	struct dit_stack st;
 	struct dit_dialer dialer;
 };
 
@@ -37,10 +35,9 @@ static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
 
-	ts_pg_schema_new("dflow", true, e->schema, sizeof e->schema);
-	ts_broker_start(&e->broker, PREFIX, 3);
-	dit_sim_start(&e->sim, NULL, NULL);
-	dit_dialer_start(&e->dialer, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
+	dit_stack_start(&e->st, "dflow", PREFIX, 3, NULL);
+	dit_dialer_start(&e->dialer, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url,
+	                 dialer_env);
 	*state = e;
 	return 0;
 }
@@ -50,9 +47,7 @@ static int teardown(void **state)
 	struct env *e = *state;
 	int rc = dit_dialer_stop(&e->dialer, SIGTERM, 20000);
 
-	dit_sim_stop(&e->sim);
-	ts_broker_stop(&e->broker);
-	ts_pg_schema_drop(e->schema);
+	dit_stack_stop(&e->st);
 	free(e);
 	assert_true(rc == 0 || rc == -1);
 	return 0;
@@ -71,7 +66,7 @@ static void script(struct env *e, const char *call_sid, const char *answers)
 	char json[512];
 
 	snprintf(json, sizeof json, "{\"calls\": {\"%s\": {\"answers\": %s}}}", call_sid, answers);
-	dit_sim_config(&e->sim, json);
+	dit_sim_config(&e->st.sim, json);
 }
 
 static void test_dialer_flow_dials_once(void **state)
@@ -83,10 +78,10 @@ static void test_dialer_flow_dials_once(void **state)
 	char url[600];
 	const char *hdr[] = {"xi-api-key: " DIT_API_KEY, NULL};
 
-	dit_publish(&e->broker, PREFIX, "EL_1_ok", "1");
-	assert_true(dit_wait_call(e->schema, "EL_1_ok", STORE_CALL_IN_PROGRESS, 15000));
-	assert_true(dit_call(e->schema, "EL_1_ok", &c));
-	call = dit_sim_call(&e->sim, "EL_1_ok");
+	dit_publish(&e->st.broker, PREFIX, "EL_1_ok", "1");
+	assert_true(dit_wait_call(e->st.schema, "EL_1_ok", STORE_CALL_IN_PROGRESS, 15000));
+	assert_true(dit_call(e->st.schema, "EL_1_ok", &c));
+	call = dit_sim_call(&e->st.sim, "EL_1_ok");
 	assert_int_equal(json_integer_value(json_object_get(call, "outbound_requests")), 1);
 	assert_string_equal(c.conversation_id,
 	                    json_string_value(json_object_get(call, "conversation_id")));
@@ -96,7 +91,8 @@ static void test_dialer_flow_dials_once(void **state)
 	assert_true(c.dial_attempted_at[0] != '\0');
 	assert_true(c.call_start_time[0] != '\0');
 	/* what the dialer sent, as elevensim saw it */
-	snprintf(url, sizeof url, "%s/v1/convai/conversations/%s", e->sim.url, c.conversation_id);
+	snprintf(url, sizeof url, "%s/v1/convai/conversations/%s", e->st.sim.url,
+	         c.conversation_id);
 	ts_http("GET", url, hdr, NULL, 0, &resp);
 	assert_int_equal(resp.status, 200);
 	conv = json_loads(resp.body, 0, NULL);
@@ -123,8 +119,8 @@ static void test_dialer_flow_redelivery_dials_once(void **state)
 	double dup0 = dit_metric(&e->dialer, "dialer_messages_total{result=\"already_dialled\"}");
 
 	for (int i = 0; i < 3; i++)
-		dit_publish(&e->broker, PREFIX, "EL_2_dup", "2");
-	assert_true(dit_wait_call(e->schema, "EL_2_dup", STORE_CALL_IN_PROGRESS, 15000));
+		dit_publish(&e->st.broker, PREFIX, "EL_2_dup", "2");
+	assert_true(dit_wait_call(e->st.schema, "EL_2_dup", STORE_CALL_IN_PROGRESS, 15000));
 	for (int i = 0; i < 200; i++) {
 		if (dit_metric(&e->dialer, "dialer_messages_total{result=\"already_dialled\"}") >=
 		    dup0 + 2)
@@ -133,7 +129,7 @@ static void test_dialer_flow_redelivery_dials_once(void **state)
 	}
 	assert_true(dit_metric(&e->dialer, "dialer_messages_total{result=\"already_dialled\"}") >=
 	            dup0 + 2);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_2_dup"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_2_dup"), 1);
 }
 
 static void test_dialer_flow_refusal_keeps_audit_row(void **state)
@@ -142,14 +138,14 @@ static void test_dialer_flow_refusal_keeps_audit_row(void **state)
 	struct store_call c;
 
 	script(e, "EL_3_refused", "[\"success_false\"]");
-	dit_publish(&e->broker, PREFIX, "EL_3_refused", "3");
-	assert_true(dit_wait_call(e->schema, "EL_3_refused", STORE_CALL_FAILED, 15000));
-	assert_true(dit_call(e->schema, "EL_3_refused", &c));
+	dit_publish(&e->st.broker, PREFIX, "EL_3_refused", "3");
+	assert_true(dit_wait_call(e->st.schema, "EL_3_refused", STORE_CALL_FAILED, 15000));
+	assert_true(dit_call(e->st.schema, "EL_3_refused", &c));
 	assert_string_equal(c.driver_id, "3");
 	assert_false(c.has_conversation_id);
 	assert_string_equal(c.failure_reason, "Failed to initiate the call: number unreachable");
 	assert_true(c.call_end_time[0] != '\0');
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_3_refused"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_3_refused"), 1);
 }
 
 static void test_dialer_flow_retried_then_succeeds(void **state)
@@ -160,14 +156,14 @@ static void test_dialer_flow_retried_then_succeeds(void **state)
 	script(e, "EL_4_429", "[\"429\", \"429\"]");
 	script(e, "EL_4_503", "[\"503\", \"503\"]");
 	t0 = now_ms();
-	dit_publish(&e->broker, PREFIX, "EL_4_429", "41");
-	dit_publish(&e->broker, PREFIX, "EL_4_503", "42");
-	assert_true(dit_wait_call(e->schema, "EL_4_429", STORE_CALL_IN_PROGRESS, 15000));
+	dit_publish(&e->st.broker, PREFIX, "EL_4_429", "41");
+	dit_publish(&e->st.broker, PREFIX, "EL_4_503", "42");
+	assert_true(dit_wait_call(e->st.schema, "EL_4_429", STORE_CALL_IN_PROGRESS, 15000));
 	/* elevensim's Retry-After: 1 was honoured twice */
 	assert_true(now_ms() - t0 >= 1900);
-	assert_true(dit_wait_call(e->schema, "EL_4_503", STORE_CALL_IN_PROGRESS, 15000));
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_4_429"), 3);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_4_503"), 3);
+	assert_true(dit_wait_call(e->st.schema, "EL_4_503", STORE_CALL_IN_PROGRESS, 15000));
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_4_429"), 3);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_4_503"), 3);
 	assert_true(dit_metric(&e->dialer, "dialer_dial_retries_total{reason=\"429\"}") >= 2);
 	assert_true(dit_metric(&e->dialer, "dialer_dial_retries_total{reason=\"503\"}") >= 2);
 }
@@ -186,16 +182,16 @@ static void test_dialer_flow_not_retried(void **state)
 
 	for (size_t i = 0; i < 3; i++) {
 		script(e, cases[i].sid, cases[i].answers);
-		dit_publish(&e->broker, PREFIX, cases[i].sid, "5");
+		dit_publish(&e->st.broker, PREFIX, cases[i].sid, "5");
 	}
 	for (size_t i = 0; i < 3; i++) {
-		assert_true(dit_wait_call(e->schema, cases[i].sid, STORE_CALL_FAILED, 15000));
-		assert_true(dit_call(e->schema, cases[i].sid, &c));
+		assert_true(dit_wait_call(e->st.schema, cases[i].sid, STORE_CALL_FAILED, 15000));
+		assert_true(dit_call(e->st.schema, cases[i].sid, &c));
 		assert_string_equal(c.failure_reason, cases[i].reason);
 	}
 	ts_sleep_ms(700); /* longer than any retry delay of this dialer */
 	for (size_t i = 0; i < 3; i++)
-		assert_int_equal(dit_sim_requests(&e->sim, cases[i].sid), 1);
+		assert_int_equal(dit_sim_requests(&e->st.sim, cases[i].sid), 1);
 }
 
 static void test_dialer_flow_hang_is_outcome_unknown(void **state)
@@ -204,12 +200,12 @@ static void test_dialer_flow_hang_is_outcome_unknown(void **state)
 	struct store_call c;
 
 	script(e, "EL_6_hang", "[\"hang\"]");
-	dit_publish(&e->broker, PREFIX, "EL_6_hang", "6");
-	assert_true(dit_wait_call(e->schema, "EL_6_hang", STORE_CALL_FAILED, 15000));
-	assert_true(dit_call(e->schema, "EL_6_hang", &c));
+	dit_publish(&e->st.broker, PREFIX, "EL_6_hang", "6");
+	assert_true(dit_wait_call(e->st.schema, "EL_6_hang", STORE_CALL_FAILED, 15000));
+	assert_true(dit_call(e->st.schema, "EL_6_hang", &c));
 	assert_string_equal(c.failure_reason, "dial_outcome_unknown");
 	ts_sleep_ms(700);
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_6_hang"), 1);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_6_hang"), 1);
 	assert_true(
 	    dit_metric(&e->dialer, "dialer_dials_failed_total{reason=\"outcome_unknown\"}") >= 1);
 }
@@ -220,13 +216,13 @@ static void test_dialer_flow_retries_exhausted(void **state)
 	struct store_call c;
 
 	script(e, "EL_7_down", "[\"503\", \"503\", \"503\", \"503\"]");
-	dit_publish(&e->broker, PREFIX, "EL_7_down", "7");
-	assert_true(dit_wait_call(e->schema, "EL_7_down", STORE_CALL_FAILED, 15000));
-	assert_true(dit_call(e->schema, "EL_7_down", &c));
+	dit_publish(&e->st.broker, PREFIX, "EL_7_down", "7");
+	assert_true(dit_wait_call(e->st.schema, "EL_7_down", STORE_CALL_FAILED, 15000));
+	assert_true(dit_call(e->st.schema, "EL_7_down", &c));
 	assert_string_equal(c.failure_reason,
 	                    "retries exhausted after 3 attempts: HTTP 503: Service temporarily "
 	                    "unavailable");
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_7_down"), 3);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_7_down"), 3);
 }
 
 static void test_dialer_flow_bad_message_to_dlq(void **state)
@@ -235,13 +231,13 @@ static void test_dialer_flow_bad_message_to_dlq(void **state)
 	struct ts_kmsg *msgs = NULL;
 	size_t n = 0;
 
-	ts_kafka_produce(e->broker.bootstrap, PREFIX "calls.requested", "EL_8_bad", "{not json",
+	ts_kafka_produce(e->st.broker.bootstrap, PREFIX "calls.requested", "EL_8_bad", "{not json",
 	                 NULL);
-	dit_publish(&e->broker, PREFIX, "EL_8_after", "8");
-	assert_true(dit_wait_call(e->schema, "EL_8_after", STORE_CALL_IN_PROGRESS, 15000));
+	dit_publish(&e->st.broker, PREFIX, "EL_8_after", "8");
+	assert_true(dit_wait_call(e->st.schema, "EL_8_after", STORE_CALL_IN_PROGRESS, 15000));
 	for (int i = 0; i < 100 && n == 0; i++) {
 		ts_kmsgs_free(msgs, n);
-		n = ts_kafka_read_all(e->broker.bootstrap, PREFIX "calls.requested.dlq", &msgs);
+		n = ts_kafka_read_all(e->st.broker.bootstrap, PREFIX "calls.requested.dlq", &msgs);
 		if (n == 0)
 			ts_sleep_ms(100);
 	}
@@ -253,8 +249,8 @@ static void test_dialer_flow_bad_message_to_dlq(void **state)
 	assert_non_null(ts_kmsg_header(&msgs[0], "source_offset"));
 	assert_non_null(ts_kmsg_header(&msgs[0], "error"));
 	ts_kmsgs_free(msgs, n);
-	assert_false(dit_call(e->schema, "EL_8_bad", &(struct store_call){0}));
-	assert_int_equal(dit_sim_requests(&e->sim, "EL_8_bad"), 0);
+	assert_false(dit_call(e->st.schema, "EL_8_bad", &(struct store_call){0}));
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_8_bad"), 0);
 }
 
 static void test_dialer_flow_restart_resumes_after_commits(void **state)
@@ -263,17 +259,18 @@ static void test_dialer_flow_restart_resumes_after_commits(void **state)
 	json_t *before, *after;
 
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
-	before = dit_sim_totals(&e->sim);
-	dit_dialer_start(&e->dialer, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
-	dit_publish(&e->broker, PREFIX, "EL_9_new", "9");
-	assert_true(dit_wait_call(e->schema, "EL_9_new", STORE_CALL_IN_PROGRESS, 20000));
+	before = dit_sim_totals(&e->st.sim);
+	dit_dialer_start(&e->dialer, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url,
+	                 dialer_env);
+	dit_publish(&e->st.broker, PREFIX, "EL_9_new", "9");
+	assert_true(dit_wait_call(e->st.schema, "EL_9_new", STORE_CALL_IN_PROGRESS, 20000));
 	ts_sleep_ms(500);
 	/* everything before was committed: nothing was read again, only the new request */
 	assert_int_equal(dit_metric(&e->dialer, "dialer_messages_total{result=\"dialled\"}"), 1);
 	assert_int_equal(
 	    dit_metric(&e->dialer, "dialer_messages_total{result=\"already_dialled\"}"), 0);
 	assert_int_equal(dit_metric(&e->dialer, "dialer_messages_total{result=\"dlq\"}"), 0);
-	after = dit_sim_totals(&e->sim);
+	after = dit_sim_totals(&e->st.sim);
 	assert_int_equal(json_integer_value(json_object_get(after, "outbound_requests")),
 	                 json_integer_value(json_object_get(before, "outbound_requests")) + 1);
 	json_decref(before);
@@ -285,15 +282,15 @@ static void test_dialer_flow_sigterm_drains_in_flight(void **state)
 	struct env *e = *state;
 	long long t0;
 
-	dit_sim_config(&e->sim, "{\"latency_ms\": 1000}");
-	dit_publish(&e->broker, PREFIX, "EL_10_drain", "10");
-	assert_true(dit_wait_requests(&e->sim, "EL_10_drain", 1, 15000));
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 1000}");
+	dit_publish(&e->st.broker, PREFIX, "EL_10_drain", "10");
+	assert_true(dit_wait_requests(&e->st.sim, "EL_10_drain", 1, 15000));
 	t0 = now_ms();
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
 	/* it waited for the answer (about 1 s) and stored it before exiting */
 	assert_true(now_ms() - t0 >= 500);
-	assert_true(dit_wait_call(e->schema, "EL_10_drain", STORE_CALL_IN_PROGRESS, 100));
-	dit_sim_config(&e->sim, "{\"latency_ms\": 0}");
+	assert_true(dit_wait_call(e->st.schema, "EL_10_drain", STORE_CALL_IN_PROGRESS, 100));
+	dit_sim_config(&e->st.sim, "{\"latency_ms\": 0}");
 }
 
 int main(void)

@@ -19,9 +19,7 @@
 #define NCALLS 500
 
 struct env {
-	char schema[64];
-	struct ts_broker broker;
-	struct dit_sim sim;
+	struct dit_stack st;
 	struct dit_dialer a, b;
 };
 
@@ -32,9 +30,7 @@ static int setup(void **state)
 	struct env *e = calloc(1, sizeof *e);
 	const char *sim_args[] = {"--latency-ms", "20", NULL};
 
-	ts_pg_schema_new("dscale", true, e->schema, sizeof e->schema);
-	ts_broker_start(&e->broker, PREFIX, 4);
-	dit_sim_start(&e->sim, sim_args, NULL);
+	dit_stack_start(&e->st, "dscale", PREFIX, 4, sim_args);
 	*state = e;
 	return 0;
 }
@@ -45,9 +41,7 @@ static int teardown(void **state)
 
 	dit_dialer_stop(&e->a, SIGTERM, 20000);
 	dit_dialer_stop(&e->b, SIGTERM, 20000);
-	dit_sim_stop(&e->sim);
-	ts_broker_stop(&e->broker);
-	ts_pg_schema_drop(e->schema);
+	dit_stack_stop(&e->st);
 	free(e);
 	return 0;
 }
@@ -69,26 +63,27 @@ static void test_dialer_scale_two_dialers_share_the_work(void **state)
 	double da, db;
 	long long rows = 0;
 
-	dit_dialer_start(&e->a, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
+	dit_dialer_start(&e->a, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, dialer_env);
 	assert_true(wait_assigned(&e->a, 4, NULL, 0));
 	/* adding a dialer spreads the partitions */
-	dit_dialer_start(&e->b, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
+	dit_dialer_start(&e->b, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, dialer_env);
 	assert_true(wait_assigned(&e->a, 2, &e->b, 2));
 
-	dit_publish_many(&e->broker, PREFIX, "EL_scale_", NCALLS);
+	dit_publish_many(&e->st.broker, PREFIX, "EL_scale_", NCALLS);
 	for (int i = 0; i < 1200 && rows < NCALLS; i++) {
-		rows =
-		    ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls WHERE conversation_id IS "
-		                              "NOT NULL AND status = 'in_progress'");
+		rows = ts_pg_query_ll(e->st.schema,
+		                      "SELECT count(*) FROM calls WHERE conversation_id IS "
+		                      "NOT NULL AND status = 'in_progress'");
 		if (rows < NCALLS)
 			ts_sleep_ms(50);
 	}
 	assert_int_equal(rows, NCALLS);
-	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls"), NCALLS);
-	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls WHERE dial_attempts "
-	                                           "<> 1"),
+	assert_int_equal(ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls"), NCALLS);
+	assert_int_equal(ts_pg_query_ll(e->st.schema,
+	                                "SELECT count(*) FROM calls WHERE dial_attempts "
+	                                "<> 1"),
 	                 0);
-	totals = dit_sim_totals(&e->sim);
+	totals = dit_sim_totals(&e->st.sim);
 	assert_int_equal(json_integer_value(json_object_get(totals, "calls")), NCALLS);
 	assert_int_equal(json_integer_value(json_object_get(totals, "outbound_requests")), NCALLS);
 	assert_int_equal(json_integer_value(json_object_get(totals, "max_requests_per_call")), 1);

@@ -21,9 +21,7 @@
 #define NCALLS 20
 
 struct env {
-	char schema[64];
-	struct ts_broker broker;
-	struct dit_sim sim;
+	struct dit_stack st;
 	struct dit_dialer a, b;
 };
 
@@ -44,9 +42,7 @@ static int setup(void **state)
 	/* every call plays without ever sending its post-call webhook */
 	const char *sim_args[] = {"--no-post-call-share", "1", NULL};
 
-	ts_pg_schema_new("dsweep", true, e->schema, sizeof e->schema);
-	ts_broker_start(&e->broker, PREFIX, 2);
-	dit_sim_start(&e->sim, sim_args, NULL);
+	dit_stack_start(&e->st, "dsweep", PREFIX, 2, sim_args);
 	*state = e;
 	return 0;
 }
@@ -57,9 +53,7 @@ static int teardown(void **state)
 
 	dit_dialer_stop(&e->a, SIGTERM, 20000);
 	dit_dialer_stop(&e->b, SIGTERM, 20000);
-	dit_sim_stop(&e->sim);
-	ts_broker_stop(&e->broker);
-	ts_pg_schema_drop(e->schema);
+	dit_stack_stop(&e->st);
 	free(e);
 	return 0;
 }
@@ -77,7 +71,7 @@ static double resolved(const struct env *e, const char *outcome)
 static void insert_orphans(const struct env *e)
 {
 	char err[256];
-	struct db *db = db_open(ts_pg_url(), e->schema, err, sizeof err);
+	struct db *db = db_open(ts_pg_url(), e->st.schema, err, sizeof err);
 	bool created = false, changed = false, claimed = false;
 
 	assert_non_null(db);
@@ -88,9 +82,9 @@ static void insert_orphans(const struct env *e)
 	assert_int_equal(store_call_claim_dial(db, "EL_sw_lost", &claimed), 0);
 	assert_true(changed && claimed);
 	db_close(db);
-	ts_pg_exec(e->schema, "UPDATE calls SET call_start_time = now() - interval '1 hour', "
-	                      "dial_attempted_at = now() - interval '1 hour' "
-	                      "WHERE call_sid = 'EL_sw_lost'");
+	ts_pg_exec(e->st.schema, "UPDATE calls SET call_start_time = now() - interval '1 hour', "
+	                         "dial_attempted_at = now() - interval '1 hour' "
+	                         "WHERE call_sid = 'EL_sw_lost'");
 }
 
 static void test_dialer_sweeper_settles_stuck_calls(void **state)
@@ -101,32 +95,32 @@ static void test_dialer_sweeper_settles_stuck_calls(void **state)
 	long long left = -1;
 	json_t *totals;
 
-	dit_sim_config(&e->sim, "{\"calls\": {\"EL_swf_0\": {\"mode\": \"initiation_failure\"}, "
-	                        "\"EL_swf_1\": {\"mode\": \"initiation_failure\"}}}");
-	dit_dialer_start(&e->a, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
-	dit_dialer_start(&e->b, &e->broker, PREFIX, e->schema, e->sim.url, dialer_env);
+	dit_sim_config(&e->st.sim, "{\"calls\": {\"EL_swf_0\": {\"mode\": \"initiation_failure\"}, "
+	                           "\"EL_swf_1\": {\"mode\": \"initiation_failure\"}}}");
+	dit_dialer_start(&e->a, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, dialer_env);
+	dit_dialer_start(&e->b, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, dialer_env);
 	insert_orphans(e);
-	dit_publish_many(&e->broker, PREFIX, "EL_sw_", NCALLS);
-	dit_publish(&e->broker, PREFIX, "EL_swf_0", "f0");
-	dit_publish(&e->broker, PREFIX, "EL_swf_1", "f1");
+	dit_publish_many(&e->st.broker, PREFIX, "EL_sw_", NCALLS);
+	dit_publish(&e->st.broker, PREFIX, "EL_swf_0", "f0");
+	dit_publish(&e->st.broker, PREFIX, "EL_swf_1", "f1");
 	for (int i = 0; i < 600 && left != 0; i++) {
-		left = ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls WHERE status = "
-		                                 "'in_progress'") +
-		       NCALLS + 4 - ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls");
+		left = ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls WHERE status = "
+		                                    "'in_progress'") +
+		       NCALLS + 4 - ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls");
 		if (left != 0)
 			ts_sleep_ms(50);
 	}
 	assert_int_equal(left, 0);
-	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls"), NCALLS + 4);
+	assert_int_equal(ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls"), NCALLS + 4);
 
 	for (int i = 0; i < NCALLS; i++) {
 		json_t *call;
 
 		snprintf(sid, sizeof sid, "EL_sw_%04d", i);
-		assert_true(dit_call(e->schema, sid, &c));
+		assert_true(dit_call(e->st.schema, sid, &c));
 		assert_string_equal(c.status, STORE_CALL_COMPLETED);
 		assert_true(c.call_end_time[0] != '\0');
-		call = dit_sim_call(&e->sim, sid);
+		call = dit_sim_call(&e->st.sim, sid);
 		assert_string_equal(c.conversation_id,
 		                    json_string_value(json_object_get(call, "conversation_id")));
 		/* settled by exactly one sweeper, with one look at the conversation */
@@ -136,21 +130,21 @@ static void test_dialer_sweeper_settles_stuck_calls(void **state)
 	}
 	for (int i = 0; i < 2; i++) {
 		snprintf(sid, sizeof sid, "EL_swf_%d", i);
-		assert_true(dit_call(e->schema, sid, &c));
+		assert_true(dit_call(e->st.schema, sid, &c));
 		assert_string_equal(c.status, STORE_CALL_FAILED);
 		assert_string_equal(c.failure_reason,
 		                    "conversation_failed: call_initiation_failure: busy");
 	}
-	assert_true(dit_call(e->schema, "EL_sw_ghost", &c));
+	assert_true(dit_call(e->st.schema, "EL_sw_ghost", &c));
 	assert_string_equal(c.failure_reason, "conversation_not_found");
-	assert_true(dit_call(e->schema, "EL_sw_lost", &c));
+	assert_true(dit_call(e->st.schema, "EL_sw_lost", &c));
 	assert_string_equal(c.failure_reason, "dial_outcome_unknown");
 
 	assert_int_equal(resolved(e, "completed"), NCALLS);
 	assert_int_equal(resolved(e, "failed"), 2);
 	assert_int_equal(resolved(e, "not_found"), 1);
 	assert_int_equal(resolved(e, "dial_outcome_unknown"), 1);
-	totals = dit_sim_totals(&e->sim);
+	totals = dit_sim_totals(&e->st.sim);
 	assert_int_equal(json_integer_value(json_object_get(totals, "conversation_gets")),
 	                 NCALLS + 2);
 	json_decref(totals);
