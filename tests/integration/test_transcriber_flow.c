@@ -50,18 +50,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void lines(struct trit *t, const char *sid, const char *prefix, int first, int last)
-{
-	char ev[64], msg[64];
-
-	for (int i = first; i <= last; i++) {
-		snprintf(ev, sizeof ev, "%s-ev-%d", sid, i);
-		snprintf(msg, sizeof msg, "%s %d", prefix, i);
-		trit_line(t, sid, ev, i % 2 ? "agent" : "user", msg);
-	}
-	trit_flush(t);
-}
-
 /* Dead-letters of base_topic whose key is key; asserts their reason. Returns the count. */
 static size_t dlq_for(struct trit *t, const char *base, const char *key, const char *reason,
                       struct ts_kmsg **first)
@@ -105,7 +93,7 @@ static void test_transcriber_flow_valid_lines(void **state)
 	/* ready before any message arrived (compose's healthcheck waits on it) */
 	assert_int_equal(trit_wait_ready(&f->p, 10000), 200);
 	trit_call(&f->t, "EL_valid", "conv_valid", NULL);
-	lines(&f->t, "EL_valid", "valid", 1, 3);
+	trit_lines(&f->t, "EL_valid", "valid", 1, 3);
 	assert_int_equal(trit_wait_ll(&f->t,
 	                              "SELECT count(*) FROM call_transcriptions WHERE "
 	                              "conversation_id = 'conv_valid'",
@@ -123,7 +111,7 @@ static void test_transcriber_flow_unknown_call_sid(void **state)
 	struct ts_kmsg *d;
 	int64_t t0 = time_mono_ms();
 
-	lines(&f->t, "EL_unknown", "nobody", 1, 2);
+	trit_lines(&f->t, "EL_unknown", "nobody", 1, 2);
 	assert_int_equal(wait_dlq(&f->t, "webhooks.transcription", "EL_unknown", "unknown_call_sid",
 	                          2, 15000, &d),
 	                 2);
@@ -148,8 +136,8 @@ static void test_transcriber_flow_conversation_set_late(void **state)
 	trit_call(&f->t, "EL_late", NULL, NULL);
 	trit_call(&f->t, "EL_other", "conv_other", NULL);
 	/* the waiting call's lines come first in the (only) partition */
-	lines(&f->t, "EL_late", "late", 1, 5);
-	lines(&f->t, "EL_other", "other", 1, 3);
+	trit_lines(&f->t, "EL_late", "late", 1, 5);
+	trit_lines(&f->t, "EL_other", "other", 1, 3);
 	/* the other call is not stalled behind the waiting one */
 	assert_int_equal(trit_wait_ll(&f->t,
 	                              "SELECT count(*) FROM call_transcriptions WHERE "
@@ -178,7 +166,7 @@ static void test_transcriber_flow_failed_call(void **state)
 	int64_t t0 = time_mono_ms();
 
 	trit_call(&f->t, "EL_failed", NULL, "elevenlabs: 422 invalid number");
-	lines(&f->t, "EL_failed", "failed", 1, 1);
+	trit_lines(&f->t, "EL_failed", "failed", 1, 1);
 	assert_int_equal(
 	    wait_dlq(&f->t, "webhooks.transcription", "EL_failed", "call_failed", 1, 15000, &d), 1);
 	assert_true(time_mono_ms() - t0 < 1400); /* at once: no waiting window */
@@ -198,7 +186,7 @@ static void test_transcriber_flow_malformed_values(void **state)
 	trit_call(&f->t, "EL_after_bad", "conv_after_bad", NULL);
 	trit_raw(&f->t, "webhooks.transcription", "EL_bad", "{\"event_id\": \"x\", oops");
 	trit_raw(&f->t, "webhooks.post_call", "EL_bad", "{\"event_id\":\"p\"}");
-	lines(&f->t, "EL_after_bad", "after", 1, 2);
+	trit_lines(&f->t, "EL_after_bad", "after", 1, 2);
 	assert_int_equal(
 	    wait_dlq(&f->t, "webhooks.transcription", "EL_bad", "bad_message", 1, 15000, &d), 1);
 	assert_string_equal(d->value, "{\"event_id\": \"x\", oops");
@@ -227,10 +215,10 @@ static void test_transcriber_flow_database_rejects_one_row(void **state)
 	ts_pg_exec(f->t.schema, "CREATE TRIGGER reject_poison BEFORE INSERT ON call_transcriptions "
 	                        "FOR EACH ROW EXECUTE FUNCTION reject_poison()");
 	trit_call(&f->t, "EL_poison", "conv_poison", NULL);
-	lines(&f->t, "EL_poison", "poison", 1, 1);
+	trit_lines(&f->t, "EL_poison", "poison", 1, 1);
 	snprintf(ev, sizeof ev, "EL_poison-ev-x");
 	trit_line(&f->t, "EL_poison", ev, "user", "POISON");
-	lines(&f->t, "EL_poison", "poison", 2, 2);
+	trit_lines(&f->t, "EL_poison", "poison", 2, 2);
 	assert_int_equal(
 	    wait_dlq(&f->t, "webhooks.transcription", "EL_poison", "db_rejected", 1, 15000, NULL),
 	    1);
@@ -250,7 +238,7 @@ static void test_transcriber_flow_post_call_completes_and_reconciles(void **stat
 	char *end;
 
 	trit_call(&f->t, "EL_done", "conv_done", NULL);
-	lines(&f->t, "EL_done", "done", 1, 2);
+	trit_lines(&f->t, "EL_done", "done", 1, 2);
 	assert_int_equal(trit_wait_ll(&f->t,
 	                              "SELECT count(*) FROM call_transcriptions WHERE "
 	                              "conversation_id = 'conv_done'",
@@ -297,7 +285,7 @@ static void test_transcriber_flow_post_call_heals_parked_lines(void **state)
 
 	/* the dialer died after the API accepted the call: conversation_id never recorded */
 	trit_call(&f->t, "EL_heal", NULL, NULL);
-	lines(&f->t, "EL_heal", "heal", 1, 3);
+	trit_lines(&f->t, "EL_heal", "heal", 1, 3);
 	ts_sleep_ms(200);
 	trit_post_call(&f->t, "EL_heal", "pc-heal",
 	               trit_transcript_body("EL_heal", "conv_heal", texts, 4));

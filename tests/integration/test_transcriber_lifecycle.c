@@ -87,18 +87,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void lines(struct trit *t, const char *sid, const char *prefix, int first, int last)
-{
-	char ev[64], msg[64];
-
-	for (int i = first; i <= last; i++) {
-		snprintf(ev, sizeof ev, "%s-ev-%d", sid, i);
-		snprintf(msg, sizeof msg, "%s %d", prefix, i);
-		trit_line(t, sid, ev, i % 2 ? "agent" : "user", msg);
-	}
-	trit_flush(t);
-}
-
 static long long count_conv(struct trit *t, const char *conv, long long expect)
 {
 	char sql[256];
@@ -131,7 +119,7 @@ static void test_transcriber_lifecycle_legacy_call(void **state)
 	assert_string_equal(sid, "EL_4711_1748779200"); /* 002's backfill format */
 
 	trit_start(&f->t, &f->p, "transcriber", NULL);
-	lines(&f->t, sid, "legacy", 3, 5);
+	trit_lines(&f->t, sid, "legacy", 3, 5);
 	assert_int_equal(count_conv(&f->t, "conv_legacy", 5), 5);
 	trit_assert_lines(&f->t, "conv_legacy", "legacy", 5);
 	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM call_transcriptions WHERE event_id "
@@ -151,7 +139,7 @@ static void test_transcriber_lifecycle_full_call(void **state)
 	assert_int_equal(store_call_insert(f->t.db, "EL_life", "d-7", "trip-9", &created), 0);
 	assert_true(created);
 	assert_int_equal(store_call_set_conversation(f->t.db, "EL_life", "conv_life", &changed), 0);
-	lines(&f->t, "EL_life", "life", 1, 10);
+	trit_lines(&f->t, "EL_life", "life", 1, 10);
 	assert_int_equal(count_conv(&f->t, "conv_life", 10), 10);
 	for (int i = 0; i < 10; i++) {
 		snprintf(buf[i], sizeof buf[i], "life %d", i + 1);
@@ -182,7 +170,7 @@ static void test_transcriber_lifecycle_failed_api_call(void **state)
 	assert_int_equal(store_call_insert(f->t.db, "EL_apifail", "d-8", NULL, &created), 0);
 	assert_int_equal(
 	    store_call_set_failed(f->t.db, "EL_apifail", "elevenlabs: HTTP 500", &changed), 0);
-	lines(&f->t, "EL_apifail", "fail", 1, 2);
+	trit_lines(&f->t, "EL_apifail", "fail", 1, 2);
 	trit_post_call(&f->t, "EL_apifail", "pc-apifail",
 	               trit_transcript_body("EL_apifail", "conv_apifail", texts, 1));
 	trit_flush(&f->t);

@@ -101,6 +101,18 @@ void trit_line(struct trit *t, const char *call_sid, const char *event_id, const
 	trit_produce_json(t, KBUS_TOPIC_TRANSCRIPTION, call_sid, codec_transcription_encode(&m));
 }
 
+void trit_lines(struct trit *t, const char *sid, const char *prefix, int first, int last)
+{
+	char ev[64], msg[64];
+
+	for (int i = first; i <= last; i++) {
+		snprintf(ev, sizeof ev, "%s-ev-%d", sid, i);
+		snprintf(msg, sizeof msg, "%s %d", prefix, i);
+		trit_line(t, sid, ev, i % 2 ? "agent" : "user", msg);
+	}
+	trit_flush(t);
+}
+
 void trit_post_call(struct trit *t, const char *call_sid, const char *event_id, json_t *body)
 {
 	char now[40];
@@ -235,18 +247,11 @@ double trit_metric(const struct trit_proc *p, const char *series)
 	struct ts_http_resp resp;
 	char url[128];
 	double v = 0;
-	size_t len = strlen(series);
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%u/metrics", p->port);
 	ts_http("GET", url, NULL, NULL, 0, &resp);
 	assert_int_equal(resp.status, 200);
-	for (const char *line = resp.body; line && *line;) {
-		const char *end = strchr(line, '\n');
-
-		if (strncmp(line, series, len) == 0 && line[len] == ' ')
-			v = strtod(line + len + 1, NULL);
-		line = end ? end + 1 : NULL;
-	}
+	(void)ts_metric_value(resp.body, series, &v);
 	ts_http_resp_free(&resp);
 	return v;
 }

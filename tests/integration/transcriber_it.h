@@ -38,6 +38,9 @@ void trit_call(struct trit *t, const char *call_sid, const char *conversation_id
 /* Produces (asynchronously; trit_flush waits) a per-turn line keyed by call_sid. */
 void trit_line(struct trit *t, const char *call_sid, const char *event_id, const char *speaker,
                const char *message);
+/* Produces lines first..last of call_sid and waits for them: event_id "<call_sid>-ev-<i>",
+ * message "<prefix> <i>", speaker agent for odd i, user for even i. */
+void trit_lines(struct trit *t, const char *call_sid, const char *prefix, int first, int last);
 /* Produces a post-call message; body is stolen. call_sid may be NULL (key: conversation_id). */
 void trit_post_call(struct trit *t, const char *call_sid, const char *event_id, json_t *body);
 /* A post_call_transcription body with turns "agent"/"user" alternating, texts[0..n). */
