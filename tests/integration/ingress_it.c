@@ -55,6 +55,26 @@ int it_ingress_stop(struct it_ingress *in, int timeout_ms)
 	return ts_proc_stop(&in->proc, SIGTERM, timeout_ms);
 }
 
+struct it_stack *it_stack_new(const char *prefix, int partitions, const char *const *extra)
+{
+	struct it_stack *st = calloc(1, sizeof *st);
+
+	if (st == NULL)
+		fail_msg("it_stack_new: out of memory");
+	ts_broker_start(&st->broker, prefix, partitions);
+	it_ingress_start(&st->in, &st->broker, prefix, extra, true);
+	return st;
+}
+
+void it_stack_free(struct it_stack *st)
+{
+	int rc = it_ingress_stop(&st->in, 20000);
+
+	ts_broker_stop(&st->broker);
+	free(st);
+	assert_int_equal(rc, 0);
+}
+
 const char *it_url(const struct it_ingress *in, const char *path)
 {
 	static __thread char bufs[8][512];
@@ -228,18 +248,9 @@ double it_metric(const struct it_ingress *in, const char *series)
 {
 	struct ts_http_resp resp;
 	double v = -1;
-	size_t sl = strlen(series);
 
 	ts_http("GET", it_url(in, "/metrics"), NULL, NULL, 0, &resp);
-	for (const char *line = resp.body; line && *line;) {
-		const char *end = strchr(line, '\n');
-
-		if (strncmp(line, series, sl) == 0 && line[sl] == ' ') {
-			v = strtod(line + sl + 1, NULL);
-			break;
-		}
-		line = end ? end + 1 : NULL;
-	}
+	(void)ts_metric_value(resp.body, series, &v);
 	ts_http_resp_free(&resp);
 	return v;
 }

@@ -29,6 +29,18 @@ void it_ingress_start(struct it_ingress *in, const struct ts_broker *b, const ch
 /* SIGTERM; returns the exit status (-1: did not exit within timeout_ms). */
 int it_ingress_stop(struct it_ingress *in, int timeout_ms);
 
+/* What most ingress tests run on: a private devbroker and one ingress on it. */
+struct it_stack {
+	struct ts_broker broker;
+	struct it_ingress in;
+};
+
+/* Starts a devbroker (topic prefix, partitions per topic) and an ingress on it with extra (as
+ * it_ingress_start), waiting until it is ready. The caller frees it with it_stack_free. */
+struct it_stack *it_stack_new(const char *prefix, int partitions, const char *const *extra);
+/* Stops the ingress (20 s) and the devbroker, frees st, then asserts the ingress exited 0. */
+void it_stack_free(struct it_stack *st);
+
 /* Full URL of path into a static buffer per call (rotating, 8 deep). */
 const char *it_url(const struct it_ingress *in, const char *path);
 

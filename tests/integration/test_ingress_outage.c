@@ -23,11 +23,6 @@
 #define T_TRANS "webhooks.transcription"
 #define NWAIT   2000 /* requests waiting at once (fewer under a low open-files limit) */
 
-struct env {
-	struct ts_broker broker;
-	struct it_ingress in;
-};
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -38,24 +33,16 @@ static long long now_ms(void)
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof *e);
 	const char *extra[] = {"INGRESS_DELIVERY_TIMEOUT_MS=1500", "INGRESS_RETRY_AFTER_S=7",
 	                       "INGRESS_DRAIN_TIMEOUT_MS=5000", "LOG_LEVEL=info", NULL};
 
-	ts_broker_start(&e->broker, PREFIX, 4);
-	it_ingress_start(&e->in, &e->broker, PREFIX, extra, true);
-	*state = e;
+	*state = it_stack_new(PREFIX, 4, extra);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-	int rc = it_ingress_stop(&e->in, 20000);
-
-	ts_broker_stop(&e->broker);
-	free(e);
-	assert_int_equal(rc, 0);
+	it_stack_free(*state);
 	return 0;
 }
 
@@ -84,7 +71,7 @@ static bool ready_is(const struct it_ingress *in, long want, int timeout_ms)
 
 static void test_outage_broker_down(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 	char retry[16];
 	long long t0, took;
@@ -168,7 +155,7 @@ static size_t burst_size(void)
  * a slow broker with 2000 messages queued stays well within. */
 static void test_outage_slow_broker_many_waiting(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct it_ingress in;
 	const char *extra[] = {"INGRESS_DELIVERY_TIMEOUT_MS=20000",
 	                       "INGRESS_DRAIN_TIMEOUT_MS=30000", "LOG_LEVEL=info", NULL};
@@ -231,7 +218,7 @@ static void test_outage_slow_broker_many_waiting(void **state)
 /* Retriable produce errors are retried by the idempotent producer: 200, exactly one message. */
 static void test_outage_produce_errors_retried(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 
 	assert_int_equal(

@@ -24,35 +24,22 @@
 
 #define TOOL_SECRET "tool-secret-0123456789"
 
-struct env {
-	struct ts_broker broker;
-	struct it_ingress in;
-};
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof *e);
 	const char *extra[] = {"INGRESS_MAX_POST_CALL_BODY=8192",
 	                       "INGRESS_TOOL_SECRET=" TOOL_SECRET, NULL};
 
-	ts_broker_start(&e->broker, PREFIX, 3);
-	it_ingress_start(&e->in, &e->broker, PREFIX, extra, true);
-	*state = e;
+	*state = it_stack_new(PREFIX, 3, extra);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-	int rc = it_ingress_stop(&e->in, 20000);
-
-	ts_broker_stop(&e->broker);
-	free(e);
-	assert_int_equal(rc, 0);
+	it_stack_free(*state);
 	return 0;
 }
 
-static size_t topic_count(const struct env *e, const char *topic)
+static size_t topic_count(const struct it_stack *e, const char *topic)
 {
 	struct ts_kmsg *msgs = NULL;
 	size_t n = ts_kafka_read_all(e->broker.bootstrap, topic, &msgs);
@@ -70,7 +57,7 @@ static const char call_body[] =
 
 static void test_publish_call_request(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 	struct ts_kmsg *msgs = NULL;
 	char rid[64], sid[300];
@@ -127,7 +114,7 @@ static void test_publish_call_request(void **state)
 
 static void test_publish_call_request_refused(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	static const struct {
 		const char *headers[3];
 		const char *method, *path, *body;
@@ -218,7 +205,7 @@ static void test_publish_call_request_refused(void **state)
 /* 413 from Content-Length alone: the server answers before the body is sent. */
 static void test_publish_too_large(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 	char *big = malloc(70000);
 	size_t before = topic_count(e, T_CALLS);
@@ -248,7 +235,7 @@ static void test_publish_too_large(void **state)
 
 static void test_publish_transcription(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 	struct ts_kmsg *msgs = NULL;
 	struct codec_transcription t;
@@ -290,7 +277,7 @@ static void test_publish_transcription(void **state)
 
 static void test_publish_webhook_refused(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 	int64_t now = time(NULL);
 	char sig[160], line[200];
@@ -344,7 +331,7 @@ static void test_publish_webhook_refused(void **state)
  * only, with a random event_id; a wrong secret, or a bad signature next to it, is refused. */
 static void test_publish_tool_secret(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 	static const char body[] =
 	    "{\"call_sid\":\"EL_tool_1\",\"speaker\":\"agent\",\"message\":\"from the tool\"}";
@@ -388,7 +375,7 @@ static void test_publish_tool_secret(void **state)
 
 static void test_publish_post_call(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 	struct ts_http_resp resp;
 	struct ts_kmsg *msgs = NULL;
 	int64_t now = time(NULL);
@@ -465,7 +452,7 @@ static void test_publish_post_call(void **state)
 
 static void test_publish_metrics(void **state)
 {
-	struct env *e = *state;
+	struct it_stack *e = *state;
 
 	assert_true(
 	    it_metric(&e->in, "ingress_requests_total{route=\"call_request\",status=\"202\"}") >=
