@@ -40,21 +40,11 @@ static int teardown_schema(void **state)
 	return 0;
 }
 
-static struct db *open_db(const char *schema)
-{
-	char err[256];
-	struct db *db = db_open(ts_pg_url(), schema, err, sizeof err);
-
-	if (!db || !db_ok(db))
-		fail_msg("db_open: %s", db ? db_errmsg(db) : err);
-	return db;
-}
-
 /* Runs sql expecting an error; returns its SQLSTATE (static). */
 static const char *expect_sql_error(const char *schema, const char *sql)
 {
 	static char state[6];
-	struct db *db = open_db(schema);
+	struct db *db = ts_pg_db_open(schema);
 
 	if (db_cmd(db, sql, 0, NULL) == 0)
 		fail_msg("expected an error from: %s", sql);
@@ -192,7 +182,7 @@ static void test_migrations_003_constraints_and_indexes(void **state)
 	                       "'completed' ELSE 'in_progress' END FROM generate_series(1, 5000) "
 	                       "g");
 	ts_pg_exec(st->schema, "ANALYZE calls");
-	db = open_db(st->schema);
+	db = ts_pg_db_open(st->schema);
 	plan = explain_generic(db,
 	                       "PREPARE by_sid(varchar) AS SELECT * FROM calls WHERE call_sid "
 	                       "= $1",
@@ -427,7 +417,7 @@ static void run_two_migrators(const char *schema, bool hold_lock)
 
 	snprintf(url_env, sizeof url_env, "DATABASE_URL=%s", ts_pg_url());
 	if (hold_lock) {
-		db = open_db(schema);
+		db = ts_pg_db_open(schema);
 		assert_int_equal(db_cmd(db,
 		                        "SELECT pg_advisory_lock(hashtextextended("
 		                        "'callpipe.migrate:' || $1, 0))",

@@ -26,22 +26,12 @@ struct sstate {
 	struct db *db;
 };
 
-static struct db *open_db(const char *schema)
-{
-	char err[256];
-	struct db *db = db_open(ts_pg_url(), schema, err, sizeof err);
-
-	if (!db || !db_ok(db))
-		fail_msg("db_open: %s", db ? db_errmsg(db) : err);
-	return db;
-}
-
 static int setup(void **state)
 {
 	struct sstate *st = calloc(1, sizeof *st);
 
 	ts_pg_schema_new("store", true, st->schema, sizeof st->schema);
-	st->db = open_db(st->schema);
+	st->db = ts_pg_db_open(st->schema);
 	*state = st;
 	return 0;
 }
@@ -369,7 +359,7 @@ static void test_store_call_lease_stuck_two_connections(void **state)
 {
 	struct sstate *st = *state;
 	struct store_call a[50], b[50];
-	struct db *db2 = open_db(st->schema);
+	struct db *db2 = ts_pg_db_open(st->schema);
 	int na = 0, nb = 0;
 
 	insert_stuck(st);

@@ -24,22 +24,12 @@ struct fixture {
 	struct db *db;
 };
 
-static struct db *connect_db(const char *schema)
-{
-	char errstr[256];
-	struct db *db = db_open(ts_pg_url(), schema, errstr, sizeof errstr);
-
-	if (!db || !db_ok(db))
-		fail_msg("db_open: %s", db ? db_errmsg(db) : errstr);
-	return db;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
 
 	ts_pg_schema_new("tr_store", true, f->schema, sizeof f->schema);
-	f->db = connect_db(f->schema);
+	f->db = ts_pg_db_open(f->schema);
 	*state = f;
 	return 0;
 }
@@ -264,7 +254,7 @@ struct writer {
 static void *writer_run(void *arg)
 {
 	struct writer *w = arg;
-	struct db *db = connect_db(w->schema);
+	struct db *db = ts_pg_db_open(w->schema);
 	char ev[4][32], msg[4][32];
 
 	for (int i = w->first; i <= w->last; i += 4) {

@@ -1,5 +1,6 @@
 /* ts_pg: the throwaway Postgres for integration tests: its URL, one fresh schema per test
  * (migrated with the real `migrate up`), and one-statement query helpers. */
+#include "db.h"
 #include "ts_int.h"
 #include "tsupport.h"
 
@@ -211,4 +212,14 @@ void ts_pg_exec(const char *schema, const char *sql)
 
 	PQclear(ts_pg_run(conn, sql));
 	PQfinish(conn);
+}
+
+struct db *ts_pg_db_open(const char *schema)
+{
+	char err[256];
+	struct db *db = db_open(ts_pg_url(), schema, err, sizeof err);
+
+	if (!db || !db_ok(db))
+		fail_msg("db_open: %s", db ? db_errmsg(db) : err);
+	return db;
 }

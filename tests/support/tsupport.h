@@ -36,6 +36,11 @@ char *ts_pg_query(const char *schema, const char *sql);
 long long ts_pg_query_ll(const char *schema, const char *sql); /* -1 when NULL/no row */
 void ts_pg_exec(const char *schema, const char *sql);
 
+struct db;
+/* A common/db connection to schema of the test Postgres (db_close it). Fails the test when it
+ * cannot connect. */
+struct db *ts_pg_db_open(const char *schema);
+
 /* ---- devbroker ---- */
 struct ts_broker {
 	pid_t pid;
