@@ -223,6 +223,20 @@ static const char *str(const json_t *o, const char *path)
 	return json_string_value(json_object_get(o, path));
 }
 
+/* Places an accepted call (asserts 200) and copies its conversation_id into conv. */
+static void dial_accepted(const struct env *e, const char *call_sid, char *conv, size_t size)
+{
+	struct ts_http_resp resp;
+	json_t *root;
+
+	dial(e, DIT_API_KEY, call_sid, NULL, &resp);
+	assert_int_equal(resp.status, 200);
+	root = body_json(&resp);
+	snprintf(conv, size, "%s", str(root, "conversation_id"));
+	json_decref(root);
+	ts_http_resp_free(&resp);
+}
+
 static void test_elevensim_validation(void **state)
 {
 	static const char *const missing[][2] = {
@@ -284,17 +298,11 @@ static void test_elevensim_webhooks(void **state)
 {
 	static const char *const speakers[] = {"agent", "user", "agent"};
 	struct env *e = *state;
-	struct ts_http_resp resp;
-	json_t *root, *post, *call;
+	json_t *post, *call;
 	char conv[64];
 
 	dit_sim_config(&e->sim, "{\"turns\": 3}");
-	dial(e, DIT_API_KEY, "EL_w", NULL, &resp);
-	assert_int_equal(resp.status, 200);
-	root = body_json(&resp);
-	snprintf(conv, sizeof conv, "%s", str(root, "conversation_id"));
-	json_decref(root);
-	ts_http_resp_free(&resp);
+	dial_accepted(e, "EL_w", conv, sizeof conv);
 	assert_true(rx_wait(&e->rx, 4, 10000));
 	for (int i = 0; i < 3; i++) {
 		const struct hook *h = &e->rx.hooks[i];
@@ -389,12 +397,7 @@ static void test_elevensim_initiation_failure(void **state)
 	const char *hdr[] = {"xi-api-key: " DIT_API_KEY, NULL};
 
 	dit_sim_config(&e->sim, "{\"calls\": {\"EL_if\": {\"mode\": \"initiation_failure\"}}}");
-	dial(e, DIT_API_KEY, "EL_if", NULL, &resp);
-	assert_int_equal(resp.status, 200);
-	root = body_json(&resp);
-	snprintf(conv, sizeof conv, "%s", str(root, "conversation_id"));
-	json_decref(root);
-	ts_http_resp_free(&resp);
+	dial_accepted(e, "EL_if", conv, sizeof conv);
 	assert_true(rx_wait(&e->rx, 1, 5000));
 	ts_sleep_ms(300);
 	assert_int_equal(rx_count(&e->rx), 1); /* no turns */
@@ -424,11 +427,7 @@ static void test_elevensim_conversations_api(void **state)
 	const char *bad[] = {"xi-api-key: nope", NULL};
 
 	dit_sim_config(&e->sim, "{\"turn_delay_ms\": 400, \"no_post_call_share\": 1}");
-	dial(e, DIT_API_KEY, "EL_conv", NULL, &resp);
-	root = body_json(&resp);
-	snprintf(conv, sizeof conv, "%s", str(root, "conversation_id"));
-	json_decref(root);
-	ts_http_resp_free(&resp);
+	dial_accepted(e, "EL_conv", conv, sizeof conv);
 	snprintf(url, sizeof url, "%s/v1/convai/conversations/%s", e->sim.url, conv);
 	ts_http("GET", url, hdr, NULL, 0, &resp);
 	assert_int_equal(resp.status, 200);
