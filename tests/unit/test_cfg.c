@@ -273,6 +273,14 @@ static char *load_capturing(const struct run *r, enum cfg_result *rc, struct tco
 	return text;
 }
 
+/* Fails unless text (what the option printed) contains every want[0..n). */
+static void assert_all_in(const char *text, const char *option, const char *const *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strstr(text, want[i]) == NULL)
+			fail_msg("%s lacks '%s':\n%s", option, want[i], text);
+}
+
 static void test_cfg_help(void **state)
 {
 	static const char *const want[] = {
@@ -300,9 +308,7 @@ static void test_cfg_help(void **state)
 
 	(void)state;
 	assert_int_equal(rc, CFG_EXIT_OK);
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		if (strstr(text, want[i]) == NULL)
-			fail_msg("--help lacks '%s':\n%s", want[i], text);
+	assert_all_in(text, "--help", want, sizeof want / sizeof want[0]);
 	assert_null(strstr(text, "default-secret-value"));
 	assert_null(strstr(text, "hunter22"));
 	assert_null(c.listen);
@@ -331,9 +337,7 @@ static void test_cfg_dump_config(void **state)
 
 	(void)state;
 	assert_int_equal(rc, CFG_EXIT_OK);
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		if (strstr(text, want[i]) == NULL)
-			fail_msg("--dump-config lacks '%s':\n%s", want[i], text);
+	assert_all_in(text, "--dump-config", want, sizeof want / sizeof want[0]);
 	assert_null(strstr(text, "pa55word"));
 	assert_null(strstr(text, "tok-1234567"));
 	assert_null(strstr(text, "hunter22"));
