@@ -140,8 +140,9 @@ struct e2e_summary {
 /* Waits until every call of run reached the state elevensim's GET /sim/stats implies, then
  * asserts it call by call in Postgres and via GET /calls/{call_sid}: exactly one dial per
  * call_sid; completed calls have conversation_id, call_end_time and lines 1..turns in the sim's
- * order (speaker and message), no gap, no duplicate; failed calls have their reason and no
- * line, their webhooks are in the DLQ; no DLQ message for a completed call. */
+ * order (speaker and message), no gap, no duplicate; failed calls have the API's reason and no
+ * line, and a late webhook posted for each is dead-lettered as call_failed; no dead letter for a
+ * completed call, none on calls.requested.dlq. Fails early when requests are dead-lettered. */
 void e2e_check_final(const struct e2e_stack *s, const struct e2e_run *run,
                      const struct e2e_expect *exp, struct e2e_summary *sum);
 
