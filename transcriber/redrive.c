@@ -176,11 +176,13 @@ int tr_redrive_run(struct tr_app *app, FILE *out)
 		if (r.changed && tr_scan_resolve(r.scan, kbus_consumer_handle(r.kc), true) >= 0)
 			r.changed = false;
 		if (rkm) {
-			int ok;
+			int ok = 0;
 
-			tr_scan_seen(r.scan, rd_kafka_topic_name(rkm->rkt), rkm->partition,
-			             rkm->offset);
-			ok = tr_redrive_one(&r, rkm);
+			/* A second delivery of an offset (librdkafka 2.0.2 re-fetches now and then
+			 * after an assignment) must not be redriven twice. */
+			if (tr_scan_seen(r.scan, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+			                 rkm->offset))
+				ok = tr_redrive_one(&r, rkm);
 			rd_kafka_message_destroy(rkm);
 			if (ok < 0)
 				goto out;

@@ -130,12 +130,16 @@ void tr_scan_each_new(struct tr_scan *s, void (*fn)(void *opaque, struct tr_scan
 			fn(opaque, &s->v[i]);
 }
 
-void tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset)
+bool tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset)
 {
 	struct tr_scan_part *p = tr_scan_find(s, topic, partition);
 
-	if (p && offset > p->last)
-		p->last = offset;
+	if (!p)
+		return true;
+	if (offset <= p->last)
+		return false;
+	p->last = offset;
+	return true;
 }
 
 bool tr_scan_done(const struct tr_scan *s)

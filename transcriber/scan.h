@@ -35,8 +35,9 @@ int tr_scan_resolve(struct tr_scan *s, rd_kafka_t *rk, bool use_committed);
 void tr_scan_each_new(struct tr_scan *s, void (*fn)(void *opaque, struct tr_scan_part *p),
                       void *opaque);
 
-/* A message was seen at offset. */
-void tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset);
+/* A message was seen at offset. Returns false when that offset was seen before (a second
+ * delivery of the same message), true otherwise. */
+bool tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset);
 
 /* True once at least one partition is assigned and every one is resolved and read to its end. */
 bool tr_scan_done(const struct tr_scan *s);
