@@ -15,14 +15,15 @@
 const char *const e2e_worker_env_fast[] = {
     "KAFKA_SESSION_TIMEOUT_MS=6000",
     /* calls whose dial outcome died with a killed dialer are settled within the test: the
-     * sweeper looks at calls older than 20 s every 2 s. Its lease is max(5 s, 3 x interval)
-     * and it only works on a row while a whole request timeout fits in the lease, so the
-     * request timeout must stay under 5 s here (with the 30 s default it never settles
-     * anything at this interval). */
+     * sweeper looks at calls older than 20 s every 4 s. Its lease is max(5 s, 3 x interval)
+     * and it only works on a row while a whole request timeout fits in the lease (minus 1 s),
+     * so the request timeout must stay under 11 s here; with the 30 s default it would settle
+     * nothing at this interval. 10 s still rides out elevensim's occasional multi-second
+     * stalls under a burst of dials (an answer that late would be dial_outcome_unknown). */
     "DIALER_SWEEP_AGE_S=20",
-    "DIALER_SWEEP_INTERVAL_S=2",
-    "DIALER_REQUEST_TIMEOUT_MS=3500",
-    "DIALER_CONNECT_TIMEOUT_MS=1000",
+    "DIALER_SWEEP_INTERVAL_S=4",
+    "DIALER_REQUEST_TIMEOUT_MS=10000",
+    "DIALER_CONNECT_TIMEOUT_MS=2000",
     NULL,
 };
 
