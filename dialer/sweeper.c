@@ -233,10 +233,23 @@ static int sweeper_one(struct sweeper *s, const struct store_call *row)
 	return 0;
 }
 
+/* How long a round leases its calls: three intervals (a call still running is re-checked after
+ * that), at least 5 s, and always long enough for one conversations request plus a second of
+ * margin, so that a short interval with a long request timeout still settles calls. */
+static long sweeper_lease_s(const struct dialer_config *conf)
+{
+	long lease_s = (long)conf->sweep_interval_s * 3;
+	long need_s = (long)((conf->request_timeout_ms + 999) / 1000) + 2;
+
+	if (lease_s < 5)
+		lease_s = 5;
+	return lease_s < need_s ? need_s : lease_s;
+}
+
 /* One round: lease a batch and settle it while the lease is surely ours. */
 static void sweeper_round(struct sweeper *s)
 {
-	long lease_s = s->conf->sweep_interval_s * 3 < 5 ? 5 : (long)s->conf->sweep_interval_s * 3;
+	long lease_s = sweeper_lease_s(s->conf);
 	int64_t lease_end;
 	int n = 0;
 

@@ -30,7 +30,9 @@ static const char *const dialer_env[] = {
     "DIALER_SWEEP_AGE_S=2",
     "DIALER_SWEEP_INTERVAL_S=1",
     "DIALER_MAX_ATTEMPTS=1",
-    "DIALER_REQUEST_TIMEOUT_MS=1000",
+    /* longer than the 3-interval lease: the lease must still fit one conversations request
+     * (with a lease of 3 x 1 s the sweeper used to settle nothing, ever) */
+    "DIALER_REQUEST_TIMEOUT_MS=6000",
     "DIALER_RETRY_AFTER_MAX_S=0",
     "DIALER_RETRY_MAX_MS=100",
     NULL,
