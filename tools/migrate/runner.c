@@ -152,10 +152,47 @@ out:
 	return rc;
 }
 
+/* Tries every down step of the range in ONE transaction and rolls it back, so that a range
+ * whose later step refuses (004 down while NULL conversation_ids exist) changes nothing at all
+ * instead of reverting the steps before the refusal; the real run then still applies each step
+ * in its own transaction. Returns MIG_EXIT_OK, or the failing step's exit code (reported). */
+static int mig_rehearse_down(struct db *db, const struct mig_opts *opts,
+                             const struct mig_file *const *files, size_t n)
+{
+	char err[2048], state[6] = "";
+	int rc = MIG_EXIT_OK;
+
+	if (n < 2)
+		return MIG_EXIT_OK;
+	if (db_begin(db) < 0) {
+		fprintf(opts->out, "error: %s\n", db_errmsg(db));
+		return MIG_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < n && rc == MIG_EXIT_OK; i++) {
+		char *sql = mig_read(files[i]->down_path, NULL, err, sizeof err);
+
+		if (!sql || ledger_run_script(db, sql, state, err, sizeof err) < 0) {
+			rc = strcmp(state, "P0001") == 0 ? MIG_EXIT_REFUSED : MIG_EXIT_FAIL;
+			fprintf(opts->out,
+			        "%s %s down: %s\nnothing was reverted: the %zu steps were tried "
+			        "together first and rolled back\n",
+			        rc == MIG_EXIT_REFUSED ? "refused:" : "error:", files[i]->label,
+			        err, n);
+			log_error("migration range refused in rehearsal",
+			          LOGS("migration", files[i]->label), LOGS("error", err),
+			          LOGS("sqlstate", state), LOGS("schema", db_schema(db)));
+		}
+		free(sql);
+	}
+	db_rollback(db);
+	return rc;
+}
+
 int mig_down(struct db *db, const struct mig_opts *opts, int steps)
 {
 	struct ledger_row *rows = NULL;
-	size_t nrows = 0;
+	const struct mig_file **plan = NULL;
+	size_t nrows = 0, nplan = 0;
 	char err[512];
 	int rc = MIG_EXIT_FAIL, reverted = 0;
 
@@ -170,25 +207,34 @@ int mig_down(struct db *db, const struct mig_opts *opts, int steps)
 	}
 	if ((rc = mig_verify(opts, rows, nrows)) != MIG_EXIT_OK)
 		goto out;
+	rc = MIG_EXIT_FAIL;
+	plan = calloc(nrows ? nrows : 1, sizeof *plan);
+	if (!plan)
+		goto out;
 	for (size_t i = nrows; i-- > 0;) {
 		const struct mig_file *f = mig_find(opts->set, rows[i].version);
 
-		if (opts->to >= 0 ? rows[i].version <= opts->to : steps >= 0 && reverted >= steps)
+		if (opts->to >= 0 ? rows[i].version <= opts->to
+		                  : steps >= 0 && nplan >= (size_t)steps)
 			break;
 		if (!f) {
 			fprintf(opts->out,
 			        "error: version %03d (%s) is applied but has no file in the "
 			        "migrations directory: cannot revert it\n",
 			        rows[i].version, rows[i].name);
-			rc = MIG_EXIT_FAIL;
 			goto out;
 		}
+		plan[nplan++] = f;
+	}
+	if ((rc = mig_rehearse_down(db, opts, plan, nplan)) != MIG_EXIT_OK)
+		goto out;
+	for (size_t i = 0; i < nplan; i++) {
 		if (shutdown_requested()) {
-			fprintf(opts->out, "interrupted before reverting %s\n", f->label);
+			fprintf(opts->out, "interrupted before reverting %s\n", plan[i]->label);
 			rc = MIG_EXIT_FAIL;
 			goto out;
 		}
-		if ((rc = mig_step(db, opts, f, MIG_REVERT)) != MIG_EXIT_OK)
+		if ((rc = mig_step(db, opts, plan[i], MIG_REVERT)) != MIG_EXIT_OK)
 			goto out;
 		reverted++;
 	}
@@ -200,6 +246,7 @@ int mig_down(struct db *db, const struct mig_opts *opts, int steps)
 	rc = MIG_EXIT_OK;
 out:
 	ledger_unlock(db);
+	free(plan);
 	free(rows);
 	return rc;
 }
