@@ -113,12 +113,25 @@ int kbus_conf_extra(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char *
 
 /* ---- producer ---- */
 
+/* The delivery metrics of one topic, looked up once: a label lookup in the registry (formatting
+ * and its lock) for every delivery report showed in the ingress's profile. */
+struct kbus_topic_metrics {
+	char *topic;
+	struct metric *ok, *error, *latency;
+};
+
+#define KBUS_TOPIC_METRICS_MAX 16
+
 struct kbus_producer {
 	rd_kafka_t *rk;
 	struct metrics *metrics;
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
+	/* Delivery reports run on the poll thread, and on a flushing thread at shutdown: mu. */
+	pthread_mutex_t mu;
+	struct kbus_topic_metrics tm[KBUS_TOPIC_METRICS_MAX];
+	size_t ntm;
 };
 
 /* What travels with each message as its opaque; freed by the delivery report. */
@@ -128,6 +141,44 @@ struct kbus_inflight {
 	long long start_ms;
 };
 
+/* Fills tm with the series of topic. */
+static void kbus_topic_metrics_lookup(struct metrics *m, const char *topic,
+                                      struct kbus_topic_metrics *tm)
+{
+	static const char produced[] = "kbus_produced_total";
+	static const char produced_help[] = "Messages produced, by delivery result";
+
+	tm->ok = metrics_counter(m, produced, produced_help, "topic", topic, "result", "ok", NULL);
+	tm->error =
+	    metrics_counter(m, produced, produced_help, "topic", topic, "result", "error", NULL);
+	tm->latency = metrics_histogram(
+	    m, "kbus_produce_latency_seconds", "Time from produce to delivery report",
+	    metrics_latency_buckets, metrics_latency_nbuckets, "topic", topic, NULL);
+}
+
+/* Records one delivery in the topic's cached series (looked up on first use; past
+ * KBUS_TOPIC_METRICS_MAX topics, looked up every time). */
+static void kbus_record_delivery(struct kbus_producer *p, const char *topic, bool ok, double secs)
+{
+	struct kbus_topic_metrics *tm = NULL, once;
+
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->ntm && !tm; i++)
+		if (strcmp(p->tm[i].topic, topic) == 0)
+			tm = &p->tm[i];
+	if (!tm && p->ntm < KBUS_TOPIC_METRICS_MAX && (p->tm[p->ntm].topic = strdup(topic))) {
+		tm = &p->tm[p->ntm++];
+		kbus_topic_metrics_lookup(p->metrics, topic, tm);
+	}
+	if (tm)
+		once = *tm;
+	pthread_mutex_unlock(&p->mu);
+	if (!tm)
+		kbus_topic_metrics_lookup(p->metrics, topic, &once);
+	metric_inc(ok ? once.ok : once.error);
+	metric_observe(once.latency, secs);
+}
+
 static void kbus_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *conf_opaque)
 {
 	struct kbus_producer *p = conf_opaque;
@@ -135,17 +186,9 @@ static void kbus_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *conf
 	const char *topic = rd_kafka_topic_name(rkm->rkt);
 
 	(void)rk;
-	if (p->metrics) {
-		double secs = (double)(kbus_now_ms() - fl->start_ms) / 1000.0;
-		metric_inc(metrics_counter(p->metrics, "kbus_produced_total",
-		                           "Messages produced, by delivery result", "topic", topic,
-		                           "result", rkm->err ? "error" : "ok", NULL));
-		metric_observe(metrics_histogram(p->metrics, "kbus_produce_latency_seconds",
-		                                 "Time from produce to delivery report",
-		                                 metrics_latency_buckets, metrics_latency_nbuckets,
-		                                 "topic", topic, NULL),
-		               secs);
-	}
+	if (p->metrics)
+		kbus_record_delivery(p, topic, !rkm->err,
+		                     (double)(kbus_now_ms() - fl->start_ms) / 1000.0);
 	if (rkm->err)
 		log_warn("kafka delivery failed", LOGS("topic", topic),
 		         LOGS("error", rd_kafka_err2str(rkm->err)));
@@ -174,6 +217,7 @@ struct kbus_producer *kbus_producer_new(const struct kbus_config *conf, char *er
 		snprintf(errstr, errstr_size, "out of memory");
 		goto fail;
 	}
+	pthread_mutex_init(&p->mu, NULL);
 	p->metrics = conf->metrics;
 	atomic_init(&p->stop, false);
 	snprintf(num, sizeof num, "%d",
@@ -204,6 +248,8 @@ fail:
 		rd_kafka_conf_destroy(rkc);
 	if (p && p->rk)
 		rd_kafka_destroy(p->rk);
+	if (p)
+		pthread_mutex_destroy(&p->mu);
 	free(p);
 	return NULL;
 }
@@ -225,6 +271,9 @@ void kbus_producer_destroy(struct kbus_producer *p, int flush_timeout_ms)
 		pthread_join(p->thread, NULL);
 	}
 	rd_kafka_destroy(p->rk);
+	for (size_t i = 0; i < p->ntm; i++)
+		free(p->tm[i].topic);
+	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
 
