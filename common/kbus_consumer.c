@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Longest wait for a commit's answer (normally a few ms from a live coordinator). */
+#define KBUS_COMMIT_TIMEOUT_MS 5000
+
 /* A partition the application paused; kept so a re-assignment (kbus_restart) can restore it. */
 struct kbus_paused {
 	char *topic;
@@ -22,6 +25,8 @@ struct kbus_consumer {
 	void *opaque;
 	struct kbus_paused *paused; /* touched only from the polling thread */
 	size_t npaused;
+	bool in_revoke;       /* inside the application's revoke callback */
+	bool membership_lost; /* a commit in this revoke failed for good: skip the others */
 };
 
 static void kbus_paused_set(struct kbus_consumer *c, const char *topic, int32_t partition,
@@ -121,14 +126,20 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		kbus_log_parts("kafka partitions revoked", parts);
 		if (rd_kafka_assignment_lost(rk))
 			log_warn("kafka assignment lost (session timed out?)");
+		/* The application commits what it finished while the partitions are still ours:
+		 * once unassigned (and, in consumer_close, the group left) librdkafka may never
+		 * answer a commit. A commit refused for membership ends the others at once. */
+		c->in_revoke = true;
+		c->membership_lost = false;
+		if (c->rebalance_cb)
+			c->rebalance_cb(c->opaque, false, parts);
+		c->in_revoke = false;
 		if (coop)
 			error = rd_kafka_incremental_unassign(rk, parts);
 		else
 			aerr = rd_kafka_assign(rk, NULL);
 		for (int i = 0; i < parts->cnt; i++)
 			kbus_paused_set(c, parts->elems[i].topic, parts->elems[i].partition, false);
-		if (c->rebalance_cb)
-			c->rebalance_cb(c->opaque, false, parts);
 		break;
 	default:
 		log_error("kafka rebalance failed", LOGS("error", rd_kafka_err2str(err)));
@@ -372,24 +383,64 @@ rd_kafka_message_t *kbus_consumer_poll(struct kbus_consumer *c, int timeout_ms)
 	}
 }
 
+/* Errors after which no commit of this generation can succeed. */
+static bool kbus_membership_error(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+	       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+	       err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+	       err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID || err == RD_KAFKA_RESP_ERR__STATE;
+}
+
+/* Commits parts and waits at most KBUS_COMMIT_TIMEOUT_MS for the answer: a plain synchronous
+ * rd_kafka_commit can wait forever when the group is being left (seen with 2.0.2 in
+ * consumer_close). Returns the first error, RD_KAFKA_RESP_ERR__TIMED_OUT when unanswered. */
+static rd_kafka_resp_err_t kbus_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_event_t *ev = NULL;
+	const rd_kafka_topic_partition_list_t *done;
+	rd_kafka_resp_err_t err;
+
+	if (!q)
+		return RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+	err = rd_kafka_commit_queue(rk, parts, q, NULL, NULL);
+	if (err)
+		goto out;
+	ev = rd_kafka_queue_poll(q, KBUS_COMMIT_TIMEOUT_MS);
+	if (!ev) {
+		err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+		goto out;
+	}
+	err = rd_kafka_event_error(ev);
+	done = rd_kafka_event_topic_partition_list(ev);
+	for (int i = 0; !err && done && i < done->cnt; i++)
+		err = done->elems[i].err;
+out:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q); /* an answer arriving later is dropped with the queue */
+	return err;
+}
+
 int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t partition,
                          int64_t next_offset)
 {
-	rd_kafka_topic_partition_list_t *parts = kbus_one(topic, partition, next_offset);
-	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, parts, 0 /* synchronous */);
-	int ret = -1;
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_resp_err_t err;
 
-	if (!err)
-		err = parts->elems[0].err;
-	if (err) {
-		log_warn("kafka commit failed", LOGS("topic", topic), LOGI("partition", partition),
-		         LOGI("offset", next_offset), LOGS("error", rd_kafka_err2str(err)));
-		goto out;
-	}
-	ret = 0;
-out:
+	if (c->in_revoke && c->membership_lost)
+		return -1; /* already logged; the next owner re-reads from the last commit */
+	parts = kbus_one(topic, partition, next_offset);
+	err = kbus_commit_wait(c->rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
-	return ret;
+	if (!err)
+		return 0;
+	if (kbus_membership_error(err) || err == RD_KAFKA_RESP_ERR__TIMED_OUT)
+		c->membership_lost = true;
+	log_warn("kafka commit failed", LOGS("topic", topic), LOGI("partition", partition),
+	         LOGI("offset", next_offset), LOGS("error", rd_kafka_err2str(err)));
+	return -1;
 }
 
 static int kbus_pause_resume(struct kbus_consumer *c, const char *topic, int32_t partition,
