@@ -64,8 +64,8 @@ static void consumed_read(const char *path, struct consumed *c)
 	fclose(fp);
 }
 
-static void consumer_start(struct ts_proc *p, const struct ts_broker *b, const char *group,
-                           const char *out, const char *crash_after)
+static void consumer_start_env(struct ts_proc *p, const struct ts_broker *b, const char *group,
+                               const char *out, const char *crash_after, const char *const *env)
 {
 	char bin[PATH_MAX];
 	const char *argv[] = {ts_bin("test_kbus_helper", bin, sizeof bin),
@@ -76,7 +76,13 @@ static void consumer_start(struct ts_proc *p, const struct ts_broker *b, const c
 	                      out,
 	                      crash_after,
 	                      NULL};
-	ts_proc_start(p, argv, NULL);
+	ts_proc_start(p, argv, env);
+}
+
+static void consumer_start(struct ts_proc *p, const struct ts_broker *b, const char *group,
+                           const char *out, const char *crash_after)
+{
+	consumer_start_env(p, b, group, out, crash_after, NULL);
 }
 
 static void produce(const struct ts_broker *b, long count, const char *tag)
@@ -244,11 +250,56 @@ static void test_kbus_group_commits_survive_crash_and_restart(void **state)
 	free(c);
 }
 
+/* Regression (CI, dialer): a consumer told to stop while its group rebalances (its partner has
+ * just left) commits in its revoke callback. One commit came back "Unknown member" and the next
+ * synchronous rd_kafka_commit never returned, so SIGTERM never finished. The race depends on
+ * timing: several rounds, each a new group re-reading the topic. */
+static void test_kbus_group_close_during_rebalance_is_bounded(void **state)
+{
+	const char *const env[] = {"KBUS_HELPER_REVOKE_COMMIT=1", NULL};
+	struct consumed *c = calloc(2, sizeof *c);
+	struct ts_broker b;
+
+	(void)state;
+	ts_broker_start(&b, "", 6);
+	for (int round = 0; round < 4; round++) {
+		char group[32], tag[32], name[32], outa[300], outb[300];
+		struct wait_n w = {.path = {outa, outb}, .c = c};
+		struct ts_proc pa, pb;
+
+		snprintf(group, sizeof group, "closing-%d", round);
+		snprintf(tag, sizeof tag, "close%d", round);
+		snprintf(name, sizeof name, "close-a-%d", round);
+		out_path(outa, sizeof outa, name);
+		snprintf(name, sizeof name, "close-b-%d", round);
+		out_path(outb, sizeof outb, name);
+		consumer_start_env(&pa, &b, group, outa, NULL, env);
+		consumer_start_env(&pb, &b, group, outb, NULL, env);
+		if (!ts_wait_until(split_between_two, &w, 30000))
+			fail_msg(
+			    "round %d: the two consumers did not split the partitions; logs %s %s",
+			    round, pa.log_path, pb.log_path);
+		produce(&b, 60, tag);
+		w.want = (size_t)(60 * (round + 1)); /* a new group reads every earlier round too */
+		assert_true(ts_wait_until(consumed_at_least, &w, 20000));
+		/* a leaves: b's group rebalances, and b is told to stop at once */
+		assert_int_equal(ts_proc_stop(&pa, SIGTERM, 15000), 0);
+		if (ts_proc_stop(&pb, SIGTERM, 15000) != 0)
+			fail_msg("round %d: the consumer closed during a rebalance did not exit in "
+			         "15 s; "
+			         "log %s",
+			         round, pb.log_path);
+	}
+	ts_broker_stop(&b);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kbus_group_splits_partitions_across_processes),
 	    cmocka_unit_test(test_kbus_group_commits_survive_crash_and_restart),
+	    cmocka_unit_test(test_kbus_group_close_during_rebalance_is_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

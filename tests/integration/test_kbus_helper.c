@@ -4,6 +4,8 @@
  *       rebalance and "partition offset key value" per message to OUTFILE, then commits
  *       offset+1 (like a service after its database transaction). SIGTERM: close, exit 0.
  *       CRASH_AFTER > 0: after that many committed messages, _exit(3) without closing.
+ *       KBUS_HELPER_REVOKE_COMMIT=1 in the environment: messages are committed only when
+ *       their partition is revoked (as the dialer does), one kbus_consumer_commit each.
  *   produce BOOTSTRAP TOPIC COUNT TAG
  *       kbus producer: COUNT messages keyed "TAG-i" with value "TAG-i", waits for every
  *       delivery report, prints "acked N" and exits 0 when all N were acknowledged. */
@@ -21,6 +23,9 @@
 struct helper {
 	int fd;
 	char assigned[64]; /* partition -> 1 when currently assigned */
+	struct kbus_consumer *c;
+	bool revoke_commit;
+	int64_t next[64]; /* revoke_commit: next offset to commit per partition, -1 none */
 };
 
 static void helper_write(int fd, const char *line)
@@ -41,9 +46,19 @@ static void helper_rebalance(void *opaque, bool assigned,
 	size_t len = strlen(line);
 	bool first = true;
 
-	for (int i = 0; i < parts->cnt; i++)
-		if (parts->elems[i].partition >= 0 && parts->elems[i].partition < 64)
-			h->assigned[parts->elems[i].partition] = assigned;
+	for (int i = 0; i < parts->cnt; i++) {
+		int32_t p = parts->elems[i].partition;
+
+		if (p < 0 || p >= 64)
+			continue;
+		h->assigned[p] = assigned;
+		if (!assigned && h->revoke_commit && h->next[p] >= 0) {
+			if (kbus_consumer_commit(h->c, parts->elems[i].topic, p, h->next[p]) != 0)
+				fprintf(stderr, "commit on revoke of partition %d failed\n",
+				        (int)p);
+			h->next[p] = -1;
+		}
+	}
 	for (int p = 0; p < 64 && len < sizeof line - 8; p++) {
 		if (!h->assigned[p])
 			continue;
@@ -64,6 +79,11 @@ static int helper_consume(const char *bootstrap, const char *group, const char *
 	char errstr[256];
 	long handled = 0;
 
+	const char *rc_env = getenv("KBUS_HELPER_REVOKE_COMMIT");
+
+	h.revoke_commit = rc_env && strcmp(rc_env, "1") == 0;
+	for (int p = 0; p < 64; p++)
+		h.next[p] = -1;
 	h.fd = open(outfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (h.fd < 0) {
 		perror(outfile);
@@ -74,6 +94,7 @@ static int helper_consume(const char *bootstrap, const char *group, const char *
 		fprintf(stderr, "consumer: %s\n", errstr);
 		return 1;
 	}
+	h.c = c;
 	while (!shutdown_requested()) {
 		rd_kafka_message_t *rkm = kbus_consumer_poll(c, 100);
 		char line[512];
@@ -84,8 +105,10 @@ static int helper_consume(const char *bootstrap, const char *group, const char *
 		         (long long)rkm->offset, (int)rkm->key_len, (const char *)rkm->key,
 		         (int)rkm->len, (const char *)rkm->payload);
 		helper_write(h.fd, line);
-		if (kbus_consumer_commit(c, rd_kafka_topic_name(rkm->rkt), rkm->partition,
-		                         rkm->offset + 1) != 0) {
+		if (h.revoke_commit && rkm->partition >= 0 && rkm->partition < 64) {
+			h.next[rkm->partition] = rkm->offset + 1;
+		} else if (kbus_consumer_commit(c, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+		                                rkm->offset + 1) != 0) {
 			fprintf(stderr, "commit failed\n");
 			rd_kafka_message_destroy(rkm);
 			return 1;
