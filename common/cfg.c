@@ -51,6 +51,14 @@ static int cfg_parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+/* A spelled-out boolean ("false", "on", ...): one a bool flag may take as its next argument. */
+static bool cfg_bool_word(const char *s)
+{
+	bool ignored;
+
+	return s[0] != '\0' && (s[0] < '0' || s[0] > '9') && cfg_parse_bool(s, &ignored) == 0;
+}
+
 static int cfg_parse_int(const char *s, long long *out)
 {
 	char *end;
@@ -262,6 +270,12 @@ enum cfg_result cfg_load(const struct cfg_spec *spec, void *conf, int argc, char
 
 			raw[i].text = optarg != NULL ? optarg : "true";
 			raw[i].set = true;
+			/* "--flag false" means what it says (not: flag on, positional "false").
+			 * Only words are taken, so a number after a bool flag stays a positional.
+			 */
+			if (optarg == NULL && spec->options[i].type == CFG_BOOL && optind < argc &&
+			    cfg_bool_word(argv[optind]))
+				raw[i].text = argv[optind++];
 		} else if (c == ':') {
 			snprintf(errstr, errstr_size, "option '%s' needs a value",
 			         argv[optind - 1]);

@@ -116,6 +116,13 @@ static void test_cfg_precedence(void **state)
 	    {{{db, "CPT_VERBOSE=yes"}, {NULL}}, 4, "127.0.0.1:8080", true},
 	    {{{db}, {"--verbose"}}, 4, "127.0.0.1:8080", true},
 	    {{{db, "CPT_VERBOSE=true"}, {"--verbose=off"}}, 4, "127.0.0.1:8080", false},
+	    /* a spelled-out value after a bool flag is its value, not a positional */
+	    {{{db}, {"--verbose", "false"}}, 4, "127.0.0.1:8080", false},
+	    {{{db, "CPT_VERBOSE=yes"}, {"--verbose", "no", "--workers", "5"}},
+	     5,
+	     "127.0.0.1:8080",
+	     false},
+	    {{{db}, {"--verbose", "ON"}}, 4, "127.0.0.1:8080", true},
 	    /* bounds are inclusive */
 	    {{{db, "CPT_WORKERS=1"}, {NULL}}, 1, "127.0.0.1:8080", false},
 	    {{{db}, {"--workers=64"}}, 64, "127.0.0.1:8080", false},
@@ -234,6 +241,7 @@ static void test_cfg_positional(void **state)
 {
 	struct run r1 = {{db}, {"up", "--workers", "3", "2"}};
 	struct run r2 = {{db}, {"--workers", "3", "--", "--not-an-option"}};
+	struct run r3 = {{db}, {"down", "--verbose", "2"}}; /* a number stays a positional */
 	struct tconf c;
 	char err[256];
 	int argi = -1;
@@ -246,6 +254,10 @@ static void test_cfg_positional(void **state)
 	cfg_free(&spec, &c);
 	assert_int_equal(load(&r2, &c, err, sizeof err, &argi), CFG_OK);
 	assert_int_equal(argi, 4);
+	cfg_free(&spec, &c);
+	assert_int_equal(load(&r3, &c, err, sizeof err, &argi), CFG_OK);
+	assert_true(c.verbose);
+	assert_int_equal(argi, 2); /* argv: prog --verbose down 2 after permutation */
 	cfg_free(&spec, &c);
 }
 
