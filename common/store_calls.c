@@ -41,6 +41,8 @@ static const char SQL_INSERT[] =
     "ON CONFLICT (call_sid) DO NOTHING RETURNING id";
 
 static const char SQL_GET[] = "SELECT " STORE_CALL_COLUMNS " FROM calls WHERE call_sid = $1";
+static const char SQL_GET_BY_CONVERSATION[] =
+    "SELECT " STORE_CALL_COLUMNS " FROM calls WHERE conversation_id = $1";
 
 /* One UPDATE, so two dialers racing on the same call_sid cannot both win: the loser re-checks
  * the WHERE clause on the winner's committed row and matches nothing. */
@@ -132,10 +134,12 @@ int store_call_insert(struct db *db, const char *call_sid, const char *driver_id
 	return store_call_exec_hit(db, SQL_INSERT, 3, params, created);
 }
 
-int store_call_get(struct db *db, const char *call_sid, struct store_call *out, bool *found)
+/* Runs a one-parameter SELECT of at most one call row into *out. */
+static int store_call_get_one(struct db *db, const char *sql, const char *param,
+                              struct store_call *out, bool *found)
 {
-	const char *params[] = {call_sid};
-	PGresult *res = db_exec(db, SQL_GET, 1, params);
+	const char *params[] = {param};
+	PGresult *res = db_exec(db, sql, 1, params);
 
 	if (!res)
 		return -1;
@@ -144,6 +148,17 @@ int store_call_get(struct db *db, const char *call_sid, struct store_call *out, 
 		store_call_row(res, 0, out);
 	PQclear(res);
 	return 0;
+}
+
+int store_call_get(struct db *db, const char *call_sid, struct store_call *out, bool *found)
+{
+	return store_call_get_one(db, SQL_GET, call_sid, out, found);
+}
+
+int store_call_get_by_conversation(struct db *db, const char *conversation_id,
+                                   struct store_call *out, bool *found)
+{
+	return store_call_get_one(db, SQL_GET_BY_CONVERSATION, conversation_id, out, found);
 }
 
 int store_call_claim_dial(struct db *db, const char *call_sid, bool *claimed)

@@ -42,6 +42,12 @@ __attribute__((warn_unused_result)) int store_call_insert(struct db *db, const c
 __attribute__((warn_unused_result)) int store_call_get(struct db *db, const char *call_sid,
                                                        struct store_call *out, bool *found);
 
+/* Fetches by conversation_id (unique where set); *found false (return 0) when none has it. */
+__attribute__((warn_unused_result)) int store_call_get_by_conversation(struct db *db,
+                                                                       const char *conversation_id,
+                                                                       struct store_call *out,
+                                                                       bool *found);
+
 /* The dialer's exactly-once guard: atomically records that a dial is being attempted, only if
  * none was recorded before and the call is in_progress. *claimed true means "dial now"; false
  * means a dial was already attempted (outcome unknown or known): never dial again. */

@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "offsets.h"
 #include "park.h"
+#include "postcall.h"
 #include "timeutil.h"
 
 #include <stdlib.h>
@@ -423,6 +424,15 @@ static void tr_apply(struct tr_engine *e, struct tr_msg *m, const struct tr_resu
 	}
 }
 
+/* Post-calls without a call_sid get theirs from the conversation_id (tr_postcall_resolve). */
+static int tr_resolve_by_conversation(struct tr_engine *e)
+{
+	for (size_t i = 0; i < e->fresh.n; i++)
+		if (tr_postcall_resolve(e->db, e->fresh.v[i]) < 0)
+			return -1;
+	return 0;
+}
+
 int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 {
 	struct tr_vec lines = {0}, posts = {0};
@@ -435,6 +445,10 @@ int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 
 	if (e->ndead && tr_flush_dead(e) < 0)
 		return -1;
+	if (tr_resolve_by_conversation(e) < 0) {
+		tr_metrics_retry(e->tm, "database");
+		return -1;
+	}
 	tr_gather(e, &lines, &posts, now_ms);
 	n = lines.n + posts.n;
 	if (n == 0)

@@ -160,10 +160,23 @@ void tr_msg_decode(struct tr_msg *m, const char *line_topic, const char *post_to
 	m->kind = TR_MSG_POST_CALL;
 }
 
+int tr_msg_resolve_call(struct tr_msg *m, const char *call_sid)
+{
+	char *copy = strdup(call_sid);
+
+	if (!copy)
+		return -1;
+	free(m->resolved_call_sid);
+	m->resolved_call_sid = copy;
+	m->call_sid = copy;
+	return 0;
+}
+
 void tr_msg_free(struct tr_msg *m)
 {
 	if (!m)
 		return;
+	free(m->resolved_call_sid);
 	codec_transcription_clear(&m->line);
 	tr_post_call_clear(&m->pc);
 	codec_post_call_clear(&m->post);

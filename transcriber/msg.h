@@ -46,7 +46,9 @@ struct tr_msg {
 	struct codec_transcription line;
 	struct codec_post_call post;
 	struct tr_post_call pc;
-	const char *call_sid; /* the key of its call's order: borrowed from the decoded message */
+	const char *call_sid; /* the key of its call's order: borrowed from the decoded message, or
+	                         from resolved_call_sid */
+	char *resolved_call_sid; /* a post-call's call found by its conversation_id (owned) */
 	int32_t order_partition; /* the line's position in the ingress's order (origin headers) */
 	int64_t order_offset;
 
@@ -69,6 +71,9 @@ struct tr_msg *tr_msg_new(const char *topic, int32_t partition, int64_t offset,
 /* Decodes the value by topic (line_topic / post_topic are full names) and sets kind, call_sid and
  * the order position. Anything undecodable becomes TR_MSG_BAD with error set. */
 void tr_msg_decode(struct tr_msg *m, const char *line_topic, const char *post_topic);
+
+/* Gives a post-call that carried no call_sid the one of its call (copied). Returns 0 or -1. */
+__attribute__((warn_unused_result)) int tr_msg_resolve_call(struct tr_msg *m, const char *call_sid);
 
 /* The value of header name, or NULL. Borrowed from m. */
 const char *tr_msg_header(const struct tr_msg *m, const char *name);

@@ -10,6 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+int tr_postcall_resolve(struct db *db, struct tr_msg *m)
+{
+	struct store_call call;
+	bool found = false;
+
+	if (m->kind != TR_MSG_POST_CALL || m->call_sid || !m->pc.conversation_id ||
+	    (m->pc.type != TR_PC_TRANSCRIPTION && m->pc.type != TR_PC_INITIATION_FAILURE))
+		return 0;
+	if (store_call_get_by_conversation(db, m->pc.conversation_id, &call, &found) < 0)
+		return -1;
+	if (!found)
+		return 0;
+	if (tr_msg_resolve_call(m, call.call_sid) < 0)
+		return -1;
+	/* Keyed by conversation_id, it sits on another partition than its call's lines: the gate
+	 * (which watches the partition of the same number) would watch the wrong one. */
+	m->gate_passed = true;
+	log_info("post-call without call_sid matched by its conversation_id",
+	         LOGS("conversation_id", m->pc.conversation_id), LOGS("call_sid", m->call_sid),
+	         LOGI("offset", m->offset));
+	return 0;
+}
+
 int tr_postcall_heal(struct db *db, const struct tr_msg *m)
 {
 	struct store_call call;

@@ -9,6 +9,14 @@
 
 struct db;
 
+/* A post-call (transcription or initiation failure) that carried no call_sid (ElevenLabs sends
+ * one only when the call had our dynamic variables; the ingress keys it by conversation_id) gets
+ * the call_sid of the call whose stored conversation_id it names, outside any transaction,
+ * before it is routed; it skips the post-call gate (its partition is not its call's). Unmatched,
+ * it is left as it is (dead-lettered as unknown_call_sid, and redrivable). Returns 0, or -1 on a
+ * database error or out of memory: retry the round. */
+__attribute__((warn_unused_result)) int tr_postcall_resolve(struct db *db, struct tr_msg *m);
+
 /* Fills in the call's conversation_id from a post_call_transcription before anything else in the
  * batch, so per-turn lines waiting for it (the dialer died after the API accepted the call) go in
  * ahead of the post-call. Does nothing for other types, unknown or failed calls, or a call that

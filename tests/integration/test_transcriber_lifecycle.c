@@ -203,6 +203,51 @@ static void test_transcriber_lifecycle_failed_api_call(void **state)
 #define NCALLS 20
 #define NLINES 100
 
+/* A post-call webhook without a call_sid (no dynamic variables: the ingress keys it by its
+ * conversation_id) finds its call through the conversation_id the dialer stored; one whose
+ * conversation no call has is dead-lettered as unknown_call_sid, as before. */
+static void test_transcriber_lifecycle_post_call_by_conversation(void **state)
+{
+	struct fixture *f = *state;
+	const char *const texts[] = {"by conversation 1", "by conversation 2"};
+	struct ts_kmsg *msgs;
+	size_t n, dead = 0;
+	json_t *body;
+	bool created, changed;
+
+	assert_int_equal(store_call_insert(f->t.db, "EL_byconv", "d-10", NULL, &created), 0);
+	assert_int_equal(store_call_set_conversation(f->t.db, "EL_byconv", "conv_byconv", &changed),
+	                 0);
+	body = trit_transcript_body("EL_byconv", "conv_byconv", texts, 2);
+	assert_int_equal(
+	    json_object_del(json_object_get(body, "data"), "conversation_initiation_client_data"),
+	    0);
+	trit_post_call(&f->t, NULL, "pc-byconv", body);
+	body = trit_transcript_body("EL_nobody", "conv_nobody", texts, 2);
+	assert_int_equal(
+	    json_object_del(json_object_get(body, "data"), "conversation_initiation_client_data"),
+	    0);
+	trit_post_call(&f->t, NULL, "pc-nobody", body);
+	trit_flush(&f->t);
+	assert_int_equal(trit_wait_ll(&f->t,
+	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_byconv' AND "
+	                              "status = 'completed' AND call_end_time IS NOT NULL",
+	                              1, 20000),
+	                 1);
+	/* the final transcript's lines, which no per-turn webhook brought, are reconciled */
+	assert_int_equal(count_conv(&f->t, "conv_byconv", 2), 2);
+	for (int i = 0; i < 150 && dead < 1; i++) {
+		n = trit_dlq(&f->t, "webhooks.post_call", &msgs);
+		for (size_t k = 0; k < n; k++)
+			dead += strcmp(msgs[k].key, "conv_nobody") == 0 &&
+			        strcmp(ts_kmsg_header(&msgs[k], "reason"), "unknown_call_sid") == 0;
+		ts_kmsgs_free(msgs, n);
+		if (dead < 1)
+			ts_sleep_ms(100);
+	}
+	assert_int_equal(dead, 1);
+}
+
 static void test_transcriber_lifecycle_concurrent_sequences(void **state)
 {
 	struct fixture *f = *state;
@@ -266,6 +311,7 @@ int main(void)
 	    cmocka_unit_test(test_transcriber_lifecycle_legacy_call),
 	    cmocka_unit_test(test_transcriber_lifecycle_full_call),
 	    cmocka_unit_test(test_transcriber_lifecycle_failed_api_call),
+	    cmocka_unit_test(test_transcriber_lifecycle_post_call_by_conversation),
 	    cmocka_unit_test(test_transcriber_lifecycle_concurrent_sequences),
 	};
 
