@@ -119,7 +119,7 @@ static void test_store_call_set_conversation(void **state)
 {
 	struct sstate *st = *state;
 	struct store_call c;
-	bool changed = false;
+	bool changed = false, found = false;
 	int64_t nulls = -1;
 
 	insert_call(st->db, "EL_d3_1", "d3");
@@ -142,6 +142,12 @@ static void test_store_call_set_conversation(void **state)
 	assert_string_equal(db_sqlstate(st->db), "23505");
 	assert_int_equal(store_call_count_null_conversation(st->db, &nulls), 0);
 	assert_int_equal(nulls, 1);
+	/* and back: the call by its conversation_id (post-calls without a call_sid) */
+	assert_int_equal(store_call_get_by_conversation(st->db, "conv-31", &c, &found), 0);
+	assert_true(found);
+	assert_string_equal(c.call_sid, "EL_d3_1");
+	assert_int_equal(store_call_get_by_conversation(st->db, "conv-other", &c, &found), 0);
+	assert_false(found);
 }
 
 static void test_store_call_failed_keeps_audit_row(void **state)
