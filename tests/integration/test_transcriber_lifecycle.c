@@ -16,6 +16,8 @@
 #include "store_calls.h"
 #include "timeutil.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +128,43 @@ static void test_transcriber_lifecycle_legacy_call(void **state)
 	                                "IS NULL AND sequence_number <= 2"),
 	                 2); /* the legacy rows are untouched */
 	free(sid);
+}
+
+/* The post-call gate opens at once for a call whose partition of webhooks.transcription has never
+ * had a message (nothing to wait for): it used to wait the whole gate window (30 s here), because a
+ * partition the consumer has read nothing from has no position. Runs right after the legacy test,
+ * whose lines are the only ones so far: the call_sid is chosen to hash to another partition. */
+static void test_transcriber_lifecycle_post_call_on_quiet_partition(void **state)
+{
+	struct fixture *f = *state;
+	const char *const texts[] = {"hello", "bye"};
+	int32_t busy = rd_kafka_msg_partitioner_consistent_random(
+	    NULL, "EL_4711_1748779200", strlen("EL_4711_1748779200"), 4, NULL, NULL);
+	char sid[32];
+	bool created, changed;
+	int64_t t0;
+
+	for (int i = 0;; i++) {
+		snprintf(sid, sizeof sid, "EL_quiet_%d", i);
+		if (rd_kafka_msg_partitioner_consistent_random(NULL, sid, strlen(sid), 4, NULL,
+		                                               NULL) != busy)
+			break;
+	}
+	assert_int_equal(store_call_insert(f->t.db, sid, "d-11", NULL, &created), 0);
+	assert_int_equal(store_call_set_conversation(f->t.db, sid, "conv_quiet", &changed), 0);
+	t0 = time_mono_ms();
+	trit_post_call(&f->t, sid, "pc-quiet", trit_transcript_body(sid, "conv_quiet", texts, 2));
+	trit_flush(&f->t);
+	assert_int_equal(
+	    trit_wait_ll(&f->t,
+	                 "SELECT count(*) FROM calls WHERE conversation_id = 'conv_quiet' "
+	                 "AND status = 'completed'",
+	                 1, 40000),
+	    1);
+	if (time_mono_ms() - t0 > 10000)
+		fail_msg("the post-call waited %lld ms for a partition that never had a line",
+		         (long long)(time_mono_ms() - t0));
+	assert_int_equal(count_conv(&f->t, "conv_quiet", 2), 2);
 }
 
 static void test_transcriber_lifecycle_full_call(void **state)
@@ -309,6 +348,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transcriber_lifecycle_legacy_call),
+	    cmocka_unit_test(test_transcriber_lifecycle_post_call_on_quiet_partition),
 	    cmocka_unit_test(test_transcriber_lifecycle_full_call),
 	    cmocka_unit_test(test_transcriber_lifecycle_failed_api_call),
 	    cmocka_unit_test(test_transcriber_lifecycle_post_call_by_conversation),
