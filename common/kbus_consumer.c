@@ -130,7 +130,7 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		 * once unassigned (and, in consumer_close, the group left) librdkafka may never
 		 * answer a commit. A commit refused for membership ends the others at once. */
 		c->in_revoke = true;
-		c->membership_lost = false;
+		c->membership_lost = rd_kafka_assignment_lost(rk); /* its commits cannot succeed */
 		if (c->rebalance_cb)
 			c->rebalance_cb(c->opaque, false, parts);
 		c->in_revoke = false;
@@ -430,7 +430,7 @@ int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t par
 	rd_kafka_resp_err_t err;
 
 	if (c->in_revoke && c->membership_lost)
-		return -1; /* already logged; the next owner re-reads from the last commit */
+		return -1; /* logged (failure or lost assignment); the next owner re-reads */
 	parts = kbus_one(topic, partition, next_offset);
 	err = kbus_commit_wait(c->rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);

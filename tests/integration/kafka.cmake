@@ -4,7 +4,7 @@ add_executable(test_kbus_helper ${CMAKE_CURRENT_LIST_DIR}/test_kbus_helper.c)
 target_link_libraries(test_kbus_helper PRIVATE callpipe_common)
 
 callpipe_integration_test(NAME test_kbus_group
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kbus_group.c TIMEOUT 120)
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kbus_group.c TIMEOUT 240)
 add_dependencies(test_kbus_group test_kbus_helper devbroker)
 callpipe_integration_test(NAME test_kbus_faults
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kbus_faults.c TIMEOUT 120)

@@ -284,10 +284,9 @@ static void test_kbus_group_close_during_rebalance_is_bounded(void **state)
 		assert_true(ts_wait_until(consumed_at_least, &w, 20000));
 		/* a leaves: b's group rebalances, and b is told to stop at once */
 		assert_int_equal(ts_proc_stop(&pa, SIGTERM, 15000), 0);
-		if (ts_proc_stop(&pb, SIGTERM, 15000) != 0)
+		if (ts_proc_stop(&pb, SIGTERM, 25000) != 0)
 			fail_msg("round %d: the consumer closed during a rebalance did not exit in "
-			         "15 s; "
-			         "log %s",
+			         "25 s; log %s",
 			         round, pb.log_path);
 	}
 	ts_broker_stop(&b);
