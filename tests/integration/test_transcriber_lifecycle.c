@@ -98,6 +98,32 @@ static long long count_conv(struct trit *t, const char *conv, long long expect)
 	return trit_wait_ll(t, sql, expect, 30000);
 }
 
+/* Dead-letters on base's DLQ with this key and reason. */
+static size_t dlq_count(struct trit *t, const char *base, const char *key, const char *reason)
+{
+	struct ts_kmsg *msgs;
+	size_t n = trit_dlq(t, base, &msgs), found = 0;
+
+	for (size_t k = 0; k < n; k++)
+		found += msgs[k].key && strcmp(msgs[k].key, key) == 0 &&
+		         strcmp(ts_kmsg_header(&msgs[k], "reason"), reason) == 0;
+	ts_kmsgs_free(msgs, n);
+	return found;
+}
+
+/* A post-call transcription body as ElevenLabs sends it for a call without our dynamic
+ * variables: no call_sid anywhere, only the conversation_id. */
+static json_t *body_without_call_sid(const char *conversation_id, const char *const *texts,
+                                     size_t n)
+{
+	json_t *body = trit_transcript_body("EL_unused", conversation_id, texts, n);
+
+	assert_int_equal(
+	    json_object_del(json_object_get(body, "data"), "conversation_initiation_client_data"),
+	    0);
+	return body;
+}
+
 static void test_transcriber_lifecycle_legacy_call(void **state)
 {
 	struct fixture *f = *state;
@@ -202,8 +228,7 @@ static void test_transcriber_lifecycle_failed_api_call(void **state)
 {
 	struct fixture *f = *state;
 	const char *const texts[] = {"never stored"};
-	struct ts_kmsg *msgs;
-	size_t n, dead = 0;
+	size_t dead = 0;
 	bool created, changed;
 
 	assert_int_equal(store_call_insert(f->t.db, "EL_apifail", "d-8", NULL, &created), 0);
@@ -214,17 +239,8 @@ static void test_transcriber_lifecycle_failed_api_call(void **state)
 	               trit_transcript_body("EL_apifail", "conv_apifail", texts, 1));
 	trit_flush(&f->t);
 	for (int i = 0; i < 150 && dead < 3; i++) {
-		dead = 0;
-		n = trit_dlq(&f->t, "webhooks.transcription", &msgs);
-		for (size_t k = 0; k < n; k++)
-			dead += strcmp(msgs[k].key, "EL_apifail") == 0 &&
-			        strcmp(ts_kmsg_header(&msgs[k], "reason"), "call_failed") == 0;
-		ts_kmsgs_free(msgs, n);
-		n = trit_dlq(&f->t, "webhooks.post_call", &msgs);
-		for (size_t k = 0; k < n; k++)
-			dead += strcmp(msgs[k].key, "EL_apifail") == 0 &&
-			        strcmp(ts_kmsg_header(&msgs[k], "reason"), "call_failed") == 0;
-		ts_kmsgs_free(msgs, n);
+		dead = dlq_count(&f->t, "webhooks.transcription", "EL_apifail", "call_failed") +
+		       dlq_count(&f->t, "webhooks.post_call", "EL_apifail", "call_failed");
 		if (dead < 3)
 			ts_sleep_ms(100);
 	}
@@ -249,24 +265,14 @@ static void test_transcriber_lifecycle_post_call_by_conversation(void **state)
 {
 	struct fixture *f = *state;
 	const char *const texts[] = {"by conversation 1", "by conversation 2"};
-	struct ts_kmsg *msgs;
-	size_t n, dead = 0;
-	json_t *body;
+	size_t dead = 0;
 	bool created, changed;
 
 	assert_int_equal(store_call_insert(f->t.db, "EL_byconv", "d-10", NULL, &created), 0);
 	assert_int_equal(store_call_set_conversation(f->t.db, "EL_byconv", "conv_byconv", &changed),
 	                 0);
-	body = trit_transcript_body("EL_byconv", "conv_byconv", texts, 2);
-	assert_int_equal(
-	    json_object_del(json_object_get(body, "data"), "conversation_initiation_client_data"),
-	    0);
-	trit_post_call(&f->t, NULL, "pc-byconv", body);
-	body = trit_transcript_body("EL_nobody", "conv_nobody", texts, 2);
-	assert_int_equal(
-	    json_object_del(json_object_get(body, "data"), "conversation_initiation_client_data"),
-	    0);
-	trit_post_call(&f->t, NULL, "pc-nobody", body);
+	trit_post_call(&f->t, NULL, "pc-byconv", body_without_call_sid("conv_byconv", texts, 2));
+	trit_post_call(&f->t, NULL, "pc-nobody", body_without_call_sid("conv_nobody", texts, 2));
 	trit_flush(&f->t);
 	assert_int_equal(trit_wait_ll(&f->t,
 	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_byconv' AND "
@@ -276,11 +282,7 @@ static void test_transcriber_lifecycle_post_call_by_conversation(void **state)
 	/* the final transcript's lines, which no per-turn webhook brought, are reconciled */
 	assert_int_equal(count_conv(&f->t, "conv_byconv", 2), 2);
 	for (int i = 0; i < 150 && dead < 1; i++) {
-		n = trit_dlq(&f->t, "webhooks.post_call", &msgs);
-		for (size_t k = 0; k < n; k++)
-			dead += strcmp(msgs[k].key, "conv_nobody") == 0 &&
-			        strcmp(ts_kmsg_header(&msgs[k], "reason"), "unknown_call_sid") == 0;
-		ts_kmsgs_free(msgs, n);
+		dead = dlq_count(&f->t, "webhooks.post_call", "conv_nobody", "unknown_call_sid");
 		if (dead < 1)
 			ts_sleep_ms(100);
 	}
