@@ -14,6 +14,14 @@ enum sig_result {
 	SIG_MISMATCH,  /* no v0 matched (constant-time compare) */
 };
 
+/* A webhook secret ready for signing and verifying: SHA-256 fetched once and the HMAC's key
+ * blocks hashed once, so each message costs only its own bytes. Immutable once made: any number
+ * of threads may use one key at once. It keeps only the hashed key blocks, not secret. NULL on a
+ * NULL secret or no memory; the caller frees it with sig_key_free (NULL is fine). */
+struct sig_key;
+struct sig_key *sig_key_new(const char *secret);
+void sig_key_free(struct sig_key *k);
+
 /* Writes the header value for body signed at unix time t into out (>= 96 bytes). Returns 0 or -1.
  */
 int sig_sign(const char *secret, int64_t t, const void *body, size_t len, char *out,
@@ -21,6 +29,10 @@ int sig_sign(const char *secret, int64_t t, const void *body, size_t len, char *
 
 /* Verifies header (may be NULL) over the raw body at time now. Accepts several v0= entries
  * (secret rotation); unknown keys are ignored. */
+enum sig_result sig_key_verify(const struct sig_key *k, const char *header, const void *body,
+                               size_t len, int64_t now, long max_age_s, long max_skew_s);
+
+/* sig_key_verify with a key made for this one call (tests, tools: a server keeps its key). */
 enum sig_result sig_verify(const char *secret, const char *header, const void *body, size_t len,
                            int64_t now, long max_age_s, long max_skew_s);
 

@@ -119,7 +119,7 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 	enum sig_result r;
 	char reason[40];
 
-	if (conf->webhook_secret == NULL || conf->webhook_secret[0] == '\0') {
+	if (rq->srv->webhook_key == NULL) {
 		if (webhook_event_id_random(rq->event_id, sizeof rq->event_id) == 0)
 			return true;
 		*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "no randomness",
@@ -149,8 +149,8 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 			return false;
 		}
 	}
-	r = sig_verify(conf->webhook_secret, header, rq->body, rq->len, rq->received_ms / 1000,
-	               (long)conf->sig_max_age_s, (long)conf->sig_max_skew_s);
+	r = sig_key_verify(rq->srv->webhook_key, header, rq->body, rq->len, rq->received_ms / 1000,
+	                   (long)conf->sig_max_age_s, (long)conf->sig_max_skew_s);
 	if (r != SIG_OK) {
 		snprintf(reason, sizeof reason, "signature_%s", sig_result_str(r));
 		log_warn("webhook refused: bad signature", LOGS("reason", sig_result_str(r)),

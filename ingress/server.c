@@ -318,6 +318,13 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 			goto fail;
 		}
 	}
+	if (conf->webhook_secret != NULL && conf->webhook_secret[0] != '\0') {
+		s->webhook_key = sig_key_new(conf->webhook_secret);
+		if (s->webhook_key == NULL) {
+			snprintf(errstr, errstr_size, "cannot prepare the webhook secret");
+			goto fail;
+		}
+	}
 	if (server_resolve(conf->http_listen, &ss, errstr, errstr_size) != 0)
 		goto fail;
 	if (ss.ss_family == AF_INET6)
@@ -346,6 +353,7 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 fail:
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
+	sig_key_free(s->webhook_key);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);
 	return NULL;
@@ -403,6 +411,7 @@ void server_destroy(struct server *s)
 		return;
 	if (server_stop(s) != 0)
 		return; /* leaked on purpose: suspended connections still point into it */
+	sig_key_free(s->webhook_key);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);
 }

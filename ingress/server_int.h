@@ -3,6 +3,7 @@
 #define CALLPIPE_INGRESS_SERVER_INT_H
 
 #include "publish.h"
+#include "sig.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -52,7 +53,9 @@ struct server {
 	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
 	bool has_tool_secret;
 	unsigned char tool_hash[32]; /* SHA-256 of INGRESS_TOOL_SECRET */
-	uint64_t request_id_base;    /* random, drawn at start */
+	struct sig_key
+	    *webhook_key;         /* ELEVENLABS_WEBHOOK_SECRET, ready to verify; NULL: unsigned */
+	uint64_t request_id_base; /* random, drawn at start */
 	atomic_uint_fast64_t request_seq;
 	_Atomic(struct metric *) m_requests[ROUTE_N][SERVER_STATUS_SLOTS];
 	struct metric *m_in_flight;

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 
 #include "sig.h"
 
@@ -137,6 +140,91 @@ static void test_sig_round_trip_binary(void **state)
 	                 SIG_MISMATCH);
 }
 
+/* The precomputed key blocks give OpenSSL's own HMAC for keys shorter than, as long as and
+ * longer than the 64-byte block, and bodies of any length. */
+static void test_sig_key_matches_openssl_hmac(void **state)
+{
+	char secret[200], body[300], header[128], want[128];
+	unsigned char mac[32];
+	size_t maclen = 0;
+
+	(void)state;
+	for (size_t kl = 1; kl < sizeof secret; kl += 7) {
+		for (size_t i = 0; i < kl; i++)
+			secret[i] = (char)('!' + (i * 31 + kl) % 90);
+		secret[kl] = '\0';
+		for (size_t bl = 0; bl < sizeof body; bl += 61) {
+			struct sig_key *k = sig_key_new(secret);
+			char text[400];
+			int tl;
+
+			for (size_t i = 0; i < bl; i++)
+				body[i] = (char)(i * 7 + kl);
+			tl = snprintf(text, sizeof text, "%d.", T);
+			memcpy(text + tl, body, bl);
+			assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, kl,
+			                          (unsigned char *)text, (size_t)tl + bl, mac,
+			                          sizeof mac, &maclen));
+			assert_int_equal(maclen, 32);
+			tl = snprintf(want, sizeof want, "t=%d,v0=", T);
+			for (size_t i = 0; i < 32; i++)
+				tl += snprintf(want + tl, sizeof want - (size_t)tl, "%02x", mac[i]);
+			assert_int_equal(sig_sign(secret, T, body, bl, header, sizeof header), 0);
+			assert_string_equal(header, want);
+			assert_non_null(k);
+			assert_int_equal(sig_key_verify(k, want, body, bl, T, MAX_AGE, MAX_SKEW),
+			                 SIG_OK);
+			sig_key_free(k);
+		}
+	}
+	assert_null(sig_key_new(NULL));
+	sig_key_free(NULL);
+}
+
+struct sig_thread_arg {
+	const struct sig_key *key;
+	int ok, mismatch;
+};
+
+static void *sig_thread(void *opaque)
+{
+	struct sig_thread_arg *a = opaque;
+	char header[128];
+
+	snprintf(header, sizeof header, "t=%d,v0=%s", T, MAC);
+	for (int i = 0; i < 20000; i++) {
+		/* the same key, alternately right and wrong: verifying never changes it */
+		if (sig_key_verify(a->key, header, BODY, strlen(BODY), T, MAX_AGE, MAX_SKEW) ==
+		    SIG_OK)
+			a->ok++;
+		if (sig_key_verify(a->key, header, BODY, strlen(BODY) - 1, T, MAX_AGE, MAX_SKEW) ==
+		    SIG_MISMATCH)
+			a->mismatch++;
+	}
+	return NULL;
+}
+
+/* One key, used by several threads at once (the ingress's HTTP threads share it). */
+static void test_sig_key_shared_by_threads(void **state)
+{
+	struct sig_key *k = sig_key_new(SECRET);
+	struct sig_thread_arg args[4];
+	pthread_t th[4];
+
+	(void)state;
+	assert_non_null(k);
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct sig_thread_arg){.key = k};
+		assert_int_equal(pthread_create(&th[i], NULL, sig_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].ok, 20000);
+		assert_int_equal(args[i].mismatch, 20000);
+	}
+	sig_key_free(k);
+}
+
 static void test_sig_result_str(void **state)
 {
 	(void)state;
@@ -151,8 +239,12 @@ static void test_sig_result_str(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sig_sign_vector),    cmocka_unit_test(test_sig_verify_table),
-	    cmocka_unit_test(test_sig_verify_bounded), cmocka_unit_test(test_sig_round_trip_binary),
+	    cmocka_unit_test(test_sig_sign_vector),
+	    cmocka_unit_test(test_sig_verify_table),
+	    cmocka_unit_test(test_sig_verify_bounded),
+	    cmocka_unit_test(test_sig_round_trip_binary),
+	    cmocka_unit_test(test_sig_key_matches_openssl_hmac),
+	    cmocka_unit_test(test_sig_key_shared_by_threads),
 	    cmocka_unit_test(test_sig_result_str),
 	};
 
