@@ -274,11 +274,25 @@ void codec_call_requested_clear(struct codec_call_requested *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* The value of field name for a message: shared with root when s was borrowed from it (a parsed
+ * webhook or a decoded message: no copy, no second UTF-8 check), else a new string; NULL when s is
+ * NULL or not UTF-8. */
+static json_t *codec_share(json_t *root, const char *name, const char *s)
+{
+	json_t *v = root != NULL ? json_object_get(root, name) : NULL;
+
+	if (s != NULL && v != NULL && json_string_value(v) == s)
+		return json_incref(v);
+	return s != NULL ? json_string(s) : NULL;
+}
+
 json_t *codec_transcription_encode(const struct codec_transcription *m)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "event_id", m->event_id, "received_at",
-	                 m->received_at, "call_sid", m->call_sid, "speaker", m->speaker, "message",
-	                 m->message);
+	/* "o" steals each value, also when packing fails (a NULL one) */
+	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "event_id", m->event_id, "received_at",
+	                 m->received_at, "call_sid", codec_share(m->root, "call_sid", m->call_sid),
+	                 "speaker", codec_share(m->root, "speaker", m->speaker), "message",
+	                 codec_share(m->root, "message", m->message));
 }
 
 int codec_transcription_decode(const char *buf, size_t len, struct codec_transcription *m,

@@ -37,7 +37,8 @@ int codec_call_requested_decode(const char *buf, size_t len, struct codec_call_r
                                 char *errstr, size_t errstr_size);
 void codec_call_requested_clear(struct codec_call_requested *m);
 
-/* webhooks.transcription; speaker is "agent" or "user". */
+/* webhooks.transcription; speaker is "agent" or "user". root: the object the strings point into
+ * (decode sets and owns it; encode shares the strings borrowed from it instead of copying). */
 struct codec_transcription {
 	json_t *root;
 	const char *event_id, *received_at, *call_sid, *speaker, *message;

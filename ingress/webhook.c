@@ -137,6 +137,7 @@ int webhook_transcription(const char *body, size_t len, const char *event_id,
 	}
 	m.event_id = event_id;
 	m.received_at = received_at;
+	m.root = root; /* borrowed: the message shares the parsed strings */
 	ret = webhook_finish(codec_transcription_encode(&m), m.call_sid, out, errstr, errstr_size);
 out:
 	json_decref(root);

@@ -186,7 +186,7 @@ static void test_codec_transcription_round_trip(void **state)
 		    .message = "Copy that \xe2\x9c\x93",
 		};
 		struct codec_transcription out;
-		json_t *root = codec_transcription_encode(&in);
+		json_t *root = codec_transcription_encode(&in), *again;
 		size_t len;
 		char err[256], *buf = codec_dump(root, &len);
 
@@ -196,9 +196,20 @@ static void test_codec_transcription_round_trip(void **state)
 		assert_string_equal(out.call_sid, in.call_sid);
 		assert_string_equal(out.speaker, in.speaker);
 		assert_string_equal(out.message, in.message);
+		/* encoding what was decoded shares the strings with out.root instead of copying */
+		again = codec_transcription_encode(&out);
+		assert_non_null(again);
+		assert_true(json_equal(again, root));
+		assert_ptr_equal(json_object_get(again, "message"),
+		                 json_object_get(out.root, "message"));
+		assert_ptr_equal(json_object_get(again, "call_sid"),
+		                 json_object_get(out.root, "call_sid"));
+		json_decref(again);
 		codec_transcription_clear(&out);
 		free(buf);
 		json_decref(root);
+		in.message = "not UTF-8 \xff";
+		assert_null(codec_transcription_encode(&in));
 		in.message = NULL;
 		assert_null(codec_transcription_encode(&in));
 	}
