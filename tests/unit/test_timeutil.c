@@ -20,6 +20,10 @@ static const struct {
     {946684800000, "2000-01-01T00:00:00.000Z"},
     {-1, "1969-12-31T23:59:59.999Z"},
     {-86400000, "1969-12-31T00:00:00.000Z"},
+    {253402300799999, "9999-12-31T23:59:59.999Z"},
+    {253402300800000, "10000-01-01T00:00:00.000Z"},
+    {-62167219200000, "0000-01-01T00:00:00.000Z"},
+    {1234567890987, "2009-02-13T23:31:30.987Z"},
 };
 
 static void test_timeutil_format(void **state)
@@ -30,6 +34,13 @@ static void test_timeutil_format(void **state)
 
 		time_format_iso_ms(format_cases[i].ms, buf, sizeof buf);
 		assert_string_equal(buf, format_cases[i].text);
+	}
+	{
+		/* a buffer too small truncates, always terminated */
+		char small[11];
+
+		time_format_iso_ms(1763721000123, small, sizeof small);
+		assert_string_equal(small, "2025-11-21");
 	}
 }
 
