@@ -23,11 +23,12 @@
 
 /* Compares a presented secret with the digest of the configured one. Comparing fixed-size
  * digests keeps the time independent of where (and whether) they differ, and of the length. */
-static bool routes_secret_equal(const char *presented, const unsigned char want[32])
+static bool routes_secret_equal(const struct server *s, const char *presented,
+                                const unsigned char want[32])
 {
 	unsigned char got[32];
 
-	if (EVP_Digest(presented, strlen(presented), got, NULL, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(presented, strlen(presented), got, NULL, s->sha256, NULL) != 1)
 		return false;
 	return CRYPTO_memcmp(got, want, sizeof got) == 0;
 }
@@ -45,7 +46,7 @@ bool routes_authorized(struct req *rq)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	return routes_secret_equal(h, s->token_hash);
+	return routes_secret_equal(s, h, s->token_hash);
 }
 
 /* "application/json", any case, optionally followed by parameters (charset=utf-8). */
@@ -134,7 +135,7 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 		    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_TOOL_HEADER);
 
 		if (tool != NULL) {
-			if (!routes_secret_equal(tool, rq->srv->tool_hash)) {
+			if (!routes_secret_equal(rq->srv, tool, rq->srv->tool_hash)) {
 				log_warn("webhook refused: wrong tool secret",
 				         LOGS("request_id", rq->request_id));
 				*ret =
@@ -158,8 +159,8 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 		*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid signature", reason);
 		return false;
 	}
-	if (webhook_event_id_signed(header, rq->body, rq->len, rq->event_id, sizeof rq->event_id) !=
-	    0) {
+	if (webhook_event_id_signed(rq->srv->sha256, header, rq->body, rq->len, rq->event_id,
+	                            sizeof rq->event_id) != 0) {
 		*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot hash",
 		                          "internal");
 		return false;

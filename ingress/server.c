@@ -302,10 +302,15 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	                               "post-call webhooks of an unknown type, answered 200 and "
 	                               "dropped",
 	                               NULL);
+	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (s->sha256 == NULL) {
+		snprintf(errstr, errstr_size, "OpenSSL has no SHA-256");
+		goto fail;
+	}
 	if (conf->api_token != NULL && conf->api_token[0] != '\0') {
 		s->has_token = true;
 		if (EVP_Digest(conf->api_token, strlen(conf->api_token), s->token_hash, NULL,
-		               EVP_sha256(), NULL) != 1) {
+		               s->sha256, NULL) != 1) {
 			snprintf(errstr, errstr_size, "cannot hash the API token");
 			goto fail;
 		}
@@ -313,7 +318,7 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	if (conf->tool_secret != NULL && conf->tool_secret[0] != '\0') {
 		s->has_tool_secret = true;
 		if (EVP_Digest(conf->tool_secret, strlen(conf->tool_secret), s->tool_hash, NULL,
-		               EVP_sha256(), NULL) != 1) {
+		               s->sha256, NULL) != 1) {
 			snprintf(errstr, errstr_size, "cannot hash the tool secret");
 			goto fail;
 		}
@@ -354,6 +359,7 @@ fail:
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
 	sig_key_free(s->webhook_key);
+	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);
 	return NULL;
@@ -412,6 +418,7 @@ void server_destroy(struct server *s)
 	if (server_stop(s) != 0)
 		return; /* leaked on purpose: suspended connections still point into it */
 	sig_key_free(s->webhook_key);
+	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);
 }

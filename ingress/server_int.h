@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/types.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -53,8 +54,9 @@ struct server {
 	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
 	bool has_tool_secret;
 	unsigned char tool_hash[32]; /* SHA-256 of INGRESS_TOOL_SECRET */
-	struct sig_key
-	    *webhook_key;         /* ELEVENLABS_WEBHOOK_SECRET, ready to verify; NULL: unsigned */
+	EVP_MD *sha256;              /* fetched once: event ids and secret digests */
+	/* ELEVENLABS_WEBHOOK_SECRET, ready to verify; NULL: unsigned webhooks */
+	struct sig_key *webhook_key;
 	uint64_t request_id_base; /* random, drawn at start */
 	atomic_uint_fast64_t request_seq;
 	_Atomic(struct metric *) m_requests[ROUTE_N][SERVER_STATUS_SLOTS];

@@ -15,8 +15,8 @@
 #define WEBHOOK_TYPE_FAILURE    "call_initiation_failure"
 #define WEBHOOK_TYPE_AUDIO      "post_call_audio"
 
-int webhook_event_id_signed(const char *sig_header, const void *body, size_t len, char *out,
-                            size_t size)
+int webhook_event_id_signed(const EVP_MD *sha256, const char *sig_header, const void *body,
+                            size_t len, char *out, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -29,7 +29,7 @@ int webhook_event_id_signed(const char *sig_header, const void *body, size_t len
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL)
 		return -1;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	if (EVP_DigestInit_ex(ctx, sha256 != NULL ? sha256 : EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, sig_header, strlen(sig_header)) != 1 ||
 	    EVP_DigestUpdate(ctx, "\n", 1) != 1 || EVP_DigestUpdate(ctx, body, len) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)

@@ -3,14 +3,17 @@
 #ifndef CALLPIPE_INGRESS_WEBHOOK_H
 #define CALLPIPE_INGRESS_WEBHOOK_H
 
+#include <openssl/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #define WEBHOOK_EVENT_ID_SIZE 65 /* 64 hex digits + NUL; a UUID (36 + NUL) fits too */
 
 /* Signed mode: event_id = lowercase hex SHA-256 of (signature header + "\n" + raw body), so an
- * exact re-delivery of the same webhook gets the same id. Returns 0 or -1. */
-__attribute__((warn_unused_result)) int webhook_event_id_signed(const char *sig_header,
+ * exact re-delivery of the same webhook gets the same id. sha256: fetched once by the caller
+ * (EVP_MD_fetch; NULL looks it up on every call, under OpenSSL's lock). Returns 0 or -1. */
+__attribute__((warn_unused_result)) int webhook_event_id_signed(const EVP_MD *sha256,
+                                                                const char *sig_header,
                                                                 const void *body, size_t len,
                                                                 char *out, size_t size);
 

@@ -12,6 +12,8 @@
 
 #include "codec.h"
 #include "sig.h"
+#include <openssl/evp.h>
+
 #include "webhook.h"
 
 #define AT "2025-11-21T10:30:00.123Z"
@@ -23,17 +25,30 @@ static void test_webhook_event_id_signed(void **state)
 
 	(void)state;
 	/* sha256("t=1,v0=ab\n{}"), computed with sha256sum */
-	assert_int_equal(webhook_event_id_signed("t=1,v0=ab", "{}", 2, id, sizeof id), 0);
+	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{}", 2, id, sizeof id), 0);
 	assert_string_equal(id, EV);
 	/* the same delivery again: the same id; any other byte: another id */
-	assert_int_equal(webhook_event_id_signed("t=1,v0=ab", "{}", 2, other, sizeof other), 0);
+	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{}", 2, other, sizeof other),
+	                 0);
 	assert_string_equal(id, other);
-	assert_int_equal(webhook_event_id_signed("t=2,v0=ab", "{}", 2, other, sizeof other), 0);
+	assert_int_equal(webhook_event_id_signed(NULL, "t=2,v0=ab", "{}", 2, other, sizeof other),
+	                 0);
 	assert_string_not_equal(id, other);
-	assert_int_equal(webhook_event_id_signed("t=1,v0=ab", "{ }", 3, other, sizeof other), 0);
+	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{ }", 3, other, sizeof other),
+	                 0);
 	assert_string_not_equal(id, other);
-	assert_int_equal(webhook_event_id_signed("t=1,v0=ab", "{}", 2, other, 64), -1);
-	assert_int_equal(webhook_event_id_signed(NULL, "{}", 2, other, sizeof other), -1);
+	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{}", 2, other, 64), -1);
+	assert_int_equal(webhook_event_id_signed(NULL, NULL, "{}", 2, other, sizeof other), -1);
+	{
+		/* with a SHA-256 fetched once, as the server does: the same id */
+		EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+
+		assert_non_null(md);
+		assert_int_equal(
+		    webhook_event_id_signed(md, "t=1,v0=ab", "{}", 2, other, sizeof other), 0);
+		assert_string_equal(other, EV);
+		EVP_MD_free(md);
+	}
 }
 
 static void test_webhook_event_id_random(void **state)
