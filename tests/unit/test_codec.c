@@ -215,6 +215,43 @@ static void test_codec_transcription_round_trip(void **state)
 	}
 }
 
+/* codec_dump writes what json_dumps would, for messages smaller and much larger than its first
+ * buffer, and refuses what json_dumps refuses. */
+static void test_codec_dump_matches_jansson(void **state)
+{
+	static char big[20000];
+
+	(void)state;
+	for (size_t n = 0; n < sizeof big - 1; n = n * 3 + 1) {
+		json_t *root;
+		char *want, *got;
+		size_t len = 0;
+
+		memset(big, 'x', n);
+		big[n] = '\0';
+		if (n > 2)
+			big[n / 2] = '"'; /* an escape in the middle */
+		root = json_pack("{s:s, s:i, s:[s, n]}", "text", big, "n", (int)n, "list",
+		                 "a\xc3\xa9");
+		assert_non_null(root);
+		want = json_dumps(root, JSON_COMPACT);
+		got = codec_dump(root, &len);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		assert_int_equal(len, strlen(want));
+		free(want);
+		free(got);
+		json_decref(root);
+	}
+	{
+		json_t *str = json_string("not a container");
+
+		assert_null(codec_dump(str, NULL));
+		json_decref(str);
+		assert_null(codec_dump(NULL, NULL));
+	}
+}
+
 static void test_codec_post_call_round_trip(void **state)
 {
 	json_t *body =
@@ -523,6 +560,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_codec_call_requested_round_trip),
 	    cmocka_unit_test(test_codec_transcription_round_trip),
+	    cmocka_unit_test(test_codec_dump_matches_jansson),
 	    cmocka_unit_test(test_codec_post_call_round_trip),
 	    cmocka_unit_test(test_codec_string_field_errors),
 	    cmocka_unit_test(test_codec_other_field_errors),
