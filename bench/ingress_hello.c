@@ -1,6 +1,7 @@
 /* ingress_hello: the baseline of bench/ingress: a bare libmicrohttpd server with the ingress's
- * threading (epoll, internal thread pool) that reads each request body and answers a small JSON
- * 200, doing nothing else. Usage: ingress-bench-hello PORT [THREADS]. Runs until SIGTERM/SIGINT. */
+ * threading (poll, internal thread pool, suspend/resume allowed: the same MHD flags as
+ * ingress/server.c) that reads each request body and answers a small JSON 200, doing nothing
+ * else. Usage: ingress-bench-hello PORT [THREADS]. Runs until SIGTERM/SIGINT. */
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, hello_on_signal);
 	signal(SIGINT, hello_on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME,
+	d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME,
 	                     (uint16_t)atoi(argv[1]), NULL, NULL, hello_access, NULL,
 	                     MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
 	                     10u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
