@@ -306,25 +306,31 @@ void codec_call_requested_clear(struct codec_call_requested *m)
 	memset(m, 0, sizeof *m);
 }
 
-/* The value of field name for a message: shared with root when s was borrowed from it (a parsed
- * webhook or a decoded message: no copy, no second UTF-8 check), else a new string; NULL when s is
- * NULL or not UTF-8. */
-static json_t *codec_share(json_t *root, const char *name, const char *s)
-{
-	json_t *v = root != NULL ? json_object_get(root, name) : NULL;
-
-	if (s != NULL && v != NULL && json_string_value(v) == s)
-		return json_incref(v);
-	return s != NULL ? json_string(s) : NULL;
-}
-
 json_t *codec_transcription_encode(const struct codec_transcription *m)
 {
-	/* "o" steals each value, also when packing fails (a NULL one) */
-	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "event_id", m->event_id, "received_at",
-	                 m->received_at, "call_sid", codec_share(m->root, "call_sid", m->call_sid),
-	                 "speaker", codec_share(m->root, "speaker", m->speaker), "message",
-	                 codec_share(m->root, "message", m->message));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "event_id", m->event_id, "received_at",
+	                 m->received_at, "call_sid", m->call_sid, "speaker", m->speaker, "message",
+	                 m->message);
+}
+
+json_t *codec_transcription_stamp(json_t *root, const char *event_id, const char *received_at)
+{
+	const char *key;
+	json_t *value;
+	void *next;
+
+	if (!json_is_object(root) || event_id == NULL || received_at == NULL)
+		return NULL;
+	json_object_foreach_safe(root, next, key, value)
+	{
+		if (strcmp(key, "call_sid") != 0 && strcmp(key, "speaker") != 0 &&
+		    strcmp(key, "message") != 0)
+			json_object_del(root, key);
+	}
+	if (json_object_set_new(root, "event_id", json_string(event_id)) != 0 ||
+	    json_object_set_new(root, "received_at", json_string(received_at)) != 0)
+		return NULL;
+	return json_incref(root);
 }
 
 int codec_transcription_decode(const char *buf, size_t len, struct codec_transcription *m,

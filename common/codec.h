@@ -37,13 +37,16 @@ int codec_call_requested_decode(const char *buf, size_t len, struct codec_call_r
                                 char *errstr, size_t errstr_size);
 void codec_call_requested_clear(struct codec_call_requested *m);
 
-/* webhooks.transcription; speaker is "agent" or "user". root: the object the strings point into
- * (decode sets and owns it; encode shares the strings borrowed from it instead of copying). */
+/* webhooks.transcription; speaker is "agent" or "user". */
 struct codec_transcription {
 	json_t *root;
 	const char *event_id, *received_at, *call_sid, *speaker, *message;
 };
 json_t *codec_transcription_encode(const struct codec_transcription *m);
+/* The same message made in place from root, a transcription webhook whose call_sid, speaker and
+ * message the caller already checked: any other field is dropped and event_id and received_at are
+ * set (no new object, no copy of the text). Returns root with one more reference, or NULL. */
+json_t *codec_transcription_stamp(json_t *root, const char *event_id, const char *received_at);
 int codec_transcription_decode(const char *buf, size_t len, struct codec_transcription *m,
                                char *errstr, size_t errstr_size);
 void codec_transcription_clear(struct codec_transcription *m);

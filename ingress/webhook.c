@@ -135,10 +135,9 @@ int webhook_transcription(const char *body, size_t len, const char *event_id,
 		snprintf(errstr, errstr_size, "field 'speaker' must be \"agent\" or \"user\"");
 		goto out;
 	}
-	m.event_id = event_id;
-	m.received_at = received_at;
-	m.root = root; /* borrowed: the message shares the parsed strings */
-	ret = webhook_finish(codec_transcription_encode(&m), m.call_sid, out, errstr, errstr_size);
+	/* the parsed body becomes the message: no second object, no copy of the text */
+	ret = webhook_finish(codec_transcription_stamp(root, event_id, received_at), m.call_sid,
+	                     out, errstr, errstr_size);
 out:
 	json_decref(root);
 	return ret;
