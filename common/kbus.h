@@ -94,8 +94,10 @@ void kbus_consumer_close(struct kbus_consumer *c);
  * message with rd_kafka_message_destroy. */
 rd_kafka_message_t *kbus_consumer_poll(struct kbus_consumer *c, int timeout_ms);
 
-/* Commits next_offset (= last handled offset + 1) for one partition, synchronously.
- * Returns 0 or -1. Call only after the database transaction that used the messages committed. */
+/* Commits next_offset (= last handled offset + 1) for one partition, synchronously, waiting at
+ * most 5 s for the answer; for 5 s after an unanswered commit, commits fail at once (a sweep over
+ * many partitions stalls once, not once per partition). Returns 0 or -1: keep the offset and
+ * retry later. Call only after the database transaction that used the messages committed. */
 __attribute__((warn_unused_result)) int kbus_consumer_commit(struct kbus_consumer *c,
                                                              const char *topic, int32_t partition,
                                                              int64_t next_offset);

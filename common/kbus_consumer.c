@@ -27,6 +27,7 @@ struct kbus_consumer {
 	size_t npaused;
 	bool in_revoke;       /* inside the application's revoke callback */
 	bool membership_lost; /* a commit in this revoke failed for good: skip the others */
+	int64_t commit_quiet_until_ms; /* after an unanswered commit: fail the next ones at once */
 };
 
 static void kbus_paused_set(struct kbus_consumer *c, const char *topic, int32_t partition,
@@ -431,6 +432,8 @@ int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t par
 
 	if (c->in_revoke && c->membership_lost)
 		return -1; /* logged (failure or lost assignment); the next owner re-reads */
+	if (kbus_now_ms() < c->commit_quiet_until_ms)
+		return -1; /* logged with the timeout; the caller keeps its offset and retries */
 	parts = kbus_one(topic, partition, next_offset);
 	err = kbus_commit_wait(c->rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
@@ -438,6 +441,11 @@ int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t par
 		return 0;
 	if (kbus_membership_error(err) || err == RD_KAFKA_RESP_ERR__TIMED_OUT)
 		c->membership_lost = true;
+	/* A coordinator that left one commit unanswered (failing over, overloaded) would leave
+	 * the next ones unanswered too: a sweep over every partition would then stall for
+	 * partitions x the timeout. Fail commits at once for one timeout's length instead. */
+	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
+		c->commit_quiet_until_ms = kbus_now_ms() + KBUS_COMMIT_TIMEOUT_MS;
 	log_warn("kafka commit failed", LOGS("topic", topic), LOGI("partition", partition),
 	         LOGI("offset", next_offset), LOGS("error", rd_kafka_err2str(err)));
 	return -1;

@@ -7,7 +7,7 @@ callpipe_integration_test(NAME test_kbus_group
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kbus_group.c TIMEOUT 240)
 add_dependencies(test_kbus_group test_kbus_helper devbroker)
 callpipe_integration_test(NAME test_kbus_faults
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kbus_faults.c TIMEOUT 120)
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kbus_faults.c TIMEOUT 240)
 add_dependencies(test_kbus_faults devbroker)
 callpipe_integration_test(NAME test_devbroker
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_devbroker.c TIMEOUT 60)

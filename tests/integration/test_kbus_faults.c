@@ -1,7 +1,8 @@
 /* test_kbus_faults: kbus against injected faults on a private devbroker: Produce request errors,
  * a broker that goes down and comes back (no acknowledged message lost, sync produce gives up
  * within its timeout), and an offset gap (retention deleted committed-to data) that is counted
- * and logged instead of being skipped silently. */
+ * and logged instead of being skipped silently, and a coordinator that stops answering commits
+ * (one timeout per sweep, not one per partition). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -300,12 +301,69 @@ static void test_kbus_faults_offset_gap_is_counted_not_silent(void **state)
 	metrics_destroy(m3);
 }
 
+/* A coordinator that stops answering costs a sweep of commits one timeout, not one per
+ * partition: after an unanswered commit the next ones fail at once (callers keep their offsets
+ * and retry), and commits succeed again once the coordinator answers. */
+static void test_kbus_faults_unanswered_commit_stalls_a_sweep_once(void **state)
+{
+	struct ts_broker b;
+	struct kbus_producer *p;
+	struct kbus_consumer *c;
+	char seen[8] = {0};
+	long long t0, took, deadline;
+	int failed = 0, rc = -1;
+	atomic_int ok;
+
+	(void)state;
+	atomic_init(&ok, 0);
+	ts_broker_start(&b, "", 4);
+	p = producer_new(&b, NULL);
+	for (int i = 0; i < 8; i++) {
+		char key[32];
+		int n = snprintf(key, sizeof key, "sw-%d", i);
+
+		assert_int_equal(
+		    kbus_produce(p, TOPIC, key, (size_t)n, key, (size_t)n, NULL, 0, count_ok, &ok),
+		    0);
+	}
+	assert_int_equal(kbus_producer_flush(p, 20000), 0);
+	c = consumer_new(&b, "sweep", TOPIC, NULL);
+	assert_true(consume_keys(c, "sw", 8, seen, 30000));
+
+	/* every answer now takes 15 s: longer than a commit waits */
+	assert_int_equal(ts_broker_control(&b, "/rtt?broker=1&ms=15000"), 200);
+	t0 = now_ms();
+	for (int part = 0; part < 4; part++)
+		failed += kbus_consumer_commit(c, TOPIC, part, 1) != 0;
+	took = now_ms() - t0;
+	assert_int_equal(failed, 4);
+	if (took > 9000) /* one timeout is ~5 s; one per partition would be ~20 s */
+		fail_msg("4 unanswered commits took %lld ms", took);
+
+	/* the coordinator answers again: after the quiet period commits go through (the
+	 * consumer may have to rejoin first: it keeps polling meanwhile) */
+	assert_int_equal(ts_broker_control(&b, "/rtt?broker=1&ms=0"), 200);
+	deadline = now_ms() + 60000;
+	while (rc != 0 && now_ms() < deadline) {
+		rd_kafka_message_t *rkm = kbus_consumer_poll(c, 200);
+
+		if (rkm)
+			rd_kafka_message_destroy(rkm);
+		rc = kbus_consumer_commit(c, TOPIC, 0, 1);
+	}
+	assert_int_equal(rc, 0);
+	kbus_consumer_close(c);
+	kbus_producer_destroy(p, 1000);
+	ts_broker_stop(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kbus_faults_produce_errors_are_retried_without_duplicates),
 	    cmocka_unit_test(test_kbus_faults_broker_down_and_up),
 	    cmocka_unit_test(test_kbus_faults_offset_gap_is_counted_not_silent),
+	    cmocka_unit_test(test_kbus_faults_unanswered_commit_stalls_a_sweep_once),
 	};
 
 	log_init("test_kbus_faults", LOG_WARN);
