@@ -39,6 +39,19 @@ static void count_ok(void *opaque, rd_kafka_resp_err_t err, int32_t partition, i
 		atomic_fetch_add((atomic_int *)opaque, 1);
 }
 
+/* Queues keys "<tag>-0".."<tag>-<n-1>" (value = key); each acknowledgement counts in *ok. */
+static void queue_keys(struct kbus_producer *p, const char *tag, int n, atomic_int *ok)
+{
+	for (int i = 0; i < n; i++) {
+		char key[32];
+		int len = snprintf(key, sizeof key, "%s-%d", tag, i);
+
+		assert_int_equal(kbus_produce(p, TOPIC, key, (size_t)len, key, (size_t)len, NULL, 0,
+		                              count_ok, ok),
+		                 0);
+	}
+}
+
 static struct kbus_producer *producer_new(const struct ts_broker *b, struct metrics *m)
 {
 	struct kbus_config kc = {.brokers = b->bootstrap, .client_id = "test", .metrics = m};
@@ -119,13 +132,7 @@ static void test_kbus_faults_produce_errors_are_retried_without_duplicates(void 
 	    200);
 	assert_int_equal(
 	    ts_broker_control(&b, "/errors?api=Produce&code=REQUEST_TIMED_OUT&count=2"), 200);
-	for (int i = 0; i < 50; i++) {
-		char key[32];
-		int n = snprintf(key, sizeof key, "pe-%d", i);
-		assert_int_equal(
-		    kbus_produce(p, TOPIC, key, (size_t)n, key, (size_t)n, NULL, 0, count_ok, &ok),
-		    0);
-	}
+	queue_keys(p, "pe", 50, &ok);
 	assert_int_equal(kbus_producer_flush(p, 20000), 0);
 	assert_int_equal(atomic_load(&ok), 50);
 	assert_int_equal(topic_count_keys(&b, "pe", 50), 50);
@@ -194,13 +201,7 @@ static void test_kbus_faults_broker_down_and_up(void **state)
 	assert_true(took >= 1400 && took < 3000);
 	assert_false(kbus_producer_ready(p, 500));
 	/* queued while the broker is down: delivered once it is back */
-	for (int i = 0; i < 10; i++) {
-		char key[32];
-		int n = snprintf(key, sizeof key, "down-%d", i);
-		assert_int_equal(
-		    kbus_produce(p, TOPIC, key, (size_t)n, key, (size_t)n, NULL, 0, count_ok, &ok),
-		    0);
-	}
+	queue_keys(p, "down", 10, &ok);
 	ts_sleep_ms(1500);
 	assert_int_equal(ts_broker_control(&b, "/brokers/1/up"), 200);
 	assert_int_equal(kbus_producer_flush(p, 20000), 0);
@@ -318,14 +319,7 @@ static void test_kbus_faults_unanswered_commit_stalls_a_sweep_once(void **state)
 	atomic_init(&ok, 0);
 	ts_broker_start(&b, "", 4);
 	p = producer_new(&b, NULL);
-	for (int i = 0; i < 8; i++) {
-		char key[32];
-		int n = snprintf(key, sizeof key, "sw-%d", i);
-
-		assert_int_equal(
-		    kbus_produce(p, TOPIC, key, (size_t)n, key, (size_t)n, NULL, 0, count_ok, &ok),
-		    0);
-	}
+	queue_keys(p, "sw", 8, &ok);
 	assert_int_equal(kbus_producer_flush(p, 20000), 0);
 	c = consumer_new(&b, "sweep", TOPIC, NULL);
 	assert_true(consume_keys(c, "sw", 8, seen, 30000));
