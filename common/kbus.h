@@ -106,6 +106,11 @@ __attribute__((warn_unused_result)) int kbus_consumer_commit(struct kbus_consume
 int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition);
 int kbus_consumer_resume(struct kbus_consumer *c, const char *topic, int32_t partition);
 
+/* The offset partition started at when this consumer was assigned it: the group's committed
+ * offset, or -1 when unknown (never committed, not assigned, or unreadable). From the polling
+ * thread only. */
+int64_t kbus_consumer_start_offset(struct kbus_consumer *c, const char *topic, int32_t partition);
+
 /* Moves the fetch position of an assigned partition (e.g. back to an uncommitted message). */
 int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t partition,
                        int64_t offset, int timeout_ms);

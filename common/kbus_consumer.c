@@ -12,10 +12,12 @@
 /* Longest wait for a commit's answer (normally a few ms from a live coordinator). */
 #define KBUS_COMMIT_TIMEOUT_MS 5000
 
-/* A partition the application paused; kept so a re-assignment (kbus_restart) can restore it. */
-struct kbus_paused {
+/* What kbus remembers of one partition while it is assigned (or paused). */
+struct kbus_part {
 	char *topic;
 	int32_t partition;
+	bool paused;   /* by the application: a re-assignment (kbus_restart) restores it */
+	int64_t start; /* the committed offset it was assigned at; -1 unknown */
 };
 
 struct kbus_consumer {
@@ -23,37 +25,45 @@ struct kbus_consumer {
 	struct metrics *metrics;
 	kbus_rebalance_cb *rebalance_cb;
 	void *opaque;
-	struct kbus_paused *paused; /* touched only from the polling thread */
-	size_t npaused;
+	struct kbus_part *parts; /* touched only from the polling thread */
+	size_t nparts;
 	bool in_revoke;       /* inside the application's revoke callback */
 	bool membership_lost; /* a commit in this revoke failed for good: skip the others */
 	int64_t commit_quiet_until_ms; /* after an unanswered commit: fail the next ones at once */
 };
 
-static void kbus_paused_set(struct kbus_consumer *c, const char *topic, int32_t partition,
-                            bool paused)
+/* The record of topic/partition; created (unpaused, start unknown) when create is set. NULL when
+ * absent or out of memory. */
+static struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topic,
+                                       int32_t partition, bool create)
 {
-	struct kbus_paused *grown;
+	struct kbus_part *grown;
 
-	for (size_t i = 0; i < c->npaused; i++) {
-		if (c->paused[i].partition == partition && strcmp(c->paused[i].topic, topic) == 0) {
-			if (!paused) {
-				free(c->paused[i].topic);
-				c->paused[i] = c->paused[--c->npaused];
-			}
-			return;
-		}
-	}
-	if (!paused)
-		return;
-	grown = realloc(c->paused, (c->npaused + 1) * sizeof *grown);
+	for (size_t i = 0; i < c->nparts; i++)
+		if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+			return &c->parts[i];
+	if (!create)
+		return NULL;
+	grown = realloc(c->parts, (c->nparts + 1) * sizeof *grown);
 	if (!grown)
+		return NULL;
+	c->parts = grown;
+	grown[c->nparts] =
+	    (struct kbus_part){.topic = strdup(topic), .partition = partition, .start = -1};
+	if (!grown[c->nparts].topic)
+		return NULL;
+	return &c->parts[c->nparts++];
+}
+
+/* Forgets topic/partition (revoked). */
+static void kbus_part_drop(struct kbus_consumer *c, const char *topic, int32_t partition)
+{
+	struct kbus_part *p = kbus_part_get(c, topic, partition, false);
+
+	if (!p)
 		return;
-	c->paused = grown;
-	c->paused[c->npaused].topic = strdup(topic);
-	c->paused[c->npaused].partition = partition;
-	if (c->paused[c->npaused].topic)
-		c->npaused++;
+	free(p->topic);
+	*p = c->parts[--c->nparts];
 }
 
 static bool kbus_cooperative(rd_kafka_t *rk)
@@ -116,6 +126,14 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		kbus_log_parts("kafka partitions assigned", parts);
 		kbus_start_offsets(rk, parts);
+		for (int i = 0; i < parts->cnt; i++) {
+			struct kbus_part *p = kbus_part_get(c, parts->elems[i].topic,
+			                                    parts->elems[i].partition, true);
+
+			if (p)
+				p->start =
+				    parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
+		}
 		if (coop)
 			error = rd_kafka_incremental_assign(rk, parts);
 		else
@@ -140,7 +158,7 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		else
 			aerr = rd_kafka_assign(rk, NULL);
 		for (int i = 0; i < parts->cnt; i++)
-			kbus_paused_set(c, parts->elems[i].topic, parts->elems[i].partition, false);
+			kbus_part_drop(c, parts->elems[i].topic, parts->elems[i].partition);
 		break;
 	default:
 		log_error("kafka rebalance failed", LOGS("error", rd_kafka_err2str(err)));
@@ -230,9 +248,9 @@ void kbus_consumer_close(struct kbus_consumer *c)
 	if (err)
 		log_warn("kafka consumer close", LOGS("error", rd_kafka_err2str(err)));
 	rd_kafka_destroy(c->rk);
-	for (size_t i = 0; i < c->npaused; i++)
-		free(c->paused[i].topic);
-	free(c->paused);
+	for (size_t i = 0; i < c->nparts; i++)
+		free(c->parts[i].topic);
+	free(c->parts);
 	free(c);
 }
 
@@ -256,6 +274,7 @@ static int kbus_restart(struct kbus_consumer *c, const char *topic, int32_t part
 	rd_kafka_topic_partition_t *tp;
 	rd_kafka_error_t *error = NULL;
 	rd_kafka_resp_err_t err;
+	struct kbus_part *rp;
 	int ret = -1;
 
 	if (kbus_cooperative(c->rk)) {
@@ -269,8 +288,7 @@ static int kbus_restart(struct kbus_consumer *c, const char *topic, int32_t part
 			rd_kafka_error_destroy(error);
 			goto out;
 		}
-		ret = 0;
-		goto out;
+		goto restarted;
 	}
 	err = rd_kafka_assignment(c->rk, &parts);
 	if (!err)
@@ -290,8 +308,13 @@ static int kbus_restart(struct kbus_consumer *c, const char *topic, int32_t part
 		log_warn("kafka assign failed", LOGS("error", rd_kafka_err2str(err)));
 		goto out;
 	}
-	for (size_t i = 0; i < c->npaused; i++) /* assign() forgets pauses: restore them */
-		(void)kbus_consumer_pause(c, c->paused[i].topic, c->paused[i].partition);
+	for (size_t i = 0; i < c->nparts; i++) /* assign() forgets pauses: restore them */
+		if (c->parts[i].paused)
+			(void)kbus_consumer_pause(c, c->parts[i].topic, c->parts[i].partition);
+restarted:
+	rp = kbus_part_get(c, topic, partition, true);
+	if (rp)
+		rp->start = offset >= 0 ? offset : -1;
 	ret = 0;
 out:
 	if (parts)
@@ -467,8 +490,20 @@ static int kbus_pause_resume(struct kbus_consumer *c, const char *topic, int32_t
 		         LOGI("partition", partition), LOGS("error", rd_kafka_err2str(err)));
 		return -1;
 	}
-	kbus_paused_set(c, topic, partition, pause);
+	{
+		struct kbus_part *p = kbus_part_get(c, topic, partition, pause);
+
+		if (p)
+			p->paused = pause;
+	}
 	return 0;
+}
+
+int64_t kbus_consumer_start_offset(struct kbus_consumer *c, const char *topic, int32_t partition)
+{
+	const struct kbus_part *p = kbus_part_get(c, topic, partition, false);
+
+	return p ? p->start : -1;
 }
 
 int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition)

@@ -101,8 +101,12 @@ bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t parti
 	if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR && !parts->elems[0].err)
 		pos = parts->elems[0].offset;
 	rd_kafka_topic_partition_list_destroy(parts);
-	/* Nothing read yet (no position): caught up only when there is nothing to read, e.g. a
-	 * partition that never had a message. */
+	/* Nothing read yet (no position): where the partition was assigned at, i.e. what the group
+	 * had committed (a partition handed over with everything handled is caught up at once) */
+	if (pos < 0)
+		pos = kbus_consumer_start_offset(kc, topic, partition);
+	/* ... else caught up only when there is nothing to read, e.g. a partition that never had
+	 * a message. */
 	if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
 	        RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    hi >= 0)

@@ -2,7 +2,8 @@
  * row, conversation_id, lines, post-call), a failed API call whose webhooks are dead-lettered while
  * its audit row stays, a legacy call backfilled by migration 002 receiving webhooks, and sequence
  * numbers under two transcriber processes in one group (plus a third in another group writing the
- * same conversations at the same time): 20 calls x 100 interleaved lines, each 1..100 in order. */
+ * same conversations at the same time): 20 calls x 100 interleaved lines, each 1..100 in order.
+ * Also the post-call gate on a partition with no line, and on one handled before a restart. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -224,6 +225,39 @@ static void test_transcriber_lifecycle_full_call(void **state)
 	                 0); /* nothing was missed */
 }
 
+/* After a restart (or a rebalance) a partition whose lines were all handled and committed is
+ * caught up before this consumer reads anything from it: the post-call gate opens at once. It
+ * used to wait the whole gate window (30 s here): such a partition has no position yet. */
+static void test_transcriber_lifecycle_post_call_after_restart(void **state)
+{
+	struct fixture *f = *state;
+	const char *const texts[] = {"restart 1", "restart 2", "restart 3"};
+	bool created, changed;
+	int64_t t0;
+
+	assert_int_equal(store_call_insert(f->t.db, "EL_restart", "d-12", NULL, &created), 0);
+	assert_int_equal(
+	    store_call_set_conversation(f->t.db, "EL_restart", "conv_restart", &changed), 0);
+	trit_lines(&f->t, "EL_restart", "restart", 1, 3);
+	assert_int_equal(count_conv(&f->t, "conv_restart", 3), 3);
+	trit_stop(&f->p); /* drains and commits */
+	trit_start(&f->t, &f->p, "transcriber", NULL);
+	assert_int_equal(trit_wait_ready(&f->p, 30000), 200);
+	t0 = time_mono_ms();
+	trit_post_call(&f->t, "EL_restart", "pc-restart",
+	               trit_transcript_body("EL_restart", "conv_restart", texts, 3));
+	trit_flush(&f->t);
+	assert_int_equal(trit_wait_ll(&f->t,
+	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_restart' "
+	                              "AND status = 'completed'",
+	                              1, 40000),
+	                 1);
+	if (time_mono_ms() - t0 > 10000)
+		fail_msg("the post-call waited %lld ms for lines committed before the restart",
+		         (long long)(time_mono_ms() - t0));
+	trit_assert_lines(&f->t, "conv_restart", "restart", 3);
+}
+
 static void test_transcriber_lifecycle_failed_api_call(void **state)
 {
 	struct fixture *f = *state;
@@ -352,6 +386,7 @@ int main(void)
 	    cmocka_unit_test(test_transcriber_lifecycle_legacy_call),
 	    cmocka_unit_test(test_transcriber_lifecycle_post_call_on_quiet_partition),
 	    cmocka_unit_test(test_transcriber_lifecycle_full_call),
+	    cmocka_unit_test(test_transcriber_lifecycle_post_call_after_restart),
 	    cmocka_unit_test(test_transcriber_lifecycle_failed_api_call),
 	    cmocka_unit_test(test_transcriber_lifecycle_post_call_by_conversation),
 	    cmocka_unit_test(test_transcriber_lifecycle_concurrent_sequences),
