@@ -247,11 +247,7 @@ static void test_transcriber_flow_post_call_completes_and_reconciles(void **stat
 	trit_post_call(&f->t, "EL_done", "pc-done",
 	               trit_transcript_body("EL_done", "conv_done", texts, 4));
 	trit_flush(&f->t);
-	assert_int_equal(trit_wait_ll(&f->t,
-	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_done' AND "
-	                              "status = 'completed'",
-	                              1, 20000),
-	                 1);
+	assert_true(trit_wait_call(&f->t, "EL_done", "status = 'completed'", 20000));
 	end = ts_pg_query(f->t.schema, "SELECT to_char(call_end_time AT TIME ZONE 'UTC', "
 	                               "'YYYY-MM-DD HH24:MI:SS') FROM calls WHERE call_sid = "
 	                               "'EL_done'");
@@ -290,11 +286,8 @@ static void test_transcriber_flow_post_call_heals_parked_lines(void **state)
 	trit_post_call(&f->t, "EL_heal", "pc-heal",
 	               trit_transcript_body("EL_heal", "conv_heal", texts, 4));
 	trit_flush(&f->t);
-	assert_int_equal(trit_wait_ll(&f->t,
-	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_heal' AND "
-	                              "status = 'completed' AND conversation_id = 'conv_heal'",
-	                              1, 20000),
-	                 1);
+	assert_true(trit_wait_call(
+	    &f->t, "EL_heal", "status = 'completed' AND conversation_id = 'conv_heal'", 20000));
 	trit_assert_lines(&f->t, "conv_heal", "heal", 4);
 	/* the per-turn lines went in as themselves, before the post-call: only turn 4 was copied */
 	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM call_transcriptions WHERE "
@@ -324,11 +317,7 @@ static void test_transcriber_flow_other_post_call_types(void **state)
 	trit_post_call(&f->t, "EL_busy", "pc-new",
 	               json_pack("{s:s, s:{}}", "type", "post_call_something_new", "data"));
 	trit_flush(&f->t);
-	assert_int_equal(trit_wait_ll(&f->t,
-	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_busy' AND "
-	                              "status = 'failed'",
-	                              1, 20000),
-	                 1);
+	assert_true(trit_wait_call(&f->t, "EL_busy", "status = 'failed'", 20000));
 	reason = ts_pg_query(f->t.schema, "SELECT failure_reason FROM calls WHERE call_sid = "
 	                                  "'EL_busy'");
 	assert_string_equal(reason, "call_initiation_failure: busy");

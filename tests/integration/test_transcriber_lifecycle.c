@@ -214,11 +214,8 @@ static void test_transcriber_lifecycle_full_call(void **state)
 	trit_post_call(&f->t, "EL_life", "pc-life",
 	               trit_transcript_body("EL_life", "conv_life", texts, 10));
 	trit_flush(&f->t);
-	assert_int_equal(trit_wait_ll(&f->t,
-	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_life' AND "
-	                              "status = 'completed' AND call_end_time IS NOT NULL",
-	                              1, 20000),
-	                 1);
+	assert_true(trit_wait_call(&f->t, "EL_life",
+	                           "status = 'completed' AND call_end_time IS NOT NULL", 20000));
 	trit_assert_lines(&f->t, "conv_life", "life", 10);
 	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM call_transcriptions WHERE event_id "
 	                                "LIKE 'postcall:conv_life:%'"),
@@ -247,11 +244,7 @@ static void test_transcriber_lifecycle_post_call_after_restart(void **state)
 	trit_post_call(&f->t, "EL_restart", "pc-restart",
 	               trit_transcript_body("EL_restart", "conv_restart", texts, 3));
 	trit_flush(&f->t);
-	assert_int_equal(trit_wait_ll(&f->t,
-	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_restart' "
-	                              "AND status = 'completed'",
-	                              1, 40000),
-	                 1);
+	assert_true(trit_wait_call(&f->t, "EL_restart", "status = 'completed'", 40000));
 	if (time_mono_ms() - t0 > 10000)
 		fail_msg("the post-call waited %lld ms for lines committed before the restart",
 		         (long long)(time_mono_ms() - t0));
@@ -308,11 +301,8 @@ static void test_transcriber_lifecycle_post_call_by_conversation(void **state)
 	trit_post_call(&f->t, NULL, "pc-byconv", body_without_call_sid("conv_byconv", texts, 2));
 	trit_post_call(&f->t, NULL, "pc-nobody", body_without_call_sid("conv_nobody", texts, 2));
 	trit_flush(&f->t);
-	assert_int_equal(trit_wait_ll(&f->t,
-	                              "SELECT count(*) FROM calls WHERE call_sid = 'EL_byconv' AND "
-	                              "status = 'completed' AND call_end_time IS NOT NULL",
-	                              1, 20000),
-	                 1);
+	assert_true(trit_wait_call(&f->t, "EL_byconv",
+	                           "status = 'completed' AND call_end_time IS NOT NULL", 20000));
 	/* the final transcript's lines, which no per-turn webhook brought, are reconciled */
 	assert_int_equal(count_conv(&f->t, "conv_byconv", 2), 2);
 	for (int i = 0; i < 150 && dead < 1; i++) {

@@ -242,6 +242,15 @@ long long trit_wait_ll(struct trit *t, const char *sql, long long expect, int ti
 	return v;
 }
 
+bool trit_wait_call(struct trit *t, const char *call_sid, const char *where, int timeout_ms)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM calls WHERE call_sid = '%s' AND (%s)",
+	         call_sid, where);
+	return trit_wait_ll(t, sql, 1, timeout_ms) == 1;
+}
+
 double trit_metric(const struct trit_proc *p, const char *series)
 {
 	struct ts_http_resp resp;

@@ -63,6 +63,9 @@ char *trit_run(struct trit *t, const char *const *args, const char *const *env);
 /* Polls the query (first column, integer) until it equals expect or timeout_ms passes; returns
  * the last value. */
 long long trit_wait_ll(struct trit *t, const char *sql, long long expect, int timeout_ms);
+/* Waits until the call call_sid matches where (a condition on calls, e.g. "status = 'failed'"):
+ * true, or false after timeout_ms. */
+bool trit_wait_call(struct trit *t, const char *call_sid, const char *where, int timeout_ms);
 long long trit_ll(struct trit *t, const char *sql);
 
 /* The value of one series of the transcriber's /metrics (exact text before the value, e.g.
