@@ -14,7 +14,8 @@
 #include <string.h>
 
 /* How often a gated post-call re-checks its gate. */
-#define TR_GATE_POLL_MS 50
+#define TR_GATE_POLL_MS     50
+#define TR_RESOLVE_RETRY_MS 1000 /* between lookups of a post-call's unknown conversation */
 
 struct tr_dead {
 	struct tr_msg *m;
@@ -33,7 +34,9 @@ struct tr_engine {
 	struct tr_offsets *offsets;
 	struct tr_park *park;
 	struct tr_vec fresh;  /* consumed (or retried), not routed yet: in order */
-	struct tr_vec gate;   /* post-calls waiting for their call's lines to be read */
+	struct tr_vec gate;   /* post-calls waiting for their call's lines to be read, or (no
+	                         call_sid) for a call with their conversation_id */
+	int64_t last_run_ms;  /* when tr_engine_run last ran */
 	struct tr_dead *dead; /* dead-letters not acknowledged yet */
 	size_t ndead, capdead;
 	struct {
@@ -324,10 +327,23 @@ static void tr_route(struct tr_engine *e, struct tr_msg *m, struct tr_vec *lines
 			return;
 		}
 		if (!m->call_sid) {
-			snprintf(error, sizeof error,
-			         "%s webhook carries no call_sid (conversation %s)",
-			         m->pc.type_name,
-			         m->pc.conversation_id ? m->pc.conversation_id : "unknown");
+			/* No call has its conversation_id (yet): held with the gated post-calls and
+			 * matched again every round, for as long as an unknown call_sid waits. */
+			if (m->wait != TR_WAIT_UNKNOWN_CALL) {
+				m->wait = TR_WAIT_UNKNOWN_CALL;
+				m->wait_since_ms = now_ms;
+				tr_metrics_retry(e->tm, tr_wait_reason(TR_WAIT_UNKNOWN_CALL));
+			}
+			if (m->pc.conversation_id &&
+			    !tr_wait_expired(&e->conf.windows, TR_WAIT_UNKNOWN_CALL,
+			                     m->wait_since_ms, now_ms) &&
+			    tr_vec_push(&e->gate, m) == 0)
+				return;
+			snprintf(
+			    error, sizeof error,
+			    "%s webhook carries no call_sid and no call has its conversation %s",
+			    m->pc.type_name,
+			    m->pc.conversation_id ? m->pc.conversation_id : "(none)");
 			tr_dead(e, m, TR_DLQ_UNKNOWN_CALL, error);
 			return;
 		}
@@ -424,12 +440,23 @@ static void tr_apply(struct tr_engine *e, struct tr_msg *m, const struct tr_resu
 	}
 }
 
-/* Post-calls without a call_sid get theirs from the conversation_id (tr_postcall_resolve). */
-static int tr_resolve_by_conversation(struct tr_engine *e)
+/* Post-calls without a call_sid get theirs from the conversation_id (tr_postcall_resolve): new
+ * ones, and held ones whose call was not known yet (looked up again at most every second). */
+static int tr_resolve_by_conversation(struct tr_engine *e, int64_t now_ms)
 {
-	for (size_t i = 0; i < e->fresh.n; i++)
-		if (tr_postcall_resolve(e->db, e->fresh.v[i]) < 0)
-			return -1;
+	struct tr_vec *v[] = {&e->fresh, &e->gate};
+
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t i = 0; i < v[k]->n; i++) {
+			struct tr_msg *m = v[k]->v[i];
+
+			if (m->call_sid || now_ms < m->retry_at_ms)
+				continue;
+			m->retry_at_ms = now_ms + TR_RESOLVE_RETRY_MS;
+			if (tr_postcall_resolve(e->db, m) < 0)
+				return -1;
+		}
+	}
 	return 0;
 }
 
@@ -443,9 +470,10 @@ int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 	int64_t t0;
 	int rc = -1;
 
+	e->last_run_ms = now_ms;
 	if (e->ndead && tr_flush_dead(e) < 0)
 		return -1;
-	if (tr_resolve_by_conversation(e) < 0) {
+	if (tr_resolve_by_conversation(e, now_ms) < 0) {
 		tr_metrics_retry(e->tm, "database");
 		return -1;
 	}
@@ -495,7 +523,9 @@ int64_t tr_engine_next_wake(const struct tr_engine *e)
 	if (e->fresh.n || e->ndead)
 		return 0;
 	if (e->gate.n) {
-		int64_t gate = time_mono_ms() + TR_GATE_POLL_MS;
+		/* from the last round, not from now: else a held post-call would wait for the
+		 * next consumed message before its gate or its window is looked at again */
+		int64_t gate = e->last_run_ms + TR_GATE_POLL_MS;
 		if (gate < wake)
 			wake = gate;
 	}

@@ -57,6 +57,7 @@ struct tr_msg {
 	enum tr_wait wait;     /* what it is waiting for, NONE when not waiting */
 	int64_t wait_since_ms; /* monotonic ms when that wait began */
 	int64_t added_ms;      /* monotonic ms when consumed */
+	int64_t retry_at_ms;   /* a post-call's conversation is looked up again from then on */
 	bool gate_passed;      /* a post-call that may go (its call's lines were read) */
 };
 

@@ -24,6 +24,7 @@ int tr_postcall_resolve(struct db *db, struct tr_msg *m)
 		return 0;
 	if (tr_msg_resolve_call(m, call.call_sid) < 0)
 		return -1;
+	m->wait = TR_WAIT_NONE; /* held while its conversation was unknown: no longer */
 	/* Keyed by conversation_id, it sits on another partition than its call's lines: the gate
 	 * (which watches the partition of the same number) would watch the wrong one. */
 	m->gate_passed = true;

@@ -286,25 +286,38 @@ static void test_transcriber_lifecycle_failed_api_call(void **state)
 #define NLINES 100
 
 /* A post-call webhook without a call_sid (no dynamic variables: the ingress keys it by its
- * conversation_id) finds its call through the conversation_id the dialer stored; one whose
- * conversation no call has is dead-lettered as unknown_call_sid, as before. */
+ * conversation_id) finds its call through the conversation_id the dialer stored, also when the
+ * dialer stores it after the webhook arrived; one whose conversation no call gets within the
+ * unknown-call wait (5 s here) is dead-lettered as unknown_call_sid. */
 static void test_transcriber_lifecycle_post_call_by_conversation(void **state)
 {
 	struct fixture *f = *state;
 	const char *const texts[] = {"by conversation 1", "by conversation 2"};
+	const char *const env[] = {"TRANSCRIBER_UNKNOWN_RETRY_MAX_MS=5000", NULL};
 	size_t dead = 0;
 	bool created, changed;
+
+	trit_stop(&f->p);
+	trit_start(&f->t, &f->p, "transcriber", env);
 
 	assert_int_equal(store_call_insert(f->t.db, "EL_byconv", "d-10", NULL, &created), 0);
 	assert_int_equal(store_call_set_conversation(f->t.db, "EL_byconv", "conv_byconv", &changed),
 	                 0);
 	trit_post_call(&f->t, NULL, "pc-byconv", body_without_call_sid("conv_byconv", texts, 2));
 	trit_post_call(&f->t, NULL, "pc-nobody", body_without_call_sid("conv_nobody", texts, 2));
+	trit_post_call(&f->t, NULL, "pc-late", body_without_call_sid("conv_late", texts, 2));
 	trit_flush(&f->t);
 	assert_true(trit_wait_call(&f->t, "EL_byconv",
 	                           "status = 'completed' AND call_end_time IS NOT NULL", 20000));
 	/* the final transcript's lines, which no per-turn webhook brought, are reconciled */
 	assert_int_equal(count_conv(&f->t, "conv_byconv", 2), 2);
+	/* the dialer records conv_late only now: the held post-call finds it */
+	assert_int_equal(store_call_insert(f->t.db, "EL_late", "d-13", NULL, &created), 0);
+	assert_int_equal(store_call_set_conversation(f->t.db, "EL_late", "conv_late", &changed), 0);
+	assert_true(trit_wait_call(&f->t, "EL_late", "status = 'completed'", 20000));
+	assert_int_equal(count_conv(&f->t, "conv_late", 2), 2);
+	assert_int_equal(dlq_count(&f->t, "webhooks.post_call", "conv_late", "unknown_call_sid"),
+	                 0);
 	for (int i = 0; i < 150 && dead < 1; i++) {
 		dead = dlq_count(&f->t, "webhooks.post_call", "conv_nobody", "unknown_call_sid");
 		if (dead < 1)
