@@ -111,6 +111,12 @@ int kbus_consumer_resume(struct kbus_consumer *c, const char *topic, int32_t par
  * thread only. */
 int64_t kbus_consumer_start_offset(struct kbus_consumer *c, const char *topic, int32_t partition);
 
+/* The end (next offset to be written) of an assigned partition as the broker reports it: asked
+ * at most once a second (blocking up to timeout_ms; librdkafka's cached watermarks come with
+ * fetches, so they may predate the assignment). -1 when not assigned or no answer. */
+int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int32_t partition,
+                                 int timeout_ms);
+
 /* Moves the fetch position of an assigned partition (e.g. back to an uncommitted message). */
 int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t partition,
                        int64_t offset, int timeout_ms);

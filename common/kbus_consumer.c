@@ -11,13 +11,17 @@
 
 /* Longest wait for a commit's answer (normally a few ms from a live coordinator). */
 #define KBUS_COMMIT_TIMEOUT_MS 5000
+/* How long kbus_consumer_end_offset reuses the end the broker reported. */
+#define KBUS_END_MAX_AGE_MS 1000
 
 /* What kbus remembers of one partition while it is assigned (or paused). */
 struct kbus_part {
 	char *topic;
 	int32_t partition;
-	bool paused;   /* by the application: a re-assignment (kbus_restart) restores it */
-	int64_t start; /* the committed offset it was assigned at; -1 unknown */
+	bool paused;       /* by the application: a re-assignment (kbus_restart) restores it */
+	int64_t start;     /* the committed offset it was assigned at; -1 unknown */
+	int64_t end;       /* its end as the broker last reported it; -1 not asked yet */
+	int64_t end_at_ms; /* when (kbus_now_ms) */
 };
 
 struct kbus_consumer {
@@ -48,8 +52,8 @@ static struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topi
 	if (!grown)
 		return NULL;
 	c->parts = grown;
-	grown[c->nparts] =
-	    (struct kbus_part){.topic = strdup(topic), .partition = partition, .start = -1};
+	grown[c->nparts] = (struct kbus_part){
+	    .topic = strdup(topic), .partition = partition, .start = -1, .end = -1};
 	if (!grown[c->nparts].topic)
 		return NULL;
 	return &c->parts[c->nparts++];
@@ -130,9 +134,10 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			struct kbus_part *p = kbus_part_get(c, parts->elems[i].topic,
 			                                    parts->elems[i].partition, true);
 
-			if (p)
-				p->start =
-				    parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
+			if (!p)
+				continue;
+			p->start = parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
+			p->end = -1;
 		}
 		if (coop)
 			error = rd_kafka_incremental_assign(rk, parts);
@@ -313,8 +318,10 @@ static int kbus_restart(struct kbus_consumer *c, const char *topic, int32_t part
 			(void)kbus_consumer_pause(c, c->parts[i].topic, c->parts[i].partition);
 restarted:
 	rp = kbus_part_get(c, topic, partition, true);
-	if (rp)
+	if (rp) {
 		rp->start = offset >= 0 ? offset : -1;
+		rp->end = -1;
+	}
 	ret = 0;
 out:
 	if (parts)
@@ -504,6 +511,24 @@ int64_t kbus_consumer_start_offset(struct kbus_consumer *c, const char *topic, i
 	const struct kbus_part *p = kbus_part_get(c, topic, partition, false);
 
 	return p ? p->start : -1;
+}
+
+int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int32_t partition,
+                                 int timeout_ms)
+{
+	struct kbus_part *p = kbus_part_get(c, topic, partition, false);
+	int64_t lo = -1, hi = -1;
+
+	if (!p)
+		return -1;
+	if (p->end >= 0 && kbus_now_ms() - p->end_at_ms < KBUS_END_MAX_AGE_MS)
+		return p->end;
+	if (rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, timeout_ms) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		return -1;
+	p->end = hi;
+	p->end_at_ms = kbus_now_ms();
+	return p->end;
 }
 
 int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition)

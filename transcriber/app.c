@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define TR_APP_END_QUERY_MS 1000 /* longest wait for the broker to report a partition's end */
+
 int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metrics *metrics,
                  char *errstr, size_t errstr_size)
 {
@@ -101,10 +103,17 @@ bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t parti
 	if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR && !parts->elems[0].err)
 		pos = parts->elems[0].offset;
 	rd_kafka_topic_partition_list_destroy(parts);
-	/* Nothing read yet (no position): where the partition was assigned at, i.e. what the group
-	 * had committed (a partition handed over with everything handled is caught up at once) */
-	if (pos < 0)
-		pos = kbus_consumer_start_offset(kc, topic, partition);
+	/* Nothing read yet (no position): caught up when the offset it was assigned at (what the
+	 * group had committed) is its end: a partition handed over with everything handled. */
+	if (pos < 0) {
+		int64_t start = kbus_consumer_start_offset(kc, topic, partition);
+		int64_t end =
+		    start >= 0 ? kbus_consumer_end_offset(kc, topic, partition, TR_APP_END_QUERY_MS)
+		               : -1;
+
+		if (end >= 0 && start >= end)
+			return true;
+	}
 	/* ... else caught up only when there is nothing to read, e.g. a partition that never had
 	 * a message. */
 	if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
