@@ -138,6 +138,7 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				continue;
 			p->start = parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
 			p->end = -1;
+			p->end_at_ms = 0;
 		}
 		if (coop)
 			error = rd_kafka_incremental_assign(rk, parts);
@@ -321,6 +322,7 @@ restarted:
 	if (rp) {
 		rp->start = offset >= 0 ? offset : -1;
 		rp->end = -1;
+		rp->end_at_ms = 0;
 	}
 	ret = 0;
 out:
@@ -521,12 +523,12 @@ int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int
 
 	if (!p)
 		return -1;
-	if (p->end >= 0 && kbus_now_ms() - p->end_at_ms < KBUS_END_MAX_AGE_MS)
-		return p->end;
-	if (rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, timeout_ms) !=
-	    RD_KAFKA_RESP_ERR_NO_ERROR)
-		return -1;
-	p->end = hi;
+	if (p->end_at_ms > 0 && kbus_now_ms() - p->end_at_ms < KBUS_END_MAX_AGE_MS)
+		return p->end; /* an unanswered question too: not asked again within the second */
+	p->end = rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, timeout_ms) ==
+	                 RD_KAFKA_RESP_ERR_NO_ERROR
+	             ? hi
+	             : -1;
 	p->end_at_ms = kbus_now_ms();
 	return p->end;
 }
