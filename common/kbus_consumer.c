@@ -1,5 +1,6 @@
 /* kbus_consumer: the consumer-group consumer: manual commits, rebalance handling (eager or
- * cooperative), pause/resume/seek, lag, and offset-gap detection (auto.offset.reset=error). */
+ * cooperative) and offset-gap detection (auto.offset.reset=error). Per-partition operations
+ * (pause/resume/seek, start and end offsets, lag) are in kbus_partition.c. */
 #include "kbus.h"
 #include "kbus_int.h"
 #include "log.h"
@@ -11,64 +12,6 @@
 
 /* Longest wait for a commit's answer (normally a few ms from a live coordinator). */
 #define KBUS_COMMIT_TIMEOUT_MS 5000
-/* How long kbus_consumer_end_offset reuses the end the broker reported. */
-#define KBUS_END_MAX_AGE_MS 1000
-
-/* What kbus remembers of one partition while it is assigned (or paused). */
-struct kbus_part {
-	char *topic;
-	int32_t partition;
-	bool paused;       /* by the application: a re-assignment (kbus_restart) restores it */
-	int64_t start;     /* the committed offset it was assigned at; -1 unknown */
-	int64_t end;       /* its end as the broker last reported it; -1 not asked yet */
-	int64_t end_at_ms; /* when (kbus_now_ms) */
-};
-
-struct kbus_consumer {
-	rd_kafka_t *rk;
-	struct metrics *metrics;
-	kbus_rebalance_cb *rebalance_cb;
-	void *opaque;
-	struct kbus_part *parts; /* touched only from the polling thread */
-	size_t nparts;
-	bool in_revoke;       /* inside the application's revoke callback */
-	bool membership_lost; /* a commit in this revoke failed for good: skip the others */
-	int64_t commit_quiet_until_ms; /* after an unanswered commit: fail the next ones at once */
-};
-
-/* The record of topic/partition; created (unpaused, start unknown) when create is set. NULL when
- * absent or out of memory. */
-static struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topic,
-                                       int32_t partition, bool create)
-{
-	struct kbus_part *grown;
-
-	for (size_t i = 0; i < c->nparts; i++)
-		if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
-			return &c->parts[i];
-	if (!create)
-		return NULL;
-	grown = realloc(c->parts, (c->nparts + 1) * sizeof *grown);
-	if (!grown)
-		return NULL;
-	c->parts = grown;
-	grown[c->nparts] = (struct kbus_part){
-	    .topic = strdup(topic), .partition = partition, .start = -1, .end = -1};
-	if (!grown[c->nparts].topic)
-		return NULL;
-	return &c->parts[c->nparts++];
-}
-
-/* Forgets topic/partition (revoked). */
-static void kbus_part_drop(struct kbus_consumer *c, const char *topic, int32_t partition)
-{
-	struct kbus_part *p = kbus_part_get(c, topic, partition, false);
-
-	if (!p)
-		return;
-	free(p->topic);
-	*p = c->parts[--c->nparts];
-}
 
 static bool kbus_cooperative(rd_kafka_t *rk)
 {
@@ -258,16 +201,6 @@ void kbus_consumer_close(struct kbus_consumer *c)
 		free(c->parts[i].topic);
 	free(c->parts);
 	free(c);
-}
-
-/* One partition as a list (caller destroys). */
-static rd_kafka_topic_partition_list_t *kbus_one(const char *topic, int32_t partition,
-                                                 int64_t offset)
-{
-	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-
-	rd_kafka_topic_partition_list_add(parts, topic, partition)->offset = offset;
-	return parts;
 }
 
 /* After an offset reset error librdkafka stops fetching the partition (a seek is refused), so
@@ -481,119 +414,6 @@ int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t par
 	log_warn("kafka commit failed", LOGS("topic", topic), LOGI("partition", partition),
 	         LOGI("offset", next_offset), LOGS("error", rd_kafka_err2str(err)));
 	return -1;
-}
-
-static int kbus_pause_resume(struct kbus_consumer *c, const char *topic, int32_t partition,
-                             bool pause)
-{
-	rd_kafka_topic_partition_list_t *parts =
-	    kbus_one(topic, partition, RD_KAFKA_OFFSET_INVALID);
-	rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(c->rk, parts)
-	                                : rd_kafka_resume_partitions(c->rk, parts);
-
-	if (!err)
-		err = parts->elems[0].err;
-	rd_kafka_topic_partition_list_destroy(parts);
-	if (err) {
-		log_warn(pause ? "kafka pause failed" : "kafka resume failed", LOGS("topic", topic),
-		         LOGI("partition", partition), LOGS("error", rd_kafka_err2str(err)));
-		return -1;
-	}
-	{
-		struct kbus_part *p = kbus_part_get(c, topic, partition, pause);
-
-		if (p)
-			p->paused = pause;
-	}
-	return 0;
-}
-
-int64_t kbus_consumer_start_offset(struct kbus_consumer *c, const char *topic, int32_t partition)
-{
-	const struct kbus_part *p = kbus_part_get(c, topic, partition, false);
-
-	return p ? p->start : -1;
-}
-
-int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int32_t partition,
-                                 int timeout_ms)
-{
-	struct kbus_part *p = kbus_part_get(c, topic, partition, false);
-	int64_t lo = -1, hi = -1;
-
-	if (!p)
-		return -1;
-	if (p->end_at_ms > 0 && kbus_now_ms() - p->end_at_ms < KBUS_END_MAX_AGE_MS)
-		return p->end; /* an unanswered question too: not asked again within the second */
-	p->end = rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, timeout_ms) ==
-	                 RD_KAFKA_RESP_ERR_NO_ERROR
-	             ? hi
-	             : -1;
-	p->end_at_ms = kbus_now_ms();
-	return p->end;
-}
-
-int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition)
-{
-	return kbus_pause_resume(c, topic, partition, true);
-}
-
-int kbus_consumer_resume(struct kbus_consumer *c, const char *topic, int32_t partition)
-{
-	return kbus_pause_resume(c, topic, partition, false);
-}
-
-int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t partition,
-                       int64_t offset, int timeout_ms)
-{
-	rd_kafka_topic_partition_list_t *parts = kbus_one(topic, partition, offset);
-	rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, parts, timeout_ms);
-	int ret = -1;
-
-	if (error) {
-		log_warn("kafka seek failed", LOGS("topic", topic), LOGI("partition", partition),
-		         LOGI("offset", offset), LOGS("error", rd_kafka_error_string(error)));
-		rd_kafka_error_destroy(error);
-		goto out;
-	}
-	if (parts->elems[0].err) {
-		log_warn("kafka seek failed", LOGS("topic", topic), LOGI("partition", partition),
-		         LOGI("offset", offset),
-		         LOGS("error", rd_kafka_err2str(parts->elems[0].err)));
-		goto out;
-	}
-	ret = 0;
-out:
-	rd_kafka_topic_partition_list_destroy(parts);
-	return ret;
-}
-
-int64_t kbus_consumer_lag(struct kbus_consumer *c)
-{
-	rd_kafka_topic_partition_list_t *parts = NULL;
-	int64_t lag = 0;
-	int known = 0;
-
-	if (rd_kafka_assignment(c->rk, &parts) || !parts)
-		return -1;
-	if (parts->cnt > 0 && rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		for (int i = 0; i < parts->cnt; i++) {
-			const rd_kafka_topic_partition_t *tp = &parts->elems[i];
-			int64_t lo, hi;
-
-			/* Cached from the last fetch response: never blocks. */
-			if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo,
-			                                   &hi) ||
-			    hi < 0 || tp->offset < 0)
-				continue;
-			lag += hi > tp->offset ? hi - tp->offset : 0;
-			known++;
-		}
-	}
-	if (parts->cnt > 0 && known == 0)
-		lag = -1;
-	rd_kafka_topic_partition_list_destroy(parts);
-	return lag;
 }
 
 rd_kafka_t *kbus_consumer_handle(struct kbus_consumer *c)

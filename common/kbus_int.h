@@ -1,10 +1,13 @@
-/* kbus_int: helpers shared by kbus.c (producer) and kbus_consumer.c; not for services. */
+/* kbus_int: what kbus.c (producer), kbus_consumer.c and kbus_partition.c share; not for services.
+ */
 #ifndef CALLPIPE_KBUS_INT_H
 #define CALLPIPE_KBUS_INT_H
 
 #include "kbus.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Sets one property; on failure writes "name: reason" into errstr and returns -1. */
 int kbus_conf_set(rd_kafka_conf_t *rkc, const char *name, const char *value, char *errstr,
@@ -20,5 +23,38 @@ int kbus_conf_extra(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char *
 
 /* Monotonic clock in ms. */
 long long kbus_now_ms(void);
+
+/* What kbus remembers of one partition while it is assigned (or paused). */
+struct kbus_part {
+	char *topic;
+	int32_t partition;
+	bool paused;       /* by the application: a re-assignment (kbus_restart) restores it */
+	int64_t start;     /* the committed offset it was assigned at; -1 unknown */
+	int64_t end;       /* its end as the broker last reported it; -1 not asked yet */
+	int64_t end_at_ms; /* when (kbus_now_ms) */
+};
+
+struct kbus_consumer {
+	rd_kafka_t *rk;
+	struct metrics *metrics;
+	kbus_rebalance_cb *rebalance_cb;
+	void *opaque;
+	struct kbus_part *parts; /* touched only from the polling thread */
+	size_t nparts;
+	bool in_revoke;       /* inside the application's revoke callback */
+	bool membership_lost; /* a commit in this revoke failed for good: skip the others */
+	int64_t commit_quiet_until_ms; /* after an unanswered commit: fail the next ones at once */
+};
+
+/* The record of topic/partition; created (unpaused, offsets unknown) when create is set. NULL
+ * when absent or out of memory. Polling thread only. */
+struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topic, int32_t partition,
+                                bool create);
+
+/* Forgets topic/partition (revoked). */
+void kbus_part_drop(struct kbus_consumer *c, const char *topic, int32_t partition);
+
+/* One partition as a list (caller destroys). */
+rd_kafka_topic_partition_list_t *kbus_one(const char *topic, int32_t partition, int64_t offset);
 
 #endif
