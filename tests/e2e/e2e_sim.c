@@ -24,6 +24,13 @@ const char *const e2e_worker_env_fast[] = {
     "DIALER_SWEEP_INTERVAL_S=4",
     "DIALER_REQUEST_TIMEOUT_MS=10000",
     "DIALER_CONNECT_TIMEOUT_MS=2000",
+    /* The sweeper leaves a claimed call without answer alone for as long as a dial may still
+     * be running somewhere: attempts x request timeout + the waits between them, capped by
+     * these. With the defaults (10 s, Retry-After up to 60 s) that is 5 x 10 + 4 x 60 = 290 s,
+     * longer than the test waits, so a dialer killed with a *refused* dial in flight (no
+     * webhook will ever settle that call) failed the test; here 5 x 10 + 4 x 5 = 70 s. */
+    "DIALER_RETRY_MAX_MS=2000",
+    "DIALER_RETRY_AFTER_MAX_S=5",
     NULL,
 };
 
