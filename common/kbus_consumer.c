@@ -73,16 +73,9 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		kbus_log_parts("kafka partitions assigned", parts);
 		kbus_start_offsets(rk, parts);
-		for (int i = 0; i < parts->cnt; i++) {
-			struct kbus_part *p = kbus_part_get(c, parts->elems[i].topic,
-			                                    parts->elems[i].partition, true);
-
-			if (!p)
-				continue;
-			p->start = parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
-			p->end = -1;
-			p->end_at_ms = 0;
-		}
+		for (int i = 0; i < parts->cnt; i++)
+			kbus_part_started(c, parts->elems[i].topic, parts->elems[i].partition,
+			                  parts->elems[i].offset);
 		if (coop)
 			error = rd_kafka_incremental_assign(rk, parts);
 		else
@@ -213,7 +206,6 @@ static int kbus_restart(struct kbus_consumer *c, const char *topic, int32_t part
 	rd_kafka_topic_partition_t *tp;
 	rd_kafka_error_t *error = NULL;
 	rd_kafka_resp_err_t err;
-	struct kbus_part *rp;
 	int ret = -1;
 
 	if (kbus_cooperative(c->rk)) {
@@ -251,12 +243,7 @@ static int kbus_restart(struct kbus_consumer *c, const char *topic, int32_t part
 		if (c->parts[i].paused)
 			(void)kbus_consumer_pause(c, c->parts[i].topic, c->parts[i].partition);
 restarted:
-	rp = kbus_part_get(c, topic, partition, true);
-	if (rp) {
-		rp->start = offset >= 0 ? offset : -1;
-		rp->end = -1;
-		rp->end_at_ms = 0;
-	}
+	kbus_part_started(c, topic, partition, offset);
 	ret = 0;
 out:
 	if (parts)

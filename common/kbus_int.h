@@ -51,6 +51,11 @@ struct kbus_consumer {
 struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topic, int32_t partition,
                                 bool create);
 
+/* Records that topic/partition (re)starts at offset (a logical offset: start unknown); its end
+ * is asked again. */
+void kbus_part_started(struct kbus_consumer *c, const char *topic, int32_t partition,
+                       int64_t offset);
+
 /* Forgets topic/partition (revoked). */
 void kbus_part_drop(struct kbus_consumer *c, const char *topic, int32_t partition);
 

@@ -31,6 +31,18 @@ struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topic, int3
 	return &c->parts[c->nparts++];
 }
 
+void kbus_part_started(struct kbus_consumer *c, const char *topic, int32_t partition,
+                       int64_t offset)
+{
+	struct kbus_part *p = kbus_part_get(c, topic, partition, true);
+
+	if (!p)
+		return;
+	p->start = offset >= 0 ? offset : -1;
+	p->end = -1;
+	p->end_at_ms = 0;
+}
+
 void kbus_part_drop(struct kbus_consumer *c, const char *topic, int32_t partition)
 {
 	struct kbus_part *p = kbus_part_get(c, topic, partition, false);
