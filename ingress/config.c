@@ -56,6 +56,12 @@ static const struct cfg_option ingress_options[] = {
     CFG_OPT(struct ingress_config, "connection-limit", "INGRESS_CONNECTION_LIMIT", CFG_INT, "4096",
             "most concurrent connections (also bounded by the open-files limit)", connection_limit,
             16, 1000000, false),
+    CFG_OPT(struct ingress_config, "connection-memory", "INGRESS_CONNECTION_MEMORY", CFG_INT,
+            "8192",
+            "bytes per connection for request headers and the read buffer (bodies are copied "
+            "out); headers that do not fit: 431. libmicrohttpd zeroes it for every request, so "
+            "more costs CPU",
+            connection_memory, 4096, 1048576, false),
     CFG_OPT(struct ingress_config, "threads", "INGRESS_THREADS", CFG_INT, "2",
             "HTTP worker threads (each serves many connections; also the read pool size)", threads,
             1, 64, false),

@@ -24,6 +24,7 @@ struct ingress_config {
 	long long retry_after_s;
 	long long connection_timeout_s;
 	long long connection_limit;
+	long long connection_memory;
 	long long threads;
 	long long sig_max_age_s;
 	long long sig_max_skew_s;

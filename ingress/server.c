@@ -22,10 +22,6 @@
 
 #define SERVER_CALLS_PREFIX "/calls/"
 #define SERVER_READY_TTL_MS 1000 /* /readyz asks the broker at most once per second */
-/* Per-connection memory (headers and read buffer; bodies go to our own buffer). MHD zeroes it
- * for every request, so the 32 KiB default costs measurable CPU; 16 KiB still leaves room for
- * ~12 KiB of request headers (more: 431). */
-#define SERVER_CONNECTION_MEMORY 16384
 
 static enum route server_route(const char *url)
 {
@@ -340,7 +336,7 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	    (unsigned int)conf->threads, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned int)conf->connection_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONNECTION_MEMORY,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)conf->connection_memory,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_END);
 	if (s->daemon == NULL) {
 		snprintf(errstr, errstr_size,

@@ -229,6 +229,35 @@ static void test_publish_too_large(void **state)
 	assert_int_equal(topic_count(e, T_POST), 0);
 }
 
+/* INGRESS_CONNECTION_MEMORY (8 KiB by default) bounds the request headers: ~6 KiB of them
+ * pass, more are refused with 431 and nothing is published. */
+static void test_publish_header_limit(void **state)
+{
+	static const char body[] = "{\"call_sid\":\"EL_7_2025-11-21T10:30:00Z\",\"speaker\":"
+	                           "\"user\",\"message\":\"header sizes\"}";
+	struct it_stack *e = *state;
+	const size_t sizes[] = {6000, 16000};
+	const unsigned want[] = {200, 431};
+	for (size_t i = 0; i < 2; i++) {
+		struct ts_http_resp resp;
+		char sig[160], sig_line[200], *big = malloc(sizes[i] + 16);
+		const char *headers[] = {IT_JSON, sig_line, big, NULL};
+
+		assert_non_null(big);
+		it_sign(IT_SECRET, time(NULL), body, sig, sizeof sig);
+		snprintf(sig_line, sizeof sig_line, "ElevenLabs-Signature: %s", sig);
+		memcpy(big, "X-Padding: ", 11);
+		memset(big + 11, 'p', sizes[i]);
+		big[11 + sizes[i]] = '\0';
+		ts_http("POST", it_url(&e->in, "/webhooks/elevenlabs/transcription"), headers, body,
+		        strlen(body), &resp);
+		assert_int_equal(resp.status, want[i]);
+		ts_http_resp_free(&resp);
+		free(big);
+	}
+	assert_int_equal(it_count_key(&e->broker, T_TRANS, "EL_7_2025-11-21T10:30:00Z"), 1);
+}
+
 #define TRANS                                                                                      \
 	"{\"call_sid\":\"EL_1001_2025-11-21T10:30:00Z\",\"speaker\":\"user\",\"message\":\"Hello " \
 	"there\",\"extra\":1}"
@@ -483,6 +512,7 @@ int main(void)
 	    cmocka_unit_test(test_publish_webhook_refused),
 	    cmocka_unit_test(test_publish_tool_secret),
 	    cmocka_unit_test(test_publish_post_call),
+	    cmocka_unit_test(test_publish_header_limit),
 	    cmocka_unit_test(test_publish_metrics),
 	};
 
