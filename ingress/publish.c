@@ -6,7 +6,7 @@
 #include "metrics.h"
 #include "timeutil.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,9 +22,8 @@ struct publish {
 
 /* One batch in flight; freed by whoever drops the last reference (queuing loop or a report). */
 struct publish_op {
-	pthread_mutex_t lock;
-	unsigned refs; /* queued messages + 1 for the queuing loop */
-	enum publish_result result;
+	atomic_uint refs;  /* queued messages + 1 for the queuing loop */
+	atomic_int result; /* enum publish_result: OK until a report says otherwise */
 	publish_done_fn *done;
 	void *opaque;
 	struct metric *latency;
@@ -120,17 +119,14 @@ int publish_flush(struct publish *pub, int timeout_ms)
 /* Drops one reference; the last one reports the batch and frees it. */
 static void publish_op_release(struct publish_op *op)
 {
-	bool last;
+	enum publish_result result;
 
-	pthread_mutex_lock(&op->lock);
-	last = --op->refs == 0;
-	pthread_mutex_unlock(&op->lock);
-	if (!last)
+	if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	if (op->result == PUBLISH_OK)
+	result = (enum publish_result)atomic_load_explicit(&op->result, memory_order_relaxed);
+	if (result == PUBLISH_OK)
 		metric_observe(op->latency, (double)(time_mono_ms() - op->start_ms) / 1000.0);
-	op->done(op->opaque, op->result);
-	pthread_mutex_destroy(&op->lock);
+	op->done(op->opaque, result);
 	free(op);
 }
 
@@ -141,14 +137,14 @@ static void publish_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t par
 
 	(void)partition;
 	(void)offset;
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		pthread_mutex_lock(&op->lock);
-		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-		    err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE)
-			op->result = PUBLISH_TOO_LARGE;
-		else if (op->result == PUBLISH_OK)
-			op->result = PUBLISH_UNAVAILABLE;
-		pthread_mutex_unlock(&op->lock);
+	if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+	    err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) {
+		atomic_store_explicit(&op->result, PUBLISH_TOO_LARGE, memory_order_relaxed);
+	} else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		int ok = PUBLISH_OK; /* too large, once seen, stays */
+
+		atomic_compare_exchange_strong_explicit(&op->result, &ok, PUBLISH_UNAVAILABLE,
+		                                        memory_order_relaxed, memory_order_relaxed);
 	}
 	publish_op_release(op);
 }
@@ -161,30 +157,25 @@ int publish_batch(struct publish *pub, enum publish_topic t, const struct publis
 
 	if (op == NULL)
 		return -1;
-	pthread_mutex_init(&op->lock, NULL);
-	op->refs = 1;
-	op->result = PUBLISH_OK;
+	atomic_init(&op->refs, 1);
+	atomic_init(&op->result, PUBLISH_OK);
 	op->done = done;
 	op->opaque = opaque;
 	op->latency = pub->latency[t];
 	op->start_ms = time_mono_ms();
 	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&op->lock);
-		op->refs++;
-		pthread_mutex_unlock(&op->lock);
+		atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
 		if (kbus_produce(pub->producer, pub->topics[t], msgs[i].key, msgs[i].key_len,
 		                 msgs[i].value, msgs[i].value_len, msgs[i].headers,
 		                 msgs[i].nheaders, publish_delivered, op) != 0) {
-			pthread_mutex_lock(&op->lock);
-			op->refs--;
-			op->result = PUBLISH_UNAVAILABLE;
-			pthread_mutex_unlock(&op->lock);
+			atomic_fetch_sub_explicit(&op->refs, 1, memory_order_relaxed);
+			atomic_store_explicit(&op->result, PUBLISH_UNAVAILABLE,
+			                      memory_order_relaxed);
 			break; /* later messages would not be acknowledged as a whole either */
 		}
 		queued++;
 	}
 	if (queued == 0) {
-		pthread_mutex_destroy(&op->lock);
 		free(op);
 		return -1;
 	}

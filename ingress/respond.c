@@ -30,7 +30,7 @@ struct req *req_new(struct server *s, struct MHD_Connection *conn)
 	pthread_mutex_init(&rq->lock, NULL);
 	rq->srv = s;
 	rq->conn = conn;
-	rq->refs = 1; /* MHD's, dropped in server_completed */
+	atomic_init(&rq->refs, 1); /* MHD's, dropped in server_completed */
 	rq->start_mono_ms = time_mono_ms();
 	rq->received_ms = time_now_ms();
 	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -51,19 +51,12 @@ struct req *req_new(struct server *s, struct MHD_Connection *conn)
 
 void req_ref(struct req *rq)
 {
-	pthread_mutex_lock(&rq->lock);
-	rq->refs++;
-	pthread_mutex_unlock(&rq->lock);
+	atomic_fetch_add_explicit(&rq->refs, 1, memory_order_relaxed);
 }
 
 void req_unref(struct req *rq)
 {
-	bool last;
-
-	pthread_mutex_lock(&rq->lock);
-	last = --rq->refs == 0;
-	pthread_mutex_unlock(&rq->lock);
-	if (!last)
+	if (atomic_fetch_sub_explicit(&rq->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	json_decref(rq->ok_body);
 	json_decref(rq->done_body);

@@ -70,8 +70,8 @@ struct server {
 struct req {
 	struct server *srv;
 	struct MHD_Connection *conn;
-	pthread_mutex_t lock;
-	unsigned refs;
+	pthread_mutex_t lock; /* guards the waiting state below (not refs) */
+	atomic_uint refs;
 	enum route route;
 	int64_t start_mono_ms;
 	int64_t received_ms;

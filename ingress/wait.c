@@ -82,7 +82,7 @@ enum MHD_Result server_answer_done(struct req *rq)
 	rq->done_body = NULL;
 	status = rq->done_status;
 	pthread_mutex_unlock(&rq->lock);
-	if (body != NULL) {
+	if (body != NULL || status < 300) { /* success without a body (OOM building it): {} */
 		enum MHD_Result ret = server_reply(rq, status, body, NULL);
 
 		json_decref(body);
