@@ -130,6 +130,8 @@ struct kbus_producer {
 	atomic_bool stop;
 	/* Delivery reports run on the poll thread, and on a flushing thread at shutdown: mu. */
 	pthread_mutex_t mu;
+	/* during an outage every queued message fails: one line a second, with the count */
+	struct log_limit fail_log;
 	struct kbus_topic_metrics tm[KBUS_TOPIC_METRICS_MAX];
 	size_t ntm;
 };
@@ -189,9 +191,14 @@ static void kbus_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *conf
 	if (p->metrics)
 		kbus_record_delivery(p, topic, !rkm->err,
 		                     (double)(kbus_now_ms() - fl->start_ms) / 1000.0);
-	if (rkm->err)
-		log_warn("kafka delivery failed", LOGS("topic", topic),
-		         LOGS("error", rd_kafka_err2str(rkm->err)));
+	if (rkm->err) {
+		long long held;
+
+		if (log_limit_pass(&p->fail_log, kbus_now_ms(), 1000, &held))
+			log_warn("kafka delivery failed", LOGS("topic", topic),
+			         LOGS("error", rd_kafka_err2str(rkm->err)),
+			         LOGI("suppressed", held));
+	}
 	if (fl->cb)
 		fl->cb(fl->opaque, rkm->err, rkm->partition, rkm->offset);
 	free(fl);

@@ -265,3 +265,17 @@ out:
 	free(line);
 	json_decref(root);
 }
+
+bool log_limit_pass(struct log_limit *l, long long now_ms, long long interval_ms,
+                    long long *suppressed)
+{
+	long long next = atomic_load(&l->next_ms);
+
+	if (now_ms < next ||
+	    !atomic_compare_exchange_strong(&l->next_ms, &next, now_ms + interval_ms)) {
+		atomic_fetch_add(&l->suppressed, 1);
+		return false;
+	}
+	*suppressed = atomic_exchange(&l->suppressed, 0);
+	return true;
+}

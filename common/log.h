@@ -39,6 +39,19 @@ void log_emit(enum log_level level, const char *msg, const struct log_field *fie
 /* Redirects output (tests); fd -1 restores stderr. */
 void log_set_fd(int fd);
 
+/* Rate limit for one repetitive line (a failure per message or per request during an outage, a
+ * refusal an attacker can repeat): embed it zeroed next to the code that logs; thread-safe. */
+struct log_limit {
+	_Atomic long long next_ms;
+	_Atomic long long suppressed;
+};
+
+/* True when the line may be written at now_ms (at most once per interval_ms); *suppressed then
+ * gets how many were held back since the last one written, to log with it. False: the line is
+ * counted as suppressed and must not be written. */
+bool log_limit_pass(struct log_limit *l, long long now_ms, long long interval_ms,
+                    long long *suppressed);
+
 #define LOG_AT_(lvl, msg, ...)                                                        \
 	do {                                                                          \
 		if (log_enabled(lvl)) {                                               \

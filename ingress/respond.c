@@ -148,14 +148,19 @@ enum MHD_Result server_reply(struct req *rq, unsigned status, const json_t *body
 		goto out;
 	ret = MHD_queue_response(rq->conn, status, resp);
 	server_count_request(s, rq->route, status);
-	if (status >= 500)
-		log_warn("request failed", LOGS("route", route_names[rq->route]),
-		         LOGI("status", status), LOGS("request_id", rq->request_id),
-		         LOGI("ms", time_mono_ms() - rq->start_mono_ms));
-	else
+	if (status >= 500) {
+		long long held;
+
+		if (log_limit_pass(&s->log_failed, time_mono_ms(), SERVER_LOG_INTERVAL_MS, &held))
+			log_warn("request failed", LOGS("route", route_names[rq->route]),
+			         LOGI("status", status), LOGS("request_id", rq->request_id),
+			         LOGI("ms", time_mono_ms() - rq->start_mono_ms),
+			         LOGI("suppressed", held));
+	} else {
 		log_debug("request answered", LOGS("route", route_names[rq->route]),
 		          LOGI("status", status), LOGS("request_id", rq->request_id),
 		          LOGI("ms", time_mono_ms() - rq->start_mono_ms));
+	}
 out:
 	MHD_destroy_response(resp);
 	return ret;

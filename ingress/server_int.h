@@ -2,6 +2,7 @@
 #ifndef CALLPIPE_INGRESS_SERVER_INT_H
 #define CALLPIPE_INGRESS_SERVER_INT_H
 
+#include "log.h"
 #include "publish.h"
 #include "sig.h"
 
@@ -30,7 +31,9 @@ enum route {
 	ROUTE_N,
 };
 
-#define SERVER_STATUS_SLOTS 10
+#define SERVER_STATUS_SLOTS    10
+
+#define SERVER_LOG_INTERVAL_MS 1000
 
 struct server {
 	const struct ingress_config *conf;
@@ -43,6 +46,9 @@ struct server {
 	atomic_bool draining;
 	atomic_long in_flight;
 	atomic_long suspended;
+	/* per-request warnings that an outage or an attacker can repeat thousands of times a
+	 * second: at most one line per SERVER_LOG_INTERVAL_MS each, with the count held back */
+	struct log_limit log_failed, log_timed_out, log_bad_auth;
 	pthread_mutex_t wait_lock; /* guards the wait list */
 	struct req *wait_head;     /* requests waiting, not yet done */
 	pthread_t timer;

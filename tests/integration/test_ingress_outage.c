@@ -150,6 +150,65 @@ static size_t burst_size(void)
 	return rl.rlim_cur > 400 ? (size_t)rl.rlim_cur - 200 : 200;
 }
 
+/* Lines of path that contain needle. */
+static size_t log_count(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "r");
+	char line[4096];
+	size_t n = 0;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof line, fp) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/* An outage under load fails every request, but each per-request warning is written at most
+ * once a second (with the number held back): the log stays readable, the metrics count all. */
+static void test_outage_failures_logged_once_a_second(void **state)
+{
+	struct it_stack *e = *state;
+	struct burst *b = calloc(1, sizeof *b);
+	const char *log = e->in.proc.log_path;
+	size_t failed0 = log_count(log, "\"request failed\""),
+	       delivery0 = log_count(log, "\"kafka delivery failed\""), failed, delivery;
+	double rejected0 =
+	    it_metric(&e->in, "ingress_rejected_total{reason=\"broker_unavailable\"}");
+	char sig[160];
+	long long t0 = now_ms(), secs;
+
+	assert_non_null(b);
+	b->in = &e->in;
+	b->n = 300;
+	b->bodies = calloc(b->n, sizeof *b->bodies);
+	assert_non_null(b->bodies);
+	it_sign(IT_SECRET, time(NULL), TRANS, sig, sizeof sig);
+	snprintf(b->sigline, sizeof b->sigline, "ElevenLabs-Signature: %s", sig);
+	for (size_t i = 0; i < b->n; i++)
+		b->bodies[i] = TRANS;
+	assert_int_equal(ts_broker_control(&e->broker, "/brokers/1/down"), 200);
+	burst_run(b);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->statuses[i] != 503)
+			fail_msg("request %zu: status %ld, want 503", i, b->statuses[i]);
+	ts_sleep_ms(500); /* the last delivery reports */
+	secs = (now_ms() - t0) / 1000 + 1;
+	failed = log_count(log, "\"request failed\"") - failed0;
+	delivery = log_count(log, "\"kafka delivery failed\"") - delivery0;
+	if (failed < 1 || failed > (size_t)secs + 1 || delivery > (size_t)secs + 1)
+		fail_msg("%zu 'request failed' and %zu 'kafka delivery failed' lines for %zu "
+		         "failures in %lld s",
+		         failed, delivery, b->n, secs);
+	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"broker_unavailable\"}") >=
+	            rejected0 + (double)b->n);
+	assert_int_equal(ts_broker_control(&e->broker, "/brokers/1/up"), 200);
+	assert_true(ready_is(&e->in, 200, 15000));
+	free(b->bodies);
+	free(b);
+}
+
 /* Thousands of webhooks wait on a slow broker at once, on 2 HTTP threads, while /healthz stays
  * fast; all are acknowledged and answered 200. Its own ingress, with a delivery timeout that
  * a slow broker with 2000 messages queued stays well within. */
@@ -235,6 +294,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_outage_broker_down),
+	    cmocka_unit_test(test_outage_failures_logged_once_a_second),
 	    cmocka_unit_test(test_outage_slow_broker_many_waiting),
 	    cmocka_unit_test(test_outage_produce_errors_retried),
 	};

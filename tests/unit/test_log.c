@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "log.h"
 #include "timeutil.h"
@@ -243,6 +244,58 @@ static void test_log_threads(void **state)
 	assert_int_equal(n, THREADS * PER_THREAD);
 }
 
+static void test_log_limit_interval(void **state)
+{
+	struct log_limit lim = {0};
+	long long dropped = -1;
+
+	(void)state;
+	assert_true(log_limit_pass(&lim, 10000, 1000, &dropped));
+	assert_int_equal(dropped, 0);
+	for (long long t = 10000; t < 11000; t += 250)
+		assert_false(log_limit_pass(&lim, t, 1000, &dropped));
+	assert_true(log_limit_pass(&lim, 11000, 1000, &dropped));
+	assert_int_equal(dropped, 4);
+	assert_false(log_limit_pass(&lim, 11999, 1000, &dropped));
+	assert_true(log_limit_pass(&lim, 50000, 1000, &dropped)); /* a quiet spell: at once */
+	assert_int_equal(dropped, 1);
+}
+
+#define LIMIT_CALLS 20000
+
+static struct log_limit limit_shared;
+static atomic_llong limit_passed, limit_reported;
+
+static void *limit_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < LIMIT_CALLS; i++) {
+		long long dropped;
+
+		if (log_limit_pass(&limit_shared, 5000, 1000, &dropped)) {
+			atomic_fetch_add(&limit_passed, 1);
+			atomic_fetch_add(&limit_reported, dropped);
+		}
+	}
+	return NULL;
+}
+
+static void test_log_limit_threads(void **state)
+{
+	pthread_t threads[THREADS];
+	long long dropped;
+
+	/* however many threads race at one instant, one line passes and every other is counted */
+	(void)state;
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, limit_thread, NULL), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(threads[i], NULL);
+	assert_int_equal(atomic_load(&limit_passed), 1);
+	assert_true(log_limit_pass(&limit_shared, 6000, 1000, &dropped));
+	assert_int_equal(dropped + atomic_load(&limit_reported), THREADS * LIMIT_CALLS - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +305,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_log_redaction, capture_setup, capture_teardown),
 	    cmocka_unit_test_setup_teardown(test_log_invalid_utf8, capture_setup, capture_teardown),
 	    cmocka_unit_test_setup_teardown(test_log_threads, capture_setup, capture_teardown),
+	    cmocka_unit_test(test_log_limit_interval),
+	    cmocka_unit_test(test_log_limit_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
