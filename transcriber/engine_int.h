@@ -1,0 +1,60 @@
+/* engine_int: what engine.c (the engine's state and bookkeeping) and round.c (one round of work)
+ * share. Internal. */
+#ifndef CALLPIPE_TRANSCRIBER_ENGINE_INT_H
+#define CALLPIPE_TRANSCRIBER_ENGINE_INT_H
+
+#include "engine.h"
+#include "msg.h"
+#include "tmetrics.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct kbus_producer;
+struct tr_offsets;
+struct tr_park;
+
+/* A message waiting for the dead-letter topic: m is owned by the engine; reason is a static
+ * string (TR_DLQ_*); error is a copy. */
+struct tr_dead {
+	struct tr_msg *m;
+	const char *reason;
+	char error[256];
+};
+
+/* The engine owns offsets, park, the messages in fresh, gate and dead, and the assigned topic
+ * copies; conf's strings, db, producer and tm are borrowed (see tr_engine_new). */
+struct tr_engine {
+	struct tr_engine_config conf;
+	struct db *db;
+	struct kbus_producer *producer;
+	struct tr_metrics *tm;
+	tr_caught_up_fn *caught_up;
+	void *opaque;
+
+	struct tr_offsets *offsets;
+	struct tr_park *park;
+	struct tr_vec fresh;  /* consumed (or retried), not routed yet: in order */
+	struct tr_vec gate;   /* post-calls waiting for their call's lines to be read, or (no
+	                         call_sid) for a call with their conversation_id */
+	int64_t last_run_ms;  /* when tr_engine_run last ran */
+	struct tr_dead *dead; /* dead-letters not acknowledged yet */
+	size_t ndead, capdead;
+	struct {
+		char *topic;
+		int32_t partition;
+	} * assigned;
+	size_t nassigned;
+	uint64_t rng;
+	struct tr_stats stats;
+};
+
+/* Frees every message in v, then its array (v is left empty). */
+void tr_vec_free_msgs(struct tr_vec *v);
+
+/* True when topic/partition is assigned to us now. */
+bool tr_is_assigned(const struct tr_engine *e, const char *topic, int32_t partition);
+
+#endif
