@@ -187,10 +187,14 @@ enum MHD_Result server_reply_error(struct req *rq, unsigned status, const char *
 		extra[0] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
 		extra[1] = "Bearer";
 	}
-	if (status < 500 && reason != NULL)
-		log_info("request refused", LOGS("route", route_names[rq->route]),
-		         LOGI("status", status), LOGS("reason", reason), LOGS("error", msg),
-		         LOGS("request_id", rq->request_id));
+	if (status < 500 && reason != NULL && log_enabled(LOG_INFO)) {
+		long long held;
+
+		if (log_limit_pass(&s->log_refused, time_mono_ms(), SERVER_LOG_INTERVAL_MS, &held))
+			log_info("request refused", LOGS("route", route_names[rq->route]),
+			         LOGI("status", status), LOGS("reason", reason), LOGS("error", msg),
+			         LOGS("request_id", rq->request_id), LOGI("suppressed", held));
+	}
 	ret = server_reply(rq, status, body, extra);
 	json_decref(body);
 	return ret;

@@ -48,7 +48,7 @@ struct server {
 	atomic_long suspended;
 	/* per-request warnings that an outage or an attacker can repeat thousands of times a
 	 * second: at most one line per SERVER_LOG_INTERVAL_MS each, with the count held back */
-	struct log_limit log_failed, log_timed_out, log_bad_auth;
+	struct log_limit log_failed, log_timed_out, log_bad_auth, log_refused;
 	pthread_mutex_t wait_lock; /* guards the wait list */
 	struct req *wait_head;     /* requests waiting, not yet done */
 	pthread_t timer;

@@ -254,3 +254,17 @@ double it_metric(const struct it_ingress *in, const char *series)
 	ts_http_resp_free(&resp);
 	return v;
 }
+
+size_t it_log_count(const struct it_ingress *in, const char *needle)
+{
+	FILE *fp = fopen(in->proc.log_path, "r");
+	char line[4096];
+	size_t n = 0;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof line, fp) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}

@@ -73,4 +73,7 @@ void it_multi_post(const char *url, const char *const *headers, const char *cons
  * absent. */
 double it_metric(const struct it_ingress *in, const char *series);
 
+/* Lines of the ingress's log (stderr) that contain needle. */
+size_t it_log_count(const struct it_ingress *in, const char *needle);
+
 #endif

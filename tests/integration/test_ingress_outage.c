@@ -150,30 +150,14 @@ static size_t burst_size(void)
 	return rl.rlim_cur > 400 ? (size_t)rl.rlim_cur - 200 : 200;
 }
 
-/* Lines of path that contain needle. */
-static size_t log_count(const char *path, const char *needle)
-{
-	FILE *fp = fopen(path, "r");
-	char line[4096];
-	size_t n = 0;
-
-	assert_non_null(fp);
-	while (fgets(line, sizeof line, fp) != NULL)
-		if (strstr(line, needle) != NULL)
-			n++;
-	fclose(fp);
-	return n;
-}
-
 /* An outage under load fails every request, but each per-request warning is written at most
  * once a second (with the number held back): the log stays readable, the metrics count all. */
 static void test_outage_failures_logged_once_a_second(void **state)
 {
 	struct it_stack *e = *state;
 	struct burst *b = calloc(1, sizeof *b);
-	const char *log = e->in.proc.log_path;
-	size_t failed0 = log_count(log, "\"request failed\""),
-	       delivery0 = log_count(log, "\"kafka delivery failed\""), failed, delivery;
+	size_t failed0 = it_log_count(&e->in, "\"request failed\""),
+	       delivery0 = it_log_count(&e->in, "\"kafka delivery failed\""), failed, delivery;
 	double rejected0 =
 	    it_metric(&e->in, "ingress_rejected_total{reason=\"broker_unavailable\"}");
 	char sig[160];
@@ -195,8 +179,8 @@ static void test_outage_failures_logged_once_a_second(void **state)
 			fail_msg("request %zu: status %ld, want 503", i, b->statuses[i]);
 	ts_sleep_ms(500); /* the last delivery reports */
 	secs = (now_ms() - t0) / 1000 + 1;
-	failed = log_count(log, "\"request failed\"") - failed0;
-	delivery = log_count(log, "\"kafka delivery failed\"") - delivery0;
+	failed = it_log_count(&e->in, "\"request failed\"") - failed0;
+	delivery = it_log_count(&e->in, "\"kafka delivery failed\"") - delivery0;
 	if (failed < 1 || failed > (size_t)secs + 1 || delivery > (size_t)secs + 1)
 		fail_msg("%zu 'request failed' and %zu 'kafka delivery failed' lines for %zu "
 		         "failures in %lld s",

@@ -258,6 +258,39 @@ static void test_publish_header_limit(void **state)
 	assert_int_equal(it_count_key(&e->broker, T_TRANS, "EL_7_2025-11-21T10:30:00Z"), 1);
 }
 
+/* Refusals an attacker can repeat (bad signatures) are logged at most once a second, the
+ * warning and the 4xx info line alike; the metrics count every one. */
+static void test_publish_refusals_logged_once_a_second(void **state)
+{
+	static const char body[] =
+	    "{\"call_sid\":\"EL_8_x\",\"speaker\":\"user\",\"message\":\"x\"}";
+	struct it_stack *e = *state;
+	size_t warn0 = it_log_count(&e->in, "\"webhook refused: bad signature\""),
+	       info0 = it_log_count(&e->in, "\"request refused\""), warn, info;
+	double rejected0 =
+	    it_metric(&e->in, "ingress_rejected_total{reason=\"signature_mismatch\"}");
+	long long t0, secs;
+
+	ts_sleep_ms(1100); /* past the interval of the refusals logged by earlier tests */
+	t0 = (long long)time(NULL);
+	for (int i = 0; i < 50; i++) {
+		struct ts_http_resp resp;
+
+		it_post_signed(&e->in, "/webhooks/elevenlabs/transcription", body, "whsec_wrong",
+		               time(NULL), &resp);
+		assert_int_equal(resp.status, 401);
+		ts_http_resp_free(&resp);
+	}
+	secs = (long long)time(NULL) - t0 + 2;
+	warn = it_log_count(&e->in, "\"webhook refused: bad signature\"") - warn0;
+	info = it_log_count(&e->in, "\"request refused\"") - info0;
+	if (warn < 1 || warn > (size_t)secs || info > (size_t)secs)
+		fail_msg("%zu warnings and %zu info lines for 50 refusals in %lld s", warn, info,
+		         secs);
+	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"signature_mismatch\"}") >=
+	            (rejected0 > 0 ? rejected0 : 0) + 50);
+}
+
 #define TRANS                                                                                      \
 	"{\"call_sid\":\"EL_1001_2025-11-21T10:30:00Z\",\"speaker\":\"user\",\"message\":\"Hello " \
 	"there\",\"extra\":1}"
@@ -513,6 +546,7 @@ int main(void)
 	    cmocka_unit_test(test_publish_tool_secret),
 	    cmocka_unit_test(test_publish_post_call),
 	    cmocka_unit_test(test_publish_header_limit),
+	    cmocka_unit_test(test_publish_refusals_logged_once_a_second),
 	    cmocka_unit_test(test_publish_metrics),
 	};
 
