@@ -323,8 +323,13 @@ json_t *codec_transcription_stamp(json_t *root, const char *event_id, const char
 		return NULL;
 	json_object_foreach_safe(root, next, key, value)
 	{
-		if (strcmp(key, "call_sid") != 0 && strcmp(key, "speaker") != 0 &&
-		    strcmp(key, "message") != 0)
+		/* the message's own fields stay (event_id and received_at are set below) */
+		size_t i = 0;
+
+		while (i < NFIELDS(codec_transcription_fields) &&
+		       strcmp(key, codec_transcription_fields[i].name) != 0)
+			i++;
+		if (i == NFIELDS(codec_transcription_fields))
 			json_object_del(root, key);
 	}
 	if (json_object_set_new(root, "event_id", json_string(event_id)) != 0 ||

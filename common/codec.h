@@ -44,8 +44,9 @@ struct codec_transcription {
 };
 json_t *codec_transcription_encode(const struct codec_transcription *m);
 /* The same message made in place from root, a transcription webhook whose call_sid, speaker and
- * message the caller already checked: any other field is dropped and event_id and received_at are
- * set (no new object, no copy of the text). Returns root with one more reference, or NULL. */
+ * message the caller already checked: fields that are not the message's are dropped, event_id and
+ * received_at set (no new object, no copy of the text). Returns root with one more reference, or
+ * NULL. */
 json_t *codec_transcription_stamp(json_t *root, const char *event_id, const char *received_at);
 int codec_transcription_decode(const char *buf, size_t len, struct codec_transcription *m,
                                char *errstr, size_t errstr_size);
