@@ -191,14 +191,9 @@ static void kbus_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *conf
 	if (p->metrics)
 		kbus_record_delivery(p, topic, !rkm->err,
 		                     (double)(kbus_now_ms() - fl->start_ms) / 1000.0);
-	if (rkm->err) {
-		long long held;
-
-		if (log_limit_pass(&p->fail_log, kbus_now_ms(), 1000, &held))
-			log_warn("kafka delivery failed", LOGS("topic", topic),
-			         LOGS("error", rd_kafka_err2str(rkm->err)),
-			         LOGI("suppressed", held));
-	}
+	if (rkm->err)
+		log_warn_limited(&p->fail_log, "kafka delivery failed", LOGS("topic", topic),
+		                 LOGS("error", rd_kafka_err2str(rkm->err)));
 	if (fl->cb)
 		fl->cb(fl->opaque, rkm->err, rkm->partition, rkm->offset);
 	free(fl);

@@ -2,6 +2,8 @@
 #ifndef CALLPIPE_LOG_H
 #define CALLPIPE_LOG_H
 
+#include "timeutil.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -51,6 +53,23 @@ struct log_limit {
  * counted as suppressed and must not be written. */
 bool log_limit_pass(struct log_limit *l, long long now_ms, long long interval_ms,
                     long long *suppressed);
+
+#define LOG_LIMIT_INTERVAL_MS 1000
+
+/* One line through lim (at most once per LOG_LIMIT_INTERVAL_MS on the monotonic clock), with a
+ * "suppressed" field: log_warn_limited(&s->lim, "msg", LOGS(...), ...); at least one field. */
+#define LOG_LIMITED_(lvl, lim, msg, ...)                                                        \
+	do {                                                                                    \
+		long long log_held_;                                                            \
+		if (log_enabled(lvl) &&                                                         \
+		    log_limit_pass((lim), time_mono_ms(), LOG_LIMIT_INTERVAL_MS, &log_held_)) { \
+			const struct log_field log_f_[] = {                                     \
+			    {0}, __VA_ARGS__, LOGI("suppressed", log_held_)};                   \
+			log_emit(lvl, msg, log_f_, sizeof log_f_ / sizeof log_f_[0]);           \
+		}                                                                               \
+	} while (0)
+#define log_warn_limited(...) LOG_LIMITED_(LOG_WARN, __VA_ARGS__)
+#define log_info_limited(...) LOG_LIMITED_(LOG_INFO, __VA_ARGS__)
 
 #define LOG_AT_(lvl, msg, ...)                                                        \
 	do {                                                                          \

@@ -149,13 +149,10 @@ enum MHD_Result server_reply(struct req *rq, unsigned status, const json_t *body
 	ret = MHD_queue_response(rq->conn, status, resp);
 	server_count_request(s, rq->route, status);
 	if (status >= 500) {
-		long long held;
-
-		if (log_limit_pass(&s->log_failed, time_mono_ms(), SERVER_LOG_INTERVAL_MS, &held))
-			log_warn("request failed", LOGS("route", route_names[rq->route]),
-			         LOGI("status", status), LOGS("request_id", rq->request_id),
-			         LOGI("ms", time_mono_ms() - rq->start_mono_ms),
-			         LOGI("suppressed", held));
+		log_warn_limited(&s->log_failed, "request failed",
+		                 LOGS("route", route_names[rq->route]), LOGI("status", status),
+		                 LOGS("request_id", rq->request_id),
+		                 LOGI("ms", time_mono_ms() - rq->start_mono_ms));
 	} else {
 		log_debug("request answered", LOGS("route", route_names[rq->route]),
 		          LOGI("status", status), LOGS("request_id", rq->request_id),
@@ -187,14 +184,11 @@ enum MHD_Result server_reply_error(struct req *rq, unsigned status, const char *
 		extra[0] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
 		extra[1] = "Bearer";
 	}
-	if (status < 500 && reason != NULL && log_enabled(LOG_INFO)) {
-		long long held;
-
-		if (log_limit_pass(&s->log_refused, time_mono_ms(), SERVER_LOG_INTERVAL_MS, &held))
-			log_info("request refused", LOGS("route", route_names[rq->route]),
-			         LOGI("status", status), LOGS("reason", reason), LOGS("error", msg),
-			         LOGS("request_id", rq->request_id), LOGI("suppressed", held));
-	}
+	if (status < 500 && reason != NULL)
+		log_info_limited(&s->log_refused, "request refused",
+		                 LOGS("route", route_names[rq->route]), LOGI("status", status),
+		                 LOGS("reason", reason), LOGS("error", msg),
+		                 LOGS("request_id", rq->request_id));
 	ret = server_reply(rq, status, body, extra);
 	json_decref(body);
 	return ret;

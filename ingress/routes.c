@@ -136,13 +136,9 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 
 		if (tool != NULL) {
 			if (!routes_secret_equal(rq->srv, tool, rq->srv->tool_hash)) {
-				long long held;
-
-				if (log_limit_pass(&rq->srv->log_bad_auth, time_mono_ms(),
-				                   SERVER_LOG_INTERVAL_MS, &held))
-					log_warn("webhook refused: wrong tool secret",
-					         LOGS("request_id", rq->request_id),
-					         LOGI("suppressed", held));
+				log_warn_limited(&rq->srv->log_bad_auth,
+				                 "webhook refused: wrong tool secret",
+				                 LOGS("request_id", rq->request_id));
 				*ret =
 				    server_reply_error(rq, MHD_HTTP_UNAUTHORIZED,
 				                       "Invalid signature", "tool_secret_mismatch");
@@ -158,14 +154,10 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 	r = sig_key_verify(rq->srv->webhook_key, header, rq->body, rq->len, rq->received_ms / 1000,
 	                   (long)conf->sig_max_age_s, (long)conf->sig_max_skew_s);
 	if (r != SIG_OK) {
-		long long held;
-
 		snprintf(reason, sizeof reason, "signature_%s", sig_result_str(r));
-		if (log_limit_pass(&rq->srv->log_bad_auth, time_mono_ms(), SERVER_LOG_INTERVAL_MS,
-		                   &held))
-			log_warn("webhook refused: bad signature",
-			         LOGS("reason", sig_result_str(r)),
-			         LOGS("request_id", rq->request_id), LOGI("suppressed", held));
+		log_warn_limited(&rq->srv->log_bad_auth, "webhook refused: bad signature",
+		                 LOGS("reason", sig_result_str(r)),
+		                 LOGS("request_id", rq->request_id));
 		*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid signature", reason);
 		return false;
 	}

@@ -189,20 +189,16 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 	}
 	if (*upload_data_size > 0) {
 		if (!server_body_append(rq, upload_data, *upload_data_size)) {
-			long long held;
-
 			/* Only a body without Content-Length gets here (the header was checked):
 			 * MHD cannot answer mid-upload, so the connection is closed instead. */
 			metric_inc(metrics_counter(s->metrics, "ingress_rejected_total",
 			                           "Requests refused, by reason", "reason",
 			                           "body_too_large", NULL));
-			if (log_enabled(LOG_INFO) && log_limit_pass(&s->log_refused, time_mono_ms(),
-			                                            SERVER_LOG_INTERVAL_MS, &held))
-				log_info(
-				    "request refused: body over the limit, closing the connection",
-				    LOGS("route", route_names[rq->route]),
-				    LOGS("request_id", rq->request_id), LOGI("limit", rq->limit),
-				    LOGI("suppressed", held));
+			log_info_limited(
+			    &s->log_refused,
+			    "request refused: body over the limit, closing the connection",
+			    LOGS("route", route_names[rq->route]),
+			    LOGS("request_id", rq->request_id), LOGI("limit", rq->limit));
 			return MHD_NO;
 		}
 		*upload_data_size = 0;

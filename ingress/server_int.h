@@ -31,9 +31,7 @@ enum route {
 	ROUTE_N,
 };
 
-#define SERVER_STATUS_SLOTS    10
-
-#define SERVER_LOG_INTERVAL_MS 1000
+#define SERVER_STATUS_SLOTS 10
 
 struct server {
 	const struct ingress_config *conf;
@@ -47,7 +45,7 @@ struct server {
 	atomic_long in_flight;
 	atomic_long suspended;
 	/* per-request warnings that an outage or an attacker can repeat thousands of times a
-	 * second: at most one line per SERVER_LOG_INTERVAL_MS each, with the count held back */
+	 * second: at most one line a second each (log_warn_limited), with the count held back */
 	struct log_limit log_failed, log_timed_out, log_bad_auth, log_refused;
 	pthread_mutex_t wait_lock; /* guards the wait list */
 	struct req *wait_head;     /* requests waiting, not yet done */

@@ -221,16 +221,12 @@ static void *wait_timer(void *arg)
 		}
 		pthread_mutex_unlock(&s->wait_lock);
 		for (rq = expired; rq != NULL; rq = next) {
-			long long held;
-
 			next = rq->wait_next;
 			rq->wait_next = NULL;
-			if (log_limit_pass(&s->log_timed_out, now, SERVER_LOG_INTERVAL_MS, &held))
-				log_warn("wait timed out: answering 503",
-				         LOGS("route", route_names[rq->route]),
-				         LOGS("request_id", rq->request_id),
-				         LOGI("timeout_ms", s->conf->delivery_timeout_ms),
-				         LOGI("suppressed", held));
+			log_warn_limited(&s->log_timed_out, "wait timed out: answering 503",
+			                 LOGS("route", route_names[rq->route]),
+			                 LOGS("request_id", rq->request_id),
+			                 LOGI("timeout_ms", s->conf->delivery_timeout_ms));
 			wait_finish(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL);
 			req_unref(rq);
 		}
