@@ -75,7 +75,7 @@ static const struct cfg_option ingress_options[] = {
         struct ingress_config, "drain-timeout-ms", "INGRESS_DRAIN_TIMEOUT_MS", CFG_INT, "15000",
         "on SIGTERM, how long to wait for in-flight requests (must exceed the delivery timeout)",
         drain_timeout_ms, 100, 600000, false),
-    CFG_OPT(struct ingress_config, "kafka-linger-us", "INGRESS_KAFKA_LINGER_US", CFG_INT, "500",
+    CFG_OPT(struct ingress_config, "kafka-linger-us", "INGRESS_KAFKA_LINGER_US", CFG_INT, "300",
             "producer linger (microseconds): how long a message may wait to share a batch; adds "
             "to every answer's latency",
             linger_us, 0, 1000000, false),
