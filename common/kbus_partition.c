@@ -126,22 +126,19 @@ int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t parti
 {
 	rd_kafka_topic_partition_list_t *parts = kbus_one(topic, partition, offset);
 	rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, parts, timeout_ms);
-	int ret = -1;
+	/* the call's own error, else the partition's */
+	const char *why = error                 ? rd_kafka_error_string(error)
+	                  : parts->elems[0].err ? rd_kafka_err2str(parts->elems[0].err)
+	                                        : NULL;
+	int ret = 0;
 
-	if (error) {
+	if (why) {
 		log_warn("kafka seek failed", LOGS("topic", topic), LOGI("partition", partition),
-		         LOGI("offset", offset), LOGS("error", rd_kafka_error_string(error)));
+		         LOGI("offset", offset), LOGS("error", why));
+		ret = -1;
+	}
+	if (error)
 		rd_kafka_error_destroy(error);
-		goto out;
-	}
-	if (parts->elems[0].err) {
-		log_warn("kafka seek failed", LOGS("topic", topic), LOGI("partition", partition),
-		         LOGI("offset", offset),
-		         LOGS("error", rd_kafka_err2str(parts->elems[0].err)));
-		goto out;
-	}
-	ret = 0;
-out:
 	rd_kafka_topic_partition_list_destroy(parts);
 	return ret;
 }
