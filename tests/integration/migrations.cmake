@@ -12,3 +12,7 @@ callpipe_integration_test(NAME test_store_calls
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_calls.c
   TIMEOUT 120)
 add_dependencies(test_store_calls migrate)
+callpipe_integration_test(NAME test_store_calls_concurrency
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_calls_concurrency.c
+  TIMEOUT 120)
+add_dependencies(test_store_calls_concurrency migrate)
