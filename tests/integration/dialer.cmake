@@ -10,6 +10,10 @@ foreach(t calls flow crash scale sweep dbdown)
   add_dependencies(test_dialer_${t} dialer elevensim devbroker migrate)
 endforeach()
 
-callpipe_integration_test(NAME test_elevensim
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_elevensim.c LIBS dialer_it PkgConfig::MHD TIMEOUT 120)
-add_dependencies(test_elevensim elevensim)
+# Both elevensim tests share the webhook receiver and helpers in test_elevensim_util.c.
+foreach(t elevensim elevensim_webhooks)
+  callpipe_integration_test(NAME test_${t}
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_${t}.c ${CMAKE_CURRENT_LIST_DIR}/test_elevensim_util.c
+    LIBS dialer_it PkgConfig::MHD TIMEOUT 120)
+  add_dependencies(test_${t} elevensim)
+endforeach()

@@ -1,0 +1,161 @@
+/* test_elevensim_webhooks: the fake ElevenLabs' webhooks: signed per-turn and post-call
+ * webhooks (retried on non-200), the race and initiation-failure modes. Webhooks go to a
+ * receiver inside this test (test_elevensim_util.c; the API itself: test_elevensim.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "dialer_it.h"
+#include "sig.h"
+#include "test_elevensim_util.h"
+
+#include <string.h>
+#include <time.h>
+
+static void check_signature(const struct est_hook *h)
+{
+	enum sig_result r = sig_verify(DIT_SECRET, h->signature, h->body, strlen(h->body),
+	                               (int64_t)time(NULL), 1800, 300);
+
+	if (r != SIG_OK)
+		fail_msg("webhook %s: signature %s (%s)", h->path, sig_result_str(r), h->signature);
+}
+
+static void test_elevensim_webhooks(void **state)
+{
+	static const char *const speakers[] = {"agent", "user", "agent"};
+	struct est_env *e = *state;
+	json_t *post, *call;
+	char conv[64];
+
+	dit_sim_config(&e->sim, "{\"turns\": 3}");
+	est_dial_accepted(e, "EL_w", conv, sizeof conv);
+	assert_true(est_rx_wait(&e->rx, 4, 10000));
+	for (int i = 0; i < 3; i++) {
+		const struct est_hook *h = &e->rx.hooks[i];
+		json_t *turn = json_loads(h->body, 0, NULL);
+
+		assert_string_equal(h->path, "/webhooks/elevenlabs/transcription");
+		check_signature(h);
+		assert_string_equal(est_str(turn, "call_sid"), "EL_w");
+		assert_string_equal(est_str(turn, "speaker"), speakers[i]);
+		assert_non_null(est_str(turn, "message"));
+		if (i == 0)
+			assert_string_equal(est_str(turn, "message"), "Hi Ada");
+		json_decref(turn);
+	}
+	assert_string_equal(e->rx.hooks[3].path, "/webhooks/elevenlabs/post-call");
+	check_signature(&e->rx.hooks[3]);
+	post = json_loads(e->rx.hooks[3].body, 0, NULL);
+	assert_string_equal(est_str(post, "type"), "post_call_transcription");
+	assert_true(json_is_integer(json_object_get(post, "event_timestamp")));
+	assert_string_equal(est_str(post, "data.conversation_id"), conv);
+	assert_string_equal(est_str(post, "data.agent_id"), "agent_x");
+	assert_string_equal(est_str(post, "data.status"), "done");
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(post, "data"), "transcript")), 3);
+	assert_string_equal(
+	    est_str(json_array_get(json_object_get(json_object_get(post, "data"), "transcript"), 1),
+	            "role"),
+	    "user");
+	assert_true(json_is_integer(json_object_get(
+	    json_object_get(json_object_get(post, "data"), "metadata"), "start_time_unix_secs")));
+	assert_true(json_is_integer(json_object_get(
+	    json_object_get(json_object_get(post, "data"), "metadata"), "call_duration_secs")));
+	assert_non_null(est_str(post, "data.analysis.call_successful"));
+	assert_string_equal(
+	    est_str(post, "data.conversation_initiation_client_data.dynamic_variables.call_sid"),
+	    "EL_w");
+	json_decref(post);
+	ts_sleep_ms(100);
+	call = dit_sim_call(&e->sim, "EL_w");
+	assert_int_equal(json_integer_value(json_object_get(call, "webhooks_sent")), 4);
+	assert_true(json_is_true(json_object_get(call, "post_call_sent")));
+	assert_string_equal(est_str(call, "outcome"), "ok");
+	assert_int_equal(json_array_size(json_object_get(call, "lines")), 3);
+	json_decref(call);
+}
+
+static void test_elevensim_webhook_retries(void **state)
+{
+	struct est_env *e = *state;
+	struct ts_http_resp resp;
+	json_t *call;
+
+	est_rx_reset(&e->rx, 2); /* the first two deliveries are answered 503 */
+	est_dial(e, DIT_API_KEY, "EL_r", NULL, &resp);
+	assert_int_equal(resp.status, 200);
+	ts_http_resp_free(&resp);
+	assert_true(
+	    est_rx_wait(&e->rx, 3, 10000)); /* 2 turns + post-call, all delivered in the end */
+	assert_string_equal(e->rx.hooks[0].path, "/webhooks/elevenlabs/transcription");
+	assert_string_equal(e->rx.hooks[2].path, "/webhooks/elevenlabs/post-call");
+	ts_sleep_ms(100);
+	call = dit_sim_call(&e->sim, "EL_r");
+	assert_int_equal(json_integer_value(json_object_get(call, "webhook_attempts")), 5);
+	assert_int_equal(json_integer_value(json_object_get(call, "webhooks_sent")), 3);
+	assert_int_equal(json_integer_value(json_object_get(call, "webhooks_failed")), 0);
+	json_decref(call);
+}
+
+static void test_elevensim_race(void **state)
+{
+	struct est_env *e = *state;
+	struct ts_http_resp resp;
+	long long answered;
+
+	dit_sim_config(&e->sim,
+	               "{\"latency_ms\": 200, \"calls\": {\"EL_race\": {\"mode\": \"race\"}}}");
+	est_dial(e, DIT_API_KEY, "EL_race", NULL, &resp);
+	answered = est_now_ms();
+	assert_int_equal(resp.status, 200);
+	ts_http_resp_free(&resp);
+	assert_true(est_rx_wait(&e->rx, 1, 5000));
+	/* the first webhook had arrived at least the latency before the API answered */
+	assert_true(e->rx.hooks[0].at_ms <= answered - 150);
+	assert_string_equal(e->rx.hooks[0].path, "/webhooks/elevenlabs/transcription");
+}
+
+static void test_elevensim_initiation_failure(void **state)
+{
+	struct est_env *e = *state;
+	struct ts_http_resp resp;
+	json_t *post, *root;
+	char url[300], conv[64];
+	const char *hdr[] = {"xi-api-key: " DIT_API_KEY, NULL};
+
+	dit_sim_config(&e->sim, "{\"calls\": {\"EL_if\": {\"mode\": \"initiation_failure\"}}}");
+	est_dial_accepted(e, "EL_if", conv, sizeof conv);
+	assert_true(est_rx_wait(&e->rx, 1, 5000));
+	ts_sleep_ms(300);
+	assert_int_equal(est_rx_count(&e->rx), 1); /* no turns */
+	assert_string_equal(e->rx.hooks[0].path, "/webhooks/elevenlabs/post-call");
+	check_signature(&e->rx.hooks[0]);
+	post = json_loads(e->rx.hooks[0].body, 0, NULL);
+	assert_string_equal(est_str(post, "type"), "call_initiation_failure");
+	assert_string_equal(est_str(post, "data.conversation_id"), conv);
+	assert_non_null(est_str(post, "data.failure_reason"));
+	json_decref(post);
+	snprintf(url, sizeof url, "%s/v1/convai/conversations/%s", e->sim.url, conv);
+	ts_http("GET", url, hdr, NULL, 0, &resp);
+	assert_int_equal(resp.status, 200);
+	root = est_body_json(&resp);
+	assert_string_equal(est_str(root, "status"), "failed");
+	json_decref(root);
+	ts_http_resp_free(&resp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_elevensim_webhooks, est_reset),
+	    cmocka_unit_test_setup(test_elevensim_webhook_retries, est_reset),
+	    cmocka_unit_test_setup(test_elevensim_race, est_reset),
+	    cmocka_unit_test_setup(test_elevensim_initiation_failure, est_reset),
+	};
+
+	return cmocka_run_group_tests(tests, est_setup, est_teardown);
+}
