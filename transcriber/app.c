@@ -103,22 +103,29 @@ bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t parti
 	if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR && !parts->elems[0].err)
 		pos = parts->elems[0].offset;
 	rd_kafka_topic_partition_list_destroy(parts);
-	/* Nothing read yet (no position): caught up when the offset it was assigned at (what the
-	 * group had committed) is its end: a partition handed over with everything handled. */
+	/* Nothing read yet (no position): the broker's answer decides, not librdkafka's cached
+	 * watermarks alone (they come with fetches, so they may predate this assignment). Caught up
+	 * when the offset it was assigned at (what the group had committed) is the end; never
+	 * committed: when the partition holds nothing (never written, or the cache, agreeing with
+	 * the broker's end, says all of it expired). No answer: not yet; the gate asks again next
+	 * round and its window bounds the wait. */
 	if (pos < 0) {
 		int64_t start = kbus_consumer_start_offset(kc, topic, partition);
-		int64_t end =
-		    start >= 0 ? kbus_consumer_end_offset(kc, topic, partition, TR_APP_END_QUERY_MS)
-		               : -1;
+		int64_t end = kbus_consumer_end_offset(kc, topic, partition, TR_APP_END_QUERY_MS);
 
-		if (end >= 0 && start >= end)
-			return true;
+		if (end < 0)
+			return false;
+		if (start >= 0)
+			return start >= end;
+		return end == 0 ||
+		       (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
+		            RD_KAFKA_RESP_ERR_NO_ERROR &&
+		        hi == end && lo == hi);
 	}
-	/* ... else caught up only when there is nothing to read, e.g. a partition that never had
-	 * a message. */
+	/* Reading: the watermarks come with this partition's own fetches. */
 	if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
 	        RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    hi >= 0)
-		caught = pos >= 0 ? pos >= hi : hi == 0 || lo == hi;
+		caught = pos >= hi;
 	return caught;
 }

@@ -46,7 +46,8 @@ size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, str
                          int first_wait_ms,
                          bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque);
 
-/* True when the consumer's position in topic/partition is at its (cached) end. */
+/* True when the consumer has read topic/partition to its end: its position at the end from its
+ * fetches, or, before its first fetch, its assigned offset at the end the broker reports. */
 bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t partition);
 
 #endif
