@@ -141,15 +141,19 @@ int est_reset(void **state)
 {
 	struct est_env *e = *state;
 	struct ts_http_resp resp;
-	char url[200];
+	char url[200], cfg[300];
 
 	snprintf(url, sizeof url, "%s/sim/reset", e->sim.url);
 	ts_http("POST", url, NULL, "", 0, &resp);
 	assert_int_equal(resp.status, 200);
 	ts_http_resp_free(&resp);
 	est_rx_reset(&e->rx, 0);
-	dit_sim_config(&e->sim, "{\"turns\": 2, \"turn_delay_ms\": 50, \"latency_ms\": 0, "
-	                        "\"seed\": 1, \"429_share\": 0}");
+	snprintf(cfg, sizeof cfg,
+	         "{\"turns\": 2, \"turn_delay_ms\": 50, \"latency_ms\": 0, \"seed\": 1, "
+	         "\"429_share\": 0, \"race_share\": 0, \"webhook_url\": \"http://127.0.0.1:%u\", "
+	         "\"webhook_timeout_ms\": 5000, \"webhook_retries\": 3}",
+	         e->rx.port);
+	dit_sim_config(&e->sim, cfg);
 	return 0;
 }
 

@@ -12,8 +12,13 @@
 #include "sig.h"
 #include "test_elevensim_util.h"
 
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static void check_signature(const struct est_hook *h)
 {
@@ -119,6 +124,85 @@ static void test_elevensim_race(void **state)
 	assert_string_equal(e->rx.hooks[0].path, "/webhooks/elevenlabs/transcription");
 }
 
+#define RACE_DIALS 16 /* four times elevensim's default webhook threads */
+
+struct race_dial {
+	const struct est_env *e;
+	pthread_barrier_t *start;
+	char call_sid[32];
+	long status;
+	long long ms;
+};
+
+static void *race_dial_run(void *arg)
+{
+	struct race_dial *d = arg;
+	struct ts_http_resp resp;
+	long long t0;
+
+	pthread_barrier_wait(d->start);
+	t0 = est_now_ms();
+	est_dial(d->e, DIT_API_KEY, d->call_sid, NULL, &resp);
+	d->ms = est_now_ms() - t0;
+	d->status = resp.status;
+	ts_http_resp_free(&resp);
+	return NULL;
+}
+
+/* A port that accepts connections and never answers: every webhook to it times out. Returns
+ * the listening socket (the caller closes it) and writes its port. */
+static int blackhole_listen(unsigned *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* A burst of race calls to a webhook target that never answers: each answer waits for its own
+ * first webhook (at most one webhook timeout), not for the other calls' webhooks queued ahead
+ * of it on the webhook threads. */
+static void test_elevensim_race_burst_unreachable(void **state)
+{
+	struct est_env *e = *state;
+	struct race_dial d[RACE_DIALS];
+	pthread_t th[RACE_DIALS];
+	pthread_barrier_t start;
+	long long slowest = 0;
+	unsigned port;
+	char cfg[300];
+	int fd = blackhole_listen(&port);
+
+	snprintf(cfg, sizeof cfg,
+	         "{\"race_share\": 1, \"webhook_url\": \"http://127.0.0.1:%u\", "
+	         "\"webhook_timeout_ms\": 500, \"webhook_retries\": 0}",
+	         port);
+	dit_sim_config(&e->sim, cfg);
+	assert_int_equal(pthread_barrier_init(&start, NULL, RACE_DIALS), 0);
+	for (int i = 0; i < RACE_DIALS; i++) {
+		d[i] = (struct race_dial){.e = e, .start = &start};
+		snprintf(d[i].call_sid, sizeof d[i].call_sid, "EL_rb_%d", i);
+		assert_int_equal(pthread_create(&th[i], NULL, race_dial_run, &d[i]), 0);
+	}
+	for (int i = 0; i < RACE_DIALS; i++) {
+		pthread_join(th[i], NULL);
+		slowest = d[i].ms > slowest ? d[i].ms : slowest;
+	}
+	pthread_barrier_destroy(&start);
+	close(fd);
+	for (int i = 0; i < RACE_DIALS; i++)
+		assert_int_equal(d[i].status, 200);
+	/* held behind the queue, the last answers came after four webhook timeouts (2 s) */
+	if (slowest >= 1000)
+		fail_msg("slowest race answer took %lld ms (webhook timeout 500 ms)", slowest);
+}
+
 static void test_elevensim_initiation_failure(void **state)
 {
 	struct est_env *e = *state;
@@ -154,6 +238,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_elevensim_webhooks, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_webhook_retries, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_race, est_reset),
+	    cmocka_unit_test_setup(test_elevensim_race_burst_unreachable, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_initiation_failure, est_reset),
 	};
 

@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,13 +97,46 @@ static void sim_resume(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
-/* Race mode: the first webhook went out; now answer after the latency. */
-static void sim_race_first_done(void *arg)
-{
-	struct sim_req *r = arg;
+/* Race mode: the held answer goes out (after the latency) once the call's first webhook was
+ * attempted, or once one webhook timeout passed: the webhook threads may be busy with other
+ * calls' webhooks to a slow or unreachable target, and the API must not wait for those. Both
+ * events run sim_race_release; the first answers, the last frees the token. */
+struct sim_race {
+	struct sim_req *r; /* touched only by the first release: r is freed once answered */
+	atomic_flag answered;
+	atomic_int refs;
+};
 
-	if (sim_play_after(r->api->play, r->latency_ms, sim_resume, r))
+static void sim_race_release(void *arg)
+{
+	struct sim_race *race = arg;
+	struct sim_req *r = race->r;
+
+	if (!atomic_flag_test_and_set(&race->answered) &&
+	    sim_play_after(r->api->play, r->latency_ms, sim_resume, r))
 		MHD_resume_connection(r->conn);
+	if (atomic_fetch_sub(&race->refs, 1) == 1)
+		free(race);
+}
+
+/* Plays conv_id at once and answers r per sim_race_release. */
+static void sim_race_start(struct sim_req *r, const char *conv_id)
+{
+	struct sim_race *race = calloc(1, sizeof *race);
+	struct sim_knobs k;
+
+	if (!race) {
+		MHD_resume_connection(r->conn);
+		return;
+	}
+	race->r = r;
+	atomic_flag_clear(&race->answered);
+	atomic_init(&race->refs, 2);
+	sim_conf_get(r->api->conf, &k);
+	if (sim_play_conversation(r->api->play, conv_id, 0, sim_race_release, race))
+		sim_race_release(race);
+	if (sim_play_after(r->api->play, k.webhook_timeout_ms, sim_race_release, race))
+		sim_race_release(race);
 }
 
 /* Holds the answer (taken) for delay_ms, or queues it now. */
@@ -127,12 +161,10 @@ static enum MHD_Result sim_answer(struct sim_req *r, unsigned status, json_t *ro
 	r->retry_after_s = retry_after_s;
 	r->latency_ms = delay_ms;
 	MHD_suspend_connection(r->conn);
-	if (wait_first_webhook) {
-		if (sim_play_conversation(r->api->play, conv_id, 0, sim_race_first_done, r))
-			MHD_resume_connection(r->conn);
-	} else if (sim_play_after(r->api->play, delay_ms, sim_resume, r)) {
+	if (wait_first_webhook)
+		sim_race_start(r, conv_id);
+	else if (sim_play_after(r->api->play, delay_ms, sim_resume, r))
 		MHD_resume_connection(r->conn);
-	}
 	return MHD_YES;
 }
 
