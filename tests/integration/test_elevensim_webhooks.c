@@ -124,6 +124,42 @@ static void test_elevensim_race(void **state)
 	assert_string_equal(e->rx.hooks[0].path, "/webhooks/elevenlabs/transcription");
 }
 
+/* Deliveries the receiver got, the ones it answered 503 included. */
+static int rx_seen(struct est_receiver *rx)
+{
+	int seen;
+
+	pthread_mutex_lock(&rx->mu);
+	seen = rx->seen;
+	pthread_mutex_unlock(&rx->mu);
+	return seen;
+}
+
+/* POST /sim/reset stops playback, a webhook being retried included: it must not go on
+ * occupying the webhook threads (and landing on a new call with the same call_sid). */
+static void test_elevensim_reset_stops_retries(void **state)
+{
+	struct est_env *e = *state;
+	struct ts_http_resp resp;
+	char url[200];
+	int seen;
+
+	est_rx_reset(&e->rx, 1000); /* every delivery is answered 503 */
+	est_dial(e, DIT_API_KEY, "EL_rr", NULL, &resp);
+	assert_int_equal(resp.status, 200);
+	ts_http_resp_free(&resp);
+	for (int waited = 0; waited < 5000 && rx_seen(&e->rx) < 1; waited += 10)
+		ts_sleep_ms(10);
+	snprintf(url, sizeof url, "%s/sim/reset", e->sim.url);
+	ts_http("POST", url, NULL, "", 0, &resp);
+	assert_int_equal(resp.status, 200);
+	ts_http_resp_free(&resp);
+	seen = rx_seen(&e->rx);
+	assert_true(seen >= 1);
+	ts_sleep_ms(600); /* three retries, 50 + 100 + 200 ms apart, would have come by now */
+	assert_int_equal(rx_seen(&e->rx), seen);
+}
+
 #define RACE_DIALS 16 /* four times elevensim's default webhook threads */
 
 struct race_dial {
@@ -239,6 +275,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_elevensim_webhook_retries, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_race, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_race_burst_unreachable, est_reset),
+	    cmocka_unit_test_setup(test_elevensim_reset_stops_retries, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_initiation_failure, est_reset),
 	};
 

@@ -281,6 +281,11 @@ static void sim_step(struct sim_play *p, CURL *easy, struct sim_item *it)
 	bool delivered = false;
 
 	sim_conf_get(p->conf, &k);
+	if (it->body && it->generation != sim_store_generation(p->store)) {
+		sim_first_done(it); /* reset while being retried: playback stops here too */
+		sim_item_free(it);
+		return;
+	}
 	if (!it->body) {
 		json_t *body = NULL;
 
