@@ -96,7 +96,7 @@ bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t parti
 {
 	rd_kafka_t *rk = kbus_consumer_handle(kc);
 	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-	int64_t lo = -1, hi = -1, pos = -1;
+	int64_t lo = -1, hi = -1, pos = -1, end = -1;
 	bool caught = false;
 
 	rd_kafka_topic_partition_list_add(parts, topic, partition);
@@ -111,21 +111,20 @@ bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t parti
 	 * round and its window bounds the wait. */
 	if (pos < 0) {
 		int64_t start = kbus_consumer_start_offset(kc, topic, partition);
-		int64_t end = kbus_consumer_end_offset(kc, topic, partition, TR_APP_END_QUERY_MS);
 
+		end = kbus_consumer_end_offset(kc, topic, partition, TR_APP_END_QUERY_MS);
 		if (end < 0)
 			return false;
 		if (start >= 0)
 			return start >= end;
-		return end == 0 ||
-		       (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
-		            RD_KAFKA_RESP_ERR_NO_ERROR &&
-		        hi == end && lo == hi);
+		if (end == 0)
+			return true;
 	}
-	/* Reading: the watermarks come with this partition's own fetches. */
+	/* Reading: the watermarks come with this partition's own fetches. Not yet reading: they
+	 * count only when they agree with the broker's end. */
 	if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
 	        RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    hi >= 0)
-		caught = pos >= hi;
+		caught = pos >= 0 ? pos >= hi : hi == end && lo == hi;
 	return caught;
 }
