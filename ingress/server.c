@@ -4,13 +4,13 @@
 #include "calls_read.h"
 #include "config.h"
 #include "httpd.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "server_int.h"
 #include "timeutil.h"
 #include "webhook.h"
 
-#include <netdb.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -233,27 +233,49 @@ __attribute__((format(printf, 2, 0))) static void server_mhd_log(void *cls, cons
 	log_warn("microhttpd", LOGS("detail", line));
 }
 
-/* Resolves host:port into *ss. Returns 0 or -1 with errstr. */
-static int server_resolve(const char *listen, struct sockaddr_storage *ss, char *errstr,
-                          size_t errstr_size)
+/* One single-threaded daemon per HTTP thread, each with its own listening socket on the same
+ * address (SO_REUSEPORT): the kernel hashes new connections over the sockets. With one socket
+ * shared by a thread pool, whichever thread woke first accepted, and a burst of keep-alive
+ * connections could all land on one thread, leaving the others idle for the connections' life
+ * (bench/README.md: 2026-11-26, evening). */
+static int server_start_daemons(struct server *s, unsigned int flags, struct sockaddr_storage *ss,
+                                char *errstr, size_t errstr_size)
 {
-	struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-	char host[256], port[16];
-	unsigned p;
-	int rc;
+	const struct ingress_config *conf = s->conf;
+	unsigned n = (unsigned)conf->threads;
+	/* each daemon gets its share, as libmicrohttpd's own thread pool divides it */
+	unsigned limit = ((unsigned)conf->connection_limit + n - 1) / n;
 
-	if (cfg_parse_listen(listen, host, sizeof host, &p) != 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN '%s' is not host:port", listen);
-		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		const union MHD_DaemonInfo *info;
+		struct MHD_Daemon *d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, server_access, s, MHD_OPTION_EXTERNAL_LOGGER,
+		    server_mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
+		    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, limit,
+		    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		    (size_t)conf->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, server_completed,
+		    s, MHD_OPTION_END);
+
+		if (d == NULL) {
+			snprintf(errstr, errstr_size,
+			         "cannot listen on %s (address in use or not available?)",
+			         conf->http_listen);
+			return -1;
+		}
+		s->daemons[s->ndaemons++] = d;
+		if (i > 0)
+			continue;
+		/* HTTP_LISTEN's port may be 0 (any): the others join the port the first one got */
+		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+		s->port = info != NULL ? info->port : 0;
+		if (s->port == 0) {
+			snprintf(errstr, errstr_size, "cannot learn the port of %s",
+			         conf->http_listen);
+			return -1;
+		}
+		listen_set_port(ss, s->port);
 	}
-	snprintf(port, sizeof port, "%u", p);
-	rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &ai);
-	if (rc != 0 || ai == NULL) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN '%s': %s", listen, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
 	return 0;
 }
 
@@ -263,7 +285,6 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 {
 	struct server *s = calloc(1, sizeof *s);
 	struct sockaddr_storage ss = {0};
-	const union MHD_DaemonInfo *info;
 	/* poll, not epoll: every acknowledged publish suspends and resumes its connection, which
 	 * with epoll costs two epoll_ctl calls per request; poll rebuilds its set each round
 	 * instead, and suspended connections are simply not in it (bench/README.md: ~10% less
@@ -279,7 +300,8 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	s->pub = pub;
 	s->reads = reads;
 	s->metrics = m;
-	s->listen_fd = MHD_INVALID_SOCKET;
+	for (unsigned i = 0; i < SERVER_MAX_DAEMONS; i++)
+		s->listen_fds[i] = MHD_INVALID_SOCKET;
 	atomic_init(&s->draining, false);
 	atomic_init(&s->in_flight, 0);
 	atomic_init(&s->suspended, 0);
@@ -328,34 +350,27 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 			goto fail;
 		}
 	}
-	if (server_resolve(conf->http_listen, &ss, errstr, errstr_size) != 0)
+	if (listen_resolve(conf->http_listen, &ss, errstr, errstr_size) != 0)
 		goto fail;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	s->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, server_access, s, MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, s,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned int)conf->threads, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)conf->connection_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)conf->connection_memory,
-	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_END);
-	if (s->daemon == NULL) {
-		snprintf(errstr, errstr_size,
-		         "cannot listen on %s (address in use or not available?)",
-		         conf->http_listen);
+	if (listen_check_free(&ss, errstr, errstr_size) != 0) {
+		char why[128];
+
+		snprintf(why, sizeof why, "%s", errstr);
+		snprintf(errstr, errstr_size, "cannot listen on %s: %s", conf->http_listen, why);
 		goto fail;
 	}
-	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = info != NULL ? info->port : 0;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (server_start_daemons(s, flags, &ss, errstr, errstr_size) != 0)
+		goto fail;
 	if (server_timer_start(s) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the deadline timer");
 		goto fail;
 	}
 	return s;
 fail:
-	if (s->daemon != NULL)
-		MHD_stop_daemon(s->daemon);
+	for (unsigned i = 0; i < s->ndaemons; i++)
+		MHD_stop_daemon(s->daemons[i]);
 	sig_key_free(s->webhook_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
@@ -378,13 +393,15 @@ int server_drain(struct server *s, long timeout_ms)
 	int64_t deadline = time_mono_ms() + timeout_ms;
 
 	atomic_store(&s->draining, true);
-	if (s->listen_fd == MHD_INVALID_SOCKET) {
-		s->listen_fd = MHD_quiesce_daemon(s->daemon);
+	for (unsigned i = 0; i < s->ndaemons; i++) {
+		if (s->listen_fds[i] != MHD_INVALID_SOCKET)
+			continue;
+		s->listen_fds[i] = MHD_quiesce_daemon(s->daemons[i]);
 		/* MHD no longer accepts, but the kernel would keep completing handshakes into the
 		 * backlog until the socket is closed (only after MHD_stop_daemon): shut it down so
 		 * new clients are refused at once instead of hanging. */
-		if (s->listen_fd != MHD_INVALID_SOCKET)
-			(void)shutdown(s->listen_fd, SHUT_RDWR);
+		if (s->listen_fds[i] != MHD_INVALID_SOCKET)
+			(void)shutdown(s->listen_fds[i], SHUT_RDWR);
 	}
 	while (atomic_load(&s->in_flight) > 0 && time_mono_ms() < deadline)
 		usleep(10000);
@@ -393,7 +410,7 @@ int server_drain(struct server *s, long timeout_ms)
 
 int server_stop(struct server *s)
 {
-	if (s == NULL || s->daemon == NULL)
+	if (s == NULL || s->ndaemons == 0)
 		return 0;
 	if (atomic_load(&s->suspended) > 0) {
 		log_error("HTTP server not stopped: requests are still waiting",
@@ -401,11 +418,14 @@ int server_stop(struct server *s)
 		return -1;
 	}
 	server_timer_stop(s);
-	MHD_stop_daemon(s->daemon);
-	s->daemon = NULL;
-	if (s->listen_fd != MHD_INVALID_SOCKET)
-		close(s->listen_fd);
-	s->listen_fd = MHD_INVALID_SOCKET;
+	for (unsigned i = 0; i < s->ndaemons; i++) {
+		MHD_stop_daemon(s->daemons[i]);
+		s->daemons[i] = NULL;
+		if (s->listen_fds[i] != MHD_INVALID_SOCKET)
+			close(s->listen_fds[i]);
+		s->listen_fds[i] = MHD_INVALID_SOCKET;
+	}
+	s->ndaemons = 0;
 	return 0;
 }
 

@@ -32,14 +32,18 @@ enum route {
 };
 
 #define SERVER_STATUS_SLOTS 10
+#define SERVER_MAX_DAEMONS  64 /* INGRESS_THREADS at most */
 
 struct server {
 	const struct ingress_config *conf;
 	struct publish *pub;
 	struct calls_read *reads;
 	struct metrics *metrics;
-	struct MHD_Daemon *daemon;
-	MHD_socket listen_fd; /* returned by MHD_quiesce_daemon; closed after the daemon stops */
+	/* one single-threaded daemon per HTTP thread, each listening on the same port */
+	struct MHD_Daemon *daemons[SERVER_MAX_DAEMONS];
+	unsigned ndaemons;
+	/* returned by MHD_quiesce_daemon; closed after the daemon stops */
+	MHD_socket listen_fds[SERVER_MAX_DAEMONS];
 	unsigned port;
 	atomic_bool draining;
 	atomic_long in_flight;
