@@ -243,9 +243,14 @@ static int server_start_daemons(struct server *s, unsigned int flags, struct soc
 {
 	const struct ingress_config *conf = s->conf;
 	unsigned n = (unsigned)conf->threads;
-	/* each daemon gets its share, as libmicrohttpd's own thread pool divides it */
-	unsigned limit = ((unsigned)conf->connection_limit + n - 1) / n;
+	unsigned limit;
 
+	if (n < 1 || n > SERVER_MAX_DAEMONS) {
+		snprintf(errstr, errstr_size, "INGRESS_THREADS must be 1-%d", SERVER_MAX_DAEMONS);
+		return -1;
+	}
+	/* each daemon gets its share, as libmicrohttpd's own thread pool divides it */
+	limit = ((unsigned)conf->connection_limit + n - 1) / n;
 	for (unsigned i = 0; i < n; i++) {
 		const union MHD_DaemonInfo *info;
 		struct MHD_Daemon *d = MHD_start_daemon(
