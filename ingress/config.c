@@ -64,7 +64,7 @@ static const struct cfg_option ingress_options[] = {
             connection_memory, 4096, 1048576, false),
     CFG_OPT(struct ingress_config, "threads", "INGRESS_THREADS", CFG_INT, "2",
             "HTTP worker threads (each serves many connections; also the read pool size)", threads,
-            1, 64, false),
+            1, INGRESS_THREADS_MAX, false),
     CFG_OPT(struct ingress_config, "signature-max-age", "INGRESS_SIGNATURE_MAX_AGE_S", CFG_INT,
             "1800", "oldest accepted webhook signature timestamp (seconds)", sig_max_age_s, 1,
             86400, false),

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define INGRESS_THREADS_MAX 64 /* HTTP threads (each its own daemon and listening socket) */
+
 struct ingress_config {
 	char *http_listen;
 	char *kafka_brokers;

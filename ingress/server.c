@@ -243,24 +243,25 @@ static int server_start_daemons(struct server *s, unsigned int flags, struct soc
 {
 	const struct ingress_config *conf = s->conf;
 	unsigned n = (unsigned)conf->threads;
-	unsigned limit;
+	unsigned total = (unsigned)conf->connection_limit;
 
-	if (n < 1 || n > SERVER_MAX_DAEMONS) {
-		snprintf(errstr, errstr_size, "INGRESS_THREADS must be 1-%d", SERVER_MAX_DAEMONS);
+	if (n < 1 || n > INGRESS_THREADS_MAX) {
+		snprintf(errstr, errstr_size, "INGRESS_THREADS must be 1-%d", INGRESS_THREADS_MAX);
 		return -1;
 	}
-	/* each daemon gets its share, as libmicrohttpd's own thread pool divides it */
-	limit = ((unsigned)conf->connection_limit + n - 1) / n;
 	for (unsigned i = 0; i < n; i++) {
+		/* each daemon gets its share, the remainder spread as libmicrohttpd's own thread
+		 * pool does (one at least, should the limit be below the thread count) */
+		unsigned limit = total / n + (i < total % n ? 1u : 0u);
 		const union MHD_DaemonInfo *info;
 		struct MHD_Daemon *d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, server_access, s, MHD_OPTION_EXTERNAL_LOGGER,
 		    server_mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
 		    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_TIMEOUT,
-		    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, limit,
-		    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		    (size_t)conf->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, server_completed,
-		    s, MHD_OPTION_END);
+		    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+		    limit > 0 ? limit : 1u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)conf->connection_memory,
+		    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_END);
 
 		if (d == NULL) {
 			snprintf(errstr, errstr_size,
@@ -305,7 +306,7 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	s->pub = pub;
 	s->reads = reads;
 	s->metrics = m;
-	for (unsigned i = 0; i < SERVER_MAX_DAEMONS; i++)
+	for (unsigned i = 0; i < INGRESS_THREADS_MAX; i++)
 		s->listen_fds[i] = MHD_INVALID_SOCKET;
 	atomic_init(&s->draining, false);
 	atomic_init(&s->in_flight, 0);
@@ -366,14 +367,20 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if (server_start_daemons(s, flags, &ss, errstr, errstr_size) != 0)
-		goto fail;
 	if (server_timer_start(s) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the deadline timer");
 		goto fail;
 	}
+	/* Until every thread listens, requests reaching a daemon already started are answered 503
+	 * at once: none may be waiting (suspended) should a later one fail and the started ones be
+	 * stopped. */
+	atomic_store(&s->draining, true);
+	if (server_start_daemons(s, flags, &ss, errstr, errstr_size) != 0)
+		goto fail;
+	atomic_store(&s->draining, false);
 	return s;
 fail:
+	server_timer_stop(s);
 	for (unsigned i = 0; i < s->ndaemons; i++)
 		MHD_stop_daemon(s->daemons[i]);
 	sig_key_free(s->webhook_key);
@@ -402,6 +409,9 @@ int server_drain(struct server *s, long timeout_ms)
 		if (s->listen_fds[i] != MHD_INVALID_SOCKET)
 			continue;
 		s->listen_fds[i] = MHD_quiesce_daemon(s->daemons[i]);
+		if (s->listen_fds[i] == MHD_INVALID_SOCKET)
+			log_warn("HTTP thread still accepting: cannot quiesce it",
+			         LOGI("thread", i));
 		/* MHD no longer accepts, but the kernel would keep completing handshakes into the
 		 * backlog until the socket is closed (only after MHD_stop_daemon): shut it down so
 		 * new clients are refused at once instead of hanging. */

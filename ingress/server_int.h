@@ -2,6 +2,7 @@
 #ifndef CALLPIPE_INGRESS_SERVER_INT_H
 #define CALLPIPE_INGRESS_SERVER_INT_H
 
+#include "config.h"
 #include "log.h"
 #include "publish.h"
 #include "sig.h"
@@ -32,7 +33,6 @@ enum route {
 };
 
 #define SERVER_STATUS_SLOTS 10
-#define SERVER_MAX_DAEMONS  64 /* INGRESS_THREADS at most */
 
 struct server {
 	const struct ingress_config *conf;
@@ -40,10 +40,10 @@ struct server {
 	struct calls_read *reads;
 	struct metrics *metrics;
 	/* one single-threaded daemon per HTTP thread, each listening on the same port */
-	struct MHD_Daemon *daemons[SERVER_MAX_DAEMONS];
+	struct MHD_Daemon *daemons[INGRESS_THREADS_MAX];
 	unsigned ndaemons;
 	/* returned by MHD_quiesce_daemon; closed after the daemon stops */
-	MHD_socket listen_fds[SERVER_MAX_DAEMONS];
+	MHD_socket listen_fds[INGRESS_THREADS_MAX];
 	unsigned port;
 	atomic_bool draining;
 	atomic_long in_flight;

@@ -1,7 +1,8 @@
-/* test_ingress_listen: every HTTP thread listens on the one port with its own socket (the kernel
- * spreads new connections over them), also when HTTP_LISTEN asks for any port (":0"), and an
- * ingress started on a port something already listens on refuses to start (exit 1, naming the
- * address) instead of quietly taking a share of that port's connections. */
+/* test_ingress_listen: every HTTP thread listens on the one port with its own socket (how the
+ * kernel then spreads connections over them is not visible from outside), also when HTTP_LISTEN
+ * asks for any port (":0"), and an ingress started on a port something already listens on
+ * refuses to start (exit 1, naming the address) instead of quietly taking a share of that port's
+ * connections. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +38,19 @@ static int listeners_on(unsigned port)
 	return n;
 }
 
+/* Waits (up to 5 s) until port has want listening sockets: /healthz may answer from the first
+ * thread before the others are bound. Returns the last count seen. */
+static int listeners_wait(unsigned port, int want)
+{
+	int n = listeners_on(port);
+
+	for (int i = 0; i < 100 && n != want; i++) {
+		usleep(50 * 1000);
+		n = listeners_on(port);
+	}
+	return n;
+}
+
 /* Runs the ingress with HTTP_LISTEN=listen against b to completion; returns its exit status,
  * *out gets its output (stdout and stderr). */
 static int run_ingress(const struct ts_broker *b, const char *listen, char **out)
@@ -64,14 +78,14 @@ static void test_listen_socket_per_thread(void **state)
 	(void)state;
 	ts_broker_start(&b, "lsn.", 1);
 	it_ingress_start(&in, &b, "lsn.", extra, false);
-	assert_int_equal(listeners_on(in.port), 3);
+	assert_int_equal(listeners_wait(in.port, 3), 3);
 
 	/* the same port again: refused, and the running ingress keeps its three sockets */
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", in.port);
 	assert_int_equal(run_ingress(&b, listen, &out), 1);
 	assert_non_null(out);
 	assert_non_null(strstr(out, "cannot listen on 127.0.0.1:"));
-	assert_non_null(strstr(out, "in use"));
+	assert_non_null(strstr(out, "Address already in use"));
 	free(out);
 	assert_int_equal(listeners_on(in.port), 3);
 	for (int i = 0; i < 12; i++) { /* new connections each time, whichever socket gets them */
@@ -80,7 +94,7 @@ static void test_listen_socket_per_thread(void **state)
 		ts_http_resp_free(&resp);
 	}
 	assert_int_equal(it_ingress_stop(&in, 20000), 0);
-	assert_int_equal(listeners_on(in.port), 0);
+	assert_int_equal(listeners_wait(in.port, 0), 0);
 	ts_broker_stop(&b);
 }
 
