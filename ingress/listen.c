@@ -49,7 +49,8 @@ void listen_set_port(struct sockaddr_storage *ss, unsigned port)
 		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
 }
 
-int listen_check_free(const struct sockaddr_storage *ss, char *errstr, size_t errstr_size)
+int listen_check_free(const struct sockaddr_storage *ss, const char *listen, char *errstr,
+                      size_t errstr_size)
 {
 	socklen_t len =
 	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -59,7 +60,8 @@ int listen_check_free(const struct sockaddr_storage *ss, char *errstr, size_t er
 		return 0;
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(errstr, errstr_size, "cannot open a socket: %s", strerror(errno));
+		snprintf(errstr, errstr_size, "cannot listen on %s: cannot open a socket: %s",
+		         listen, strerror(errno));
 		return -1;
 	}
 	/* like the listening sockets (libmicrohttpd sets it): connections of an earlier run
@@ -71,7 +73,7 @@ int listen_check_free(const struct sockaddr_storage *ss, char *errstr, size_t er
 	err = errno;
 	close(fd);
 	if (rc != 0) {
-		snprintf(errstr, errstr_size, "%s", strerror(err));
+		snprintf(errstr, errstr_size, "cannot listen on %s: %s", listen, strerror(err));
 		return -1;
 	}
 	return 0;

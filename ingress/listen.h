@@ -11,11 +11,12 @@
 int listen_resolve(const char *listen, struct sockaddr_storage *ss, char *errstr,
                    size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Fails (-1, errstr) when something already listens on *ss. Sockets that share a port with
- * SO_REUSEPORT would otherwise also let a second ingress started on the same port quietly take
- * a share of the connections. Port 0 (any free port) always passes. */
-int listen_check_free(const struct sockaddr_storage *ss, char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+/* Fails (-1, errstr "cannot listen on <listen>: <reason>") when something already listens on
+ * *ss. Sockets that share a port with SO_REUSEPORT would otherwise also let a second ingress
+ * started on the same port quietly take a share of the connections. Port 0 (any free port)
+ * always passes. */
+int listen_check_free(const struct sockaddr_storage *ss, const char *listen, char *errstr,
+                      size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Sets the port of an AF_INET or AF_INET6 address. */
 void listen_set_port(struct sockaddr_storage *ss, unsigned port);

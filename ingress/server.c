@@ -358,13 +358,8 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	}
 	if (listen_resolve(conf->http_listen, &ss, errstr, errstr_size) != 0)
 		goto fail;
-	if (listen_check_free(&ss, errstr, errstr_size) != 0) {
-		char why[128];
-
-		snprintf(why, sizeof why, "%s", errstr);
-		snprintf(errstr, errstr_size, "cannot listen on %s: %s", conf->http_listen, why);
+	if (listen_check_free(&ss, conf->http_listen, errstr, errstr_size) != 0)
 		goto fail;
-	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (server_timer_start(s) != 0) {
