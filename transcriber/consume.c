@@ -225,6 +225,7 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 		ec.windows.unknown_call_ms = conf->replay_wait_ms;
 		ec.windows.no_conversation_ms = conf->replay_wait_ms;
 		ec.keep_dead = conf->no_dead_letter;
+		ec.once_per_run = true;
 	}
 	backoff_init(&c.backoff, 200, (long)conf->db_retry_max_ms);
 	c.engine = tr_engine_new(&ec, app->db, app->producer, &app->tm, tr_consumer_caught_up, &c);

@@ -64,13 +64,17 @@ void tr_engine_destroy(struct tr_engine *e)
 
 int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 {
-	int64_t last, ts;
+	int64_t last, ts, floor = -1, top = -1;
 
+	if (e->conf.once_per_run)
+		tr_offsets_history(e->offsets, m->topic, m->partition, &floor, &top);
 	/* Within one assignment a partition's offsets only grow; an offset at or below the last one
 	 * taken is a second delivery of a message we hold or handled (librdkafka 2.0.2 re-fetches
-	 * from the start now and then right after an assignment at BEGINNING). */
-	if (tr_offsets_progress(e->offsets, m->topic, m->partition, &last, &ts) &&
-	    m->offset <= last) {
+	 * from the start now and then right after an assignment at BEGINNING). In a one-off run,
+	 * so is one below what earlier assignments handled. */
+	if ((tr_offsets_progress(e->offsets, m->topic, m->partition, &last, &ts) &&
+	     m->offset <= last) ||
+	    m->offset < floor) {
 		log_debug("message delivered twice: ignored", LOGS("topic", m->topic),
 		          LOGI("partition", m->partition), LOGI("offset", m->offset));
 		e->stats.redelivered++;
@@ -86,7 +90,8 @@ int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 	}
 	tr_msg_decode(m, e->conf.line_topic, e->conf.post_topic);
 	m->added_ms = time_mono_ms();
-	e->stats.read++;
+	if (m->offset > top) /* else dropped unhandled at a revoke, counted when first read */
+		e->stats.read++;
 	tr_metrics_consumed(e->tm, m->topic);
 	return 0;
 }

@@ -12,6 +12,9 @@ struct tr_part {
 	int64_t last_offset; /* -1: nothing consumed */
 	int64_t last_ts;
 	int64_t committed; /* last committed next offset, -1 none */
+	/* earlier assignments (kept when revoked): all below floor handled, top the highest taken
+	 */
+	int64_t floor, top;
 };
 
 struct tr_offsets {
@@ -73,6 +76,8 @@ static struct tr_part *tr_part_get(struct tr_offsets *o, const char *topic, int3
 	p->last_offset = -1;
 	p->last_ts = -1;
 	p->committed = -1;
+	p->floor = -1;
+	p->top = -1;
 	o->nparts++;
 	return p;
 }
@@ -195,9 +200,26 @@ void tr_offsets_each_uncommitted(struct tr_offsets *o,
 void tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition)
 {
 	struct tr_part *p = tr_part_find(o, topic, partition);
+	int64_t next;
 
 	if (!p)
 		return;
-	tr_part_free(p);
-	*p = o->parts[--o->nparts];
+	next = tr_part_committable(p);
+	if (next > p->floor)
+		p->floor = next;
+	if (p->last_offset > p->top)
+		p->top = p->last_offset;
+	free(p->pending);
+	p->pending = NULL;
+	p->npending = p->cap = 0;
+	p->last_offset = p->last_ts = p->committed = -1;
+}
+
+void tr_offsets_history(const struct tr_offsets *o, const char *topic, int32_t partition,
+                        int64_t *floor, int64_t *top)
+{
+	const struct tr_part *p = tr_part_find(o, topic, partition);
+
+	*floor = p ? p->floor : -1;
+	*top = p ? p->top : -1;
 }

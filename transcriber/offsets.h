@@ -41,7 +41,12 @@ void tr_offsets_each_uncommitted(struct tr_offsets *o,
                                             int64_t next_offset),
                                  void *opaque);
 
-/* Forgets a partition (revoked). */
+/* Forgets a partition's pending offsets and progress (revoked), keeping its history. */
 void tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition);
+
+/* What earlier (dropped) assignments of the partition left: every offset below *floor was
+ * handled, *top is the highest offset taken; -1 when unknown. */
+void tr_offsets_history(const struct tr_offsets *o, const char *topic, int32_t partition,
+                        int64_t *floor, int64_t *top);
 
 #endif

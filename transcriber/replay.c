@@ -41,14 +41,16 @@ static bool tr_replay_keep(void *opaque, const rd_kafka_message_t *rkm)
 	rd_kafka_timestamp_type_t tstype;
 	int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
 
+	bool first =
+	    tr_scan_seen(r->scan, rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
+
 	r->last_msg_ms = time_mono_ms();
-	/* A second delivery of an offset is not counted again: the engine drops it. */
-	if (!tr_scan_seen(r->scan, rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset))
-		return true;
 	if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && (ts < r->from_ms || ts > r->to_ms)) {
-		r->outside++;
+		if (first) /* a second delivery (e.g. after a rebalance) is not counted again */
+			r->outside++;
 		return false;
 	}
+	/* in the window: the engine drops a second delivery of what it took (once_per_run) */
 	return true;
 }
 

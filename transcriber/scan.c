@@ -6,10 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A revoked partition's progress, restored if it is assigned again. */
+struct tr_scan_gone {
+	char *topic;
+	int32_t partition;
+	int64_t last;
+};
+
 struct tr_scan {
 	struct tr_scan_part *v;
 	size_t n;
 	bool *fresh; /* resolved by the last tr_scan_resolve */
+	struct tr_scan_gone *gone;
+	size_t ngone;
 };
 
 struct tr_scan *tr_scan_new(void)
@@ -23,8 +32,11 @@ void tr_scan_destroy(struct tr_scan *s)
 		return;
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i].topic);
+	for (size_t i = 0; i < s->ngone; i++)
+		free(s->gone[i].topic);
 	free(s->v);
 	free(s->fresh);
+	free(s->gone);
 	free(s);
 }
 
@@ -58,7 +70,32 @@ static void tr_scan_add(struct tr_scan *s, const char *topic, int32_t partition)
 	}
 	s->v[s->n] = (struct tr_scan_part){copy, partition, -1, -1, -1, -1, false};
 	s->fresh[s->n] = false;
+	for (size_t i = 0; i < s->ngone; i++) {
+		if (s->gone[i].partition == partition && strcmp(s->gone[i].topic, topic) == 0) {
+			s->v[s->n].last = s->gone[i].last;
+			free(s->gone[i].topic);
+			s->gone[i] = s->gone[--s->ngone];
+			break;
+		}
+	}
 	s->n++;
+}
+
+/* Keeps a revoked partition's progress (the part itself goes: done no longer waits for it). */
+static void tr_scan_remember(struct tr_scan *s, struct tr_scan_part *p)
+{
+	struct tr_scan_gone *gone;
+
+	if (p->last < 0)
+		return;
+	gone = realloc(s->gone, (s->ngone + 1) * sizeof *gone);
+	if (!gone) {
+		log_error("out of memory recording a revoked partition");
+		return;
+	}
+	s->gone = gone;
+	s->gone[s->ngone++] = (struct tr_scan_gone){p->topic, p->partition, p->last};
+	p->topic = NULL;
 }
 
 void tr_scan_update(struct tr_scan *s, bool assigned, const rd_kafka_topic_partition_list_t *parts)
@@ -73,6 +110,7 @@ void tr_scan_update(struct tr_scan *s, bool assigned, const rd_kafka_topic_parti
 		p = tr_scan_find(s, parts->elems[i].topic, parts->elems[i].partition);
 		if (!p)
 			continue;
+		tr_scan_remember(s, p);
 		free(p->topic);
 		s->n--;
 		s->fresh[p - s->v] = s->fresh[s->n];

@@ -24,7 +24,8 @@ struct tr_scan;
 struct tr_scan *tr_scan_new(void); /* NULL when out of memory */
 void tr_scan_destroy(struct tr_scan *s);
 
-/* Records (assigned) or forgets (revoked) the partitions of a rebalance. */
+/* Records (assigned) or forgets (revoked) the partitions of a rebalance; a partition assigned
+ * again keeps the last offset seen before (tr_scan_seen is run-wide). */
 void tr_scan_update(struct tr_scan *s, bool assigned, const rd_kafka_topic_partition_list_t *parts);
 
 /* Resolves new partitions: watermarks, and start = the group's committed offset when
@@ -35,8 +36,8 @@ int tr_scan_resolve(struct tr_scan *s, rd_kafka_t *rk, bool use_committed);
 void tr_scan_each_new(struct tr_scan *s, void (*fn)(void *opaque, struct tr_scan_part *p),
                       void *opaque);
 
-/* A message was seen at offset. Returns false when that offset was seen before (a second
- * delivery of the same message), true otherwise. */
+/* A message was seen at offset. Returns false when that offset was seen before in this run (a
+ * second delivery of the same message, also after a rebalance), true otherwise. */
 bool tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset);
 
 /* True once at least one partition is assigned and every one is resolved and read to its end. */
