@@ -184,15 +184,24 @@ void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn(cls != NULL ? (const char *)cls : "httpd: libmicrohttpd", LOGS("error", buf));
 }
 
-/* Resolves host (numeric or a name; empty = all IPv4 interfaces) into ss. Returns 0 or -1. */
-static int httpd_resolve(const char *host, unsigned port, struct sockaddr_storage *ss, bool *ipv6)
+int httpd_resolve_listen(const char *listen, struct sockaddr_storage *ss, char *errstr,
+                         size_t errstr_size)
 {
-	struct addrinfo hints, *res = NULL;
-	char service[8];
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+	                *res = NULL;
+	char host[256], service[8];
+	unsigned port;
+	int rc;
 
 	memset(ss, 0, sizeof *ss);
-	*ipv6 = false;
-	if (*host == '\0') {
+	if (listen == NULL || cfg_parse_listen(listen, host, sizeof host, &port) < 0) {
+		snprintf(errstr, errstr_size, "'%s' is not host:port",
+		         listen != NULL ? listen : "");
+		return -1;
+	}
+	if (host[0] == '\0') {
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
@@ -200,15 +209,14 @@ static int httpd_resolve(const char *host, unsigned port, struct sockaddr_storag
 		sin->sin_port = htons((uint16_t)port);
 		return 0;
 	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(service, sizeof service, "%u", port);
-	if (getaddrinfo(host, service, &hints, &res) != 0 || res == NULL)
+	rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		snprintf(errstr, errstr_size, "cannot resolve '%s': %s", host,
+		         rc != 0 ? gai_strerror(rc) : "no address");
 		return -1;
+	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*ipv6 = res->ai_family == AF_INET6;
 	freeaddrinfo(res);
 	return 0;
 }
@@ -219,18 +227,11 @@ struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_re
 	struct httpd *h = NULL;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
-	char host[256];
-	unsigned port;
-	bool ipv6;
+	char why[300];
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
-	if (listen == NULL || cfg_parse_listen(listen, host, sizeof host, &port) < 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN: expected host:port, got '%s'",
-		         listen != NULL ? listen : "");
-		goto fail;
-	}
-	if (httpd_resolve(host, port, &ss, &ipv6) < 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN: cannot resolve host '%s'", host);
+	if (httpd_resolve_listen(listen, &ss, why, sizeof why) < 0) {
+		snprintf(errstr, errstr_size, "HTTP_LISTEN: %s", why);
 		goto fail;
 	}
 	h = calloc(1, sizeof *h);
@@ -241,11 +242,11 @@ struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_re
 	h->m = m;
 	h->ready = ready;
 	h->opaque = opaque;
-	if (ipv6)
+	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* The logger goes first: MHD wants it before any option that might log. */
 	h->daemon = MHD_start_daemon(
-	    flags, (uint16_t)port, NULL, NULL, httpd_health_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+	    flags, 0, NULL, NULL, httpd_health_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
 	    httpd_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_CONN_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT, MHD_OPTION_END);
@@ -255,7 +256,7 @@ struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_re
 		goto fail;
 	}
 	info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	h->port = info != NULL ? info->port : port;
+	h->port = info != NULL ? info->port : 0;
 	return h;
 fail:
 	httpd_stop(h);

@@ -1,11 +1,10 @@
 /* listen: resolving HTTP_LISTEN and checking that nobody listens there yet. */
 #include "listen.h"
 
-#include "cfg.h"
+#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,23 +13,12 @@
 int listen_resolve(const char *listen, struct sockaddr_storage *ss, char *errstr,
                    size_t errstr_size)
 {
-	struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-	char host[256], port[16];
-	unsigned p;
-	int rc;
+	char why[300];
 
-	if (cfg_parse_listen(listen, host, sizeof host, &p) != 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN '%s' is not host:port", listen);
+	if (httpd_resolve_listen(listen, ss, why, sizeof why) != 0) {
+		snprintf(errstr, errstr_size, "HTTP_LISTEN: %s", why);
 		return -1;
 	}
-	snprintf(port, sizeof port, "%u", p);
-	rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &ai);
-	if (rc != 0 || ai == NULL) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN '%s': %s", listen, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
 	return 0;
 }
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* Resolves HTTP_LISTEN's host:port into *ss. Returns 0 or -1 with errstr. */
+/* httpd_resolve_listen for HTTP_LISTEN: 0, or -1 with errstr naming the setting. */
 int listen_resolve(const char *listen, struct sockaddr_storage *ss, char *errstr,
                    size_t errstr_size) __attribute__((warn_unused_result));
 

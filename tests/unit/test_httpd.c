@@ -1,4 +1,6 @@
 /* test_httpd: the health server on an ephemeral loopback port, spoken to with libcurl. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -199,12 +201,44 @@ static void test_httpd_bad_listen(void **state)
 	assert_int_equal(httpd_port(NULL), 0);
 }
 
+static void test_httpd_resolve_listen(void **state)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+	char err[256];
+
+	(void)state;
+	/* empty host: every IPv4 interface, as the health servers always did */
+	assert_int_equal(httpd_resolve_listen(":8080", &ss, err, sizeof err), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_ANY);
+	assert_int_equal(ntohs(sin->sin_port), 8080);
+	assert_int_equal(httpd_resolve_listen("127.0.0.1:0", &ss, err, sizeof err), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+	assert_int_equal(ntohs(sin->sin_port), 0);
+	assert_int_equal(httpd_resolve_listen("[::1]:9", &ss, err, sizeof err), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 9);
+	assert_int_equal(httpd_resolve_listen("localhost:81", &ss, err, sizeof err), 0);
+	assert_true(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+	/* what is wrong is said, for the caller to prefix with its setting's name */
+	assert_int_equal(httpd_resolve_listen("127.0.0.1", &ss, err, sizeof err), -1);
+	assert_string_equal(err, "'127.0.0.1' is not host:port");
+	assert_int_equal(httpd_resolve_listen(NULL, &ss, err, sizeof err), -1);
+	assert_string_equal(err, "'' is not host:port");
+	assert_int_equal(httpd_resolve_listen("nohost.invalid:80", &ss, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cannot resolve 'nohost.invalid': "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_httpd_health_server),
 	    cmocka_unit_test(test_httpd_always_ready_without_callback),
 	    cmocka_unit_test(test_httpd_bad_listen),
+	    cmocka_unit_test(test_httpd_resolve_listen),
 	};
 	int rc;
 

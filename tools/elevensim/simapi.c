@@ -1,7 +1,6 @@
 /* simapi: elevensim HTTP endpoints: outbound-call, conversations, /healthz and the /sim control. */
 #include "simapi.h"
 
-#include "cfg.h"
 #include "httpd.h"
 #include "log.h"
 #include "simconf.h"
@@ -9,8 +8,6 @@
 #include "simstore.h"
 
 #include <microhttpd.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -435,26 +432,17 @@ struct sim_api *sim_api_start(const char *listen, const char *api_key, struct si
                               size_t errstr_size)
 {
 	struct sim_api *a = calloc(1, sizeof *a);
-	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
-	char host[256], service[8];
-	unsigned port, flags;
+	char why[300];
+	unsigned flags;
 
 	if (!a) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
-	if (cfg_parse_listen(listen, host, sizeof host, &port)) {
-		snprintf(errstr, errstr_size, "--listen: expected host:port, got '%s'", listen);
-		goto fail;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(service, sizeof service, "%u", port);
-	if (getaddrinfo(host[0] ? host : NULL, service, &hints, &res) || !res) {
-		snprintf(errstr, errstr_size, "--listen: cannot resolve '%s'", host);
+	if (httpd_resolve_listen(listen, &ss, why, sizeof why) != 0) {
+		snprintf(errstr, errstr_size, "--listen: %s", why);
 		goto fail;
 	}
 	snprintf(a->api_key, sizeof a->api_key, "%s", api_key ? api_key : "");
@@ -462,19 +450,18 @@ struct sim_api *sim_api_start(const char *listen, const char *api_key, struct si
 	a->store = store;
 	a->play = play;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-	        MHD_USE_ERROR_LOG | (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	        MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	a->daemon = MHD_start_daemon(
-	    flags, (uint16_t)port, NULL, NULL, sim_handler, a, MHD_OPTION_EXTERNAL_LOGGER,
-	    httpd_mhd_log, "elevensim: libmicrohttpd", MHD_OPTION_SOCK_ADDR, res->ai_addr,
+	    flags, 0, NULL, NULL, sim_handler, a, MHD_OPTION_EXTERNAL_LOGGER, httpd_mhd_log,
+	    "elevensim: libmicrohttpd", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_NOTIFY_COMPLETED, sim_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
-	freeaddrinfo(res);
 	if (!a->daemon) {
 		snprintf(errstr, errstr_size, "cannot listen on %s", listen);
 		goto fail;
 	}
 	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	a->port = info ? info->port : port;
+	a->port = info ? info->port : 0;
 	return a;
 fail:
 	free(a);
