@@ -55,15 +55,14 @@ static int listeners_wait(unsigned port, int want)
  * *out gets its output (stdout and stderr). */
 static int run_ingress(const struct ts_broker *b, const char *listen, char **out)
 {
-	char bin[512], cmd[1200], brokers[300], http[96];
-	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	char bin[512], brokers[300], http[96];
+	const char *argv[] = {ts_bin("ingress", bin, sizeof bin), NULL};
 	const char *env[] = {brokers, http, "INGRESS_API_TOKEN=" IT_TOKEN,
 	                     "ELEVENLABS_WEBHOOK_SECRET=" IT_SECRET, NULL};
 
-	snprintf(cmd, sizeof cmd, "%s 2>&1", ts_bin("ingress", bin, sizeof bin));
 	snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", b->bootstrap);
 	snprintf(http, sizeof http, "HTTP_LISTEN=%s", listen);
-	return ts_run(argv, env, out, 10000);
+	return ts_run_all(argv, env, out, 10000);
 }
 
 static void test_listen_socket_per_thread(void **state)

@@ -214,7 +214,8 @@ bool ts_proc_alive(const struct ts_proc *p)
 	return info.si_pid == 0;
 }
 
-int ts_run(const char *const *argv, const char *const *env, char **out, int timeout_ms)
+static int ts_run_capture(const char *const *argv, const char *const *env, char **out,
+                          int timeout_ms, bool with_stderr)
 {
 	long long deadline = ts_now_ms() + timeout_ms;
 	pid_t parent = getpid(), pid;
@@ -232,6 +233,8 @@ int ts_run(const char *const *argv, const char *const *env, char **out, int time
 		fail_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		dup2(fds[1], 1);
+		if (with_stderr)
+			dup2(fds[1], 2);
 		ts_child_exec(argv, env, parent);
 	}
 	close(fds[1]);
@@ -271,6 +274,16 @@ int ts_run(const char *const *argv, const char *const *env, char **out, int time
 	else
 		free(buf);
 	return rc;
+}
+
+int ts_run(const char *const *argv, const char *const *env, char **out, int timeout_ms)
+{
+	return ts_run_capture(argv, env, out, timeout_ms, false);
+}
+
+int ts_run_all(const char *const *argv, const char *const *env, char **out, int timeout_ms)
+{
+	return ts_run_capture(argv, env, out, timeout_ms, true);
 }
 
 bool ts_wait_http_ok(const char *url, int timeout_ms)

@@ -71,6 +71,8 @@ bool ts_proc_alive(const struct ts_proc *p);
 /* Runs argv to completion with env, capturing stdout into a malloc'd string (may be NULL) and
  * returning the exit status. */
 int ts_run(const char *const *argv, const char *const *env, char **out, int timeout_ms);
+/* ts_run capturing stderr too, interleaved with stdout (error messages, log lines). */
+int ts_run_all(const char *const *argv, const char *const *env, char **out, int timeout_ms);
 
 /* A free loopback TCP port (bind to port 0, read it back, close). */
 unsigned ts_free_port(void);
