@@ -70,6 +70,8 @@ bool log_limit_pass(struct log_limit *l, long long now_ms, long long interval_ms
 	} while (0)
 #define log_warn_limited(...) LOG_LIMITED_(LOG_WARN, __VA_ARGS__)
 #define log_info_limited(...) LOG_LIMITED_(LOG_INFO, __VA_ARGS__)
+/* The level chosen at run time: log_limited(LOG_WARN, &s->lim, "msg", LOGS(...), ...). */
+#define log_limited(...) LOG_LIMITED_(__VA_ARGS__)
 
 #define LOG_AT_(lvl, msg, ...)                                                        \
 	do {                                                                          \

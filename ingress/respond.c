@@ -184,11 +184,17 @@ enum MHD_Result server_reply_error(struct req *rq, unsigned status, const char *
 		extra[0] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
 		extra[1] = "Bearer";
 	}
-	if (status < 500 && reason != NULL)
-		log_info_limited(&s->log_refused, "request refused",
-		                 LOGS("route", route_names[rq->route]), LOGI("status", status),
-		                 LOGS("reason", reason), LOGS("error", msg),
-		                 LOGS("request_id", rq->request_id));
+	if (status < 500 && reason != NULL) {
+		/* One line per refusal. A failed authentication (a wrong or rotated secret, or a
+		 * probe) is a warning, limited on its own so that a flood of them cannot hide the
+		 * other refusals. */
+		bool auth = status == MHD_HTTP_UNAUTHORIZED;
+
+		log_limited(auth ? LOG_WARN : LOG_INFO, auth ? &s->log_bad_auth : &s->log_refused,
+		            "request refused", LOGS("route", route_names[rq->route]),
+		            LOGI("status", status), LOGS("reason", reason), LOGS("error", msg),
+		            LOGS("request_id", rq->request_id));
+	}
 	ret = server_reply(rq, status, body, extra);
 	json_decref(body);
 	return ret;

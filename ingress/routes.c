@@ -136,9 +136,6 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 
 		if (tool != NULL) {
 			if (!routes_secret_equal(rq->srv, tool, rq->srv->tool_hash)) {
-				log_warn_limited(&rq->srv->log_bad_auth,
-				                 "webhook refused: wrong tool secret",
-				                 LOGS("request_id", rq->request_id));
 				*ret =
 				    server_reply_error(rq, MHD_HTTP_UNAUTHORIZED,
 				                       "Invalid signature", "tool_secret_mismatch");
@@ -155,9 +152,6 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 	                   (long)conf->sig_max_age_s, (long)conf->sig_max_skew_s);
 	if (r != SIG_OK) {
 		snprintf(reason, sizeof reason, "signature_%s", sig_result_str(r));
-		log_warn_limited(&rq->srv->log_bad_auth, "webhook refused: bad signature",
-		                 LOGS("reason", sig_result_str(r)),
-		                 LOGS("request_id", rq->request_id));
 		*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid signature", reason);
 		return false;
 	}
