@@ -13,7 +13,9 @@
 #include "test_elevensim_util.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -239,6 +241,38 @@ static void test_elevensim_race_burst_unreachable(void **state)
 		fail_msg("slowest race answer took %lld ms (webhook timeout 500 ms)", slowest);
 }
 
+/* SIGTERM while a webhook waits for an answer that never comes: elevensim ends it and exits at
+ * once, not after the webhook timeout (here a minute). */
+static void test_elevensim_stops_during_a_webhook(void **state)
+{
+	struct est_env own = {0};
+	struct ts_http_resp resp;
+	struct pollfd pfd;
+	unsigned port;
+	char url[64];
+	const char *args[] = {"--webhook-url", url, "--webhook-timeout-ms", "60000", NULL};
+	long long t0, took;
+	int fd = blackhole_listen(&port), rc;
+
+	(void)state;
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+	dit_sim_start(&own.sim, args, NULL);
+	est_dial(&own, DIT_API_KEY, "EL_stop", NULL, &resp);
+	assert_int_equal(resp.status, 200);
+	ts_http_resp_free(&resp);
+	pfd = (struct pollfd){.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 5000), 1); /* the first webhook is connected, unanswered */
+	ts_sleep_ms(200);
+	t0 = est_now_ms();
+	rc = ts_proc_stop(&own.sim.proc, SIGTERM, 10000);
+	took = est_now_ms() - t0;
+	own.sim.proc.pid = 0;
+	close(fd);
+	assert_int_equal(rc, 0);
+	if (took > 2500)
+		fail_msg("elevensim took %lld ms to exit on SIGTERM during a webhook", took);
+}
+
 static void test_elevensim_initiation_failure(void **state)
 {
 	struct est_env *e = *state;
@@ -277,6 +311,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_elevensim_race_burst_unreachable, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_reset_stops_retries, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_initiation_failure, est_reset),
+	    cmocka_unit_test(test_elevensim_stops_during_a_webhook),
 	};
 
 	return cmocka_run_group_tests(tests, est_setup, est_teardown);

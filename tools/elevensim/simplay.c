@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct sim_play {
 	struct sim_heap timers, steps;
 	uint64_t seq;
 	bool stopping;
+	atomic_bool halt; /* stopping, for the webhook in flight (read without mu) */
 	pthread_t timer_thread;
 	pthread_t *workers;
 	int nworkers;
@@ -225,6 +227,19 @@ static size_t sim_discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return size * nmemb;
 }
 
+/* Ends a webhook in flight when the simulator stops (libcurl asks at least once a second). */
+static int sim_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                        curl_off_t ulnow)
+{
+	struct sim_play *p = opaque;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&p->halt) ? 1 : 0;
+}
+
 /* POSTs body to url, signed when secret is set. Returns the HTTP status, 0 on transport error. */
 static long sim_post(struct sim_play *p, CURL *easy, const char *url, const char *body,
                      long timeout_ms)
@@ -254,6 +269,12 @@ static long sim_post(struct sim_play *p, CURL *easy, const char *url, const char
 		rc = curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, sim_discard);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, sim_progress);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(easy, CURLOPT_XFERINFODATA, p);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
 	if (rc == CURLE_OK)
 		rc = curl_easy_perform(easy);
 	if (rc == CURLE_OK)
@@ -369,6 +390,7 @@ struct sim_play *sim_play_start(struct sim_conf *conf, struct sim_store *store, 
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
+	atomic_init(&p->halt, false);
 	p->conf = conf;
 	p->store = store;
 	snprintf(p->secret, sizeof p->secret, "%s", secret ? secret : "");
@@ -401,6 +423,7 @@ void sim_play_stop(struct sim_play *p)
 
 	if (!p)
 		return;
+	atomic_store(&p->halt, true);
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->timer_cv);
