@@ -64,17 +64,17 @@ void tr_engine_destroy(struct tr_engine *e)
 
 int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 {
-	int64_t last, ts, floor = -1, top = -1;
+	enum tr_offset_past past = TR_OFFSET_NEW;
+	int64_t last, ts;
 
-	if (e->conf.once_per_run)
-		tr_offsets_history(e->offsets, m->topic, m->partition, &floor, &top);
 	/* Within one assignment a partition's offsets only grow; an offset at or below the last one
 	 * taken is a second delivery of a message we hold or handled (librdkafka 2.0.2 re-fetches
 	 * from the start now and then right after an assignment at BEGINNING). In a one-off run,
-	 * so is one below what earlier assignments handled. */
+	 * so is one an earlier assignment handled. */
 	if ((tr_offsets_progress(e->offsets, m->topic, m->partition, &last, &ts) &&
 	     m->offset <= last) ||
-	    m->offset < floor) {
+	    (e->conf.once_per_run && (past = tr_offsets_past(e->offsets, m->topic, m->partition,
+	                                                     m->offset)) == TR_OFFSET_HANDLED)) {
 		log_debug("message delivered twice: ignored", LOGS("topic", m->topic),
 		          LOGI("partition", m->partition), LOGI("offset", m->offset));
 		e->stats.redelivered++;
@@ -90,7 +90,7 @@ int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 	}
 	tr_msg_decode(m, e->conf.line_topic, e->conf.post_topic);
 	m->added_ms = time_mono_ms();
-	if (m->offset > top) /* else dropped unhandled at a revoke, counted when first read */
+	if (past == TR_OFFSET_NEW) /* a retaken one was counted when first read */
 		e->stats.read++;
 	tr_metrics_consumed(e->tm, m->topic);
 	return 0;
@@ -161,7 +161,10 @@ void tr_engine_assign(struct tr_engine *e, const char *topic, int32_t partition,
 			e->dead[keep++] = e->dead[i];
 	}
 	e->ndead = keep;
-	tr_offsets_drop(e->offsets, topic, partition);
+	if (tr_offsets_drop(e->offsets, topic, partition) < 0)
+		log_error("out of memory keeping a revoked partition's unhandled offsets: a replay "
+		          "may skip them",
+		          LOGS("topic", topic), LOGI("partition", partition));
 }
 
 int64_t tr_engine_next_wake(const struct tr_engine *e)

@@ -35,8 +35,8 @@ typedef bool tr_caught_up_fn(void *opaque, const char *topic, int32_t partition)
 struct tr_stats {
 	uint64_t read, inserted, duplicates, reconciled, dead_lettered, waits, post_calls, ignored;
 	uint64_t not_stored; /* keep_dead: what would have been dead-lettered */
-	uint64_t
-	    redelivered; /* an offset delivered again (one assignment; once_per_run: the run) */
+	/* an offset delivered again (in one assignment; once_per_run: in the run): ignored */
+	uint64_t redelivered;
 };
 
 /* Borrows conf's strings, db, producer, tm (all must outlive it). caught_up may be NULL (the gate

@@ -12,9 +12,11 @@ struct tr_part {
 	int64_t last_offset; /* -1: nothing consumed */
 	int64_t last_ts;
 	int64_t committed; /* last committed next offset, -1 none */
-	/* earlier assignments (kept when revoked): all below floor handled, top the highest taken
-	 */
-	int64_t floor, top;
+	/* earlier assignments (kept at a revoke): up to top every offset was handled (or never
+	 * taken: not wanted) except the holes, taken but dropped unhandled (sorted, unique) */
+	int64_t top;
+	int64_t *holes;
+	size_t nholes;
 };
 
 struct tr_offsets {
@@ -31,6 +33,7 @@ static void tr_part_free(struct tr_part *p)
 {
 	free(p->topic);
 	free(p->pending);
+	free(p->holes);
 }
 
 void tr_offsets_destroy(struct tr_offsets *o)
@@ -76,7 +79,6 @@ static struct tr_part *tr_part_get(struct tr_offsets *o, const char *topic, int3
 	p->last_offset = -1;
 	p->last_ts = -1;
 	p->committed = -1;
-	p->floor = -1;
 	p->top = -1;
 	o->nparts++;
 	return p;
@@ -197,29 +199,67 @@ void tr_offsets_each_uncommitted(struct tr_offsets *o,
 	}
 }
 
-void tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition)
+/* Merges p's pending offsets into its holes (both sorted; disjoint: a hole taken again left
+ * the holes). Returns 0 or -1 (out of memory: the pending ones then count as handled). */
+static int tr_part_keep_holes(struct tr_part *p)
+{
+	int64_t *merged;
+	size_t i = 0, j = 0, n = 0;
+
+	if (p->npending == 0)
+		return 0;
+	merged = malloc((p->nholes + p->npending) * sizeof *merged);
+	if (!merged)
+		return -1;
+	while (i < p->nholes || j < p->npending) {
+		if (j == p->npending || (i < p->nholes && p->holes[i] < p->pending[j]))
+			merged[n++] = p->holes[i++];
+		else
+			merged[n++] = p->pending[j++];
+	}
+	free(p->holes);
+	p->holes = merged;
+	p->nholes = n;
+	return 0;
+}
+
+int tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition)
 {
 	struct tr_part *p = tr_part_find(o, topic, partition);
-	int64_t next;
+	int ret;
 
 	if (!p)
-		return;
-	next = tr_part_committable(p);
-	if (next > p->floor)
-		p->floor = next;
+		return 0;
+	ret = tr_part_keep_holes(p);
 	if (p->last_offset > p->top)
 		p->top = p->last_offset;
 	free(p->pending);
 	p->pending = NULL;
 	p->npending = p->cap = 0;
 	p->last_offset = p->last_ts = p->committed = -1;
+	return ret;
 }
 
-void tr_offsets_history(const struct tr_offsets *o, const char *topic, int32_t partition,
-                        int64_t *floor, int64_t *top)
+enum tr_offset_past tr_offsets_past(struct tr_offsets *o, const char *topic, int32_t partition,
+                                    int64_t offset)
 {
-	const struct tr_part *p = tr_part_find(o, topic, partition);
+	struct tr_part *p = tr_part_find(o, topic, partition);
+	size_t lo = 0, hi;
 
-	*floor = p ? p->floor : -1;
-	*top = p ? p->top : -1;
+	if (!p || offset > p->top)
+		return TR_OFFSET_NEW;
+	hi = p->nholes;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (p->holes[mid] < offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == p->nholes || p->holes[lo] != offset)
+		return TR_OFFSET_HANDLED;
+	memmove(&p->holes[lo], &p->holes[lo + 1], (p->nholes - lo - 1) * sizeof *p->holes);
+	p->nholes--;
+	return TR_OFFSET_RETAKE;
 }

@@ -41,12 +41,18 @@ void tr_offsets_each_uncommitted(struct tr_offsets *o,
                                             int64_t next_offset),
                                  void *opaque);
 
-/* Forgets a partition's pending offsets and progress (revoked), keeping its history. */
-void tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition);
+/* Forgets a partition's pending offsets and progress (revoked), keeping what tr_offsets_past
+ * needs: the highest offset taken and the ones dropped unhandled. Returns 0, or -1 when out of
+ * memory (the dropped ones then count as handled for tr_offsets_past). */
+int tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition);
 
-/* What earlier (dropped) assignments of the partition left: every offset below *floor was
- * handled, *top is the highest offset taken; -1 when unknown. */
-void tr_offsets_history(const struct tr_offsets *o, const char *topic, int32_t partition,
-                        int64_t *floor, int64_t *top);
+/* What earlier (dropped) assignments of the partition did with offset. */
+enum tr_offset_past {
+	TR_OFFSET_NEW,     /* beyond what they took */
+	TR_OFFSET_HANDLED, /* taken and handled (or passed over: not wanted) */
+	TR_OFFSET_RETAKE,  /* taken, dropped unhandled: to take again (forgotten by this call) */
+};
+enum tr_offset_past tr_offsets_past(struct tr_offsets *o, const char *topic, int32_t partition,
+                                    int64_t offset);
 
 #endif

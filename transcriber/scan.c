@@ -68,7 +68,13 @@ static void tr_scan_add(struct tr_scan *s, const char *topic, int32_t partition)
 		log_error("out of memory recording a partition");
 		return;
 	}
-	s->v[s->n] = (struct tr_scan_part){copy, partition, -1, -1, -1, -1, false};
+	s->v[s->n] = (struct tr_scan_part){.topic = copy,
+	                                   .partition = partition,
+	                                   .lo = -1,
+	                                   .hi = -1,
+	                                   .start = -1,
+	                                   .last = -1,
+	                                   .reached = -1};
 	s->fresh[s->n] = false;
 	for (size_t i = 0; i < s->ngone; i++) {
 		if (s->gone[i].partition == partition && strcmp(s->gone[i].topic, topic) == 0) {
@@ -174,6 +180,8 @@ bool tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64
 
 	if (!p)
 		return true;
+	if (offset > p->reached)
+		p->reached = offset;
 	if (offset <= p->last)
 		return false;
 	p->last = offset;
@@ -189,7 +197,7 @@ bool tr_scan_done(const struct tr_scan *s)
 
 		if (!p->resolved)
 			return false;
-		if (p->start < p->hi && p->last + 1 < p->hi)
+		if (p->start < p->hi && p->reached + 1 < p->hi)
 			return false;
 	}
 	return true;

@@ -13,9 +13,10 @@
 struct tr_scan_part {
 	char *topic;
 	int32_t partition;
-	int64_t lo, hi; /* watermarks when resolved: hi is the end this run reads to */
-	int64_t start;  /* first offset this run reads */
-	int64_t last;   /* last offset seen, -1 none */
+	int64_t lo, hi;  /* watermarks when resolved: hi is the end this run reads to */
+	int64_t start;   /* first offset this run reads */
+	int64_t last;    /* last offset seen in the run (kept across a revoke), -1 none */
+	int64_t reached; /* last offset delivered in this assignment, repeats too; -1 none */
 	bool resolved;
 };
 
@@ -40,7 +41,8 @@ void tr_scan_each_new(struct tr_scan *s, void (*fn)(void *opaque, struct tr_scan
  * second delivery of the same message, also after a rebalance), true otherwise. */
 bool tr_scan_seen(struct tr_scan *s, const char *topic, int32_t partition, int64_t offset);
 
-/* True once at least one partition is assigned and every one is resolved and read to its end. */
+/* True once at least one partition is assigned and every one is resolved and read to its end
+ * in its current assignment (what an earlier one read may have been dropped unhandled). */
 bool tr_scan_done(const struct tr_scan *s);
 
 size_t tr_scan_count(const struct tr_scan *s);

@@ -127,7 +127,7 @@ static void test_transcriber_offsets_commit_stops_at_parked(void **state)
 	assert_int_equal(tr_offsets_add(o, "t", 1, 5, 0), 0);
 	assert_int_equal(tr_offsets_add(o, "t", 1, 5, 0), 0);
 	assert_int_equal(tr_offsets_pending(o, "t", 1), 1);
-	tr_offsets_drop(o, "t", 1);
+	assert_int_equal(tr_offsets_drop(o, "t", 1), 0);
 	assert_int_equal(tr_offsets_committable(o, "t", 1), -1);
 	tr_offsets_destroy(o);
 }

@@ -54,35 +54,39 @@ static void test_transcriber_scan_seen_is_run_wide(void **state)
 	tr_scan_destroy(s);
 }
 
-static void test_transcriber_offsets_history_survives_drop(void **state)
+static void test_transcriber_offsets_past_assignments(void **state)
 {
 	struct tr_offsets *o = tr_offsets_new();
-	int64_t floor, top, off, ts;
+	int64_t off, ts;
 
 	(void)state;
 	assert_non_null(o);
-	tr_offsets_history(o, "t", 0, &floor, &top);
-	assert_int_equal(floor, -1);
-	assert_int_equal(top, -1);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 0), TR_OFFSET_NEW);
 	for (int64_t i = 0; i < 10; i++)
 		assert_int_equal(tr_offsets_add(o, "t", 0, i, i), 0);
 	for (int64_t i = 0; i < 10; i++)
-		if (i != 6) /* 6 is still parked when the partition goes */
+		if (i != 3 && i != 6) /* still parked when the partition goes */
 			tr_offsets_done(o, "t", 0, i);
-	tr_offsets_drop(o, "t", 0);
+	assert_int_equal(tr_offsets_drop(o, "t", 0), 0);
 	assert_int_equal(tr_offsets_committable(o, "t", 0), -1);
 	assert_int_equal(tr_offsets_pending(o, "t", 0), 0);
 	assert_false(tr_offsets_progress(o, "t", 0, &off, &ts));
-	tr_offsets_history(o, "t", 0, &floor, &top);
-	assert_int_equal(floor, 6);
-	assert_int_equal(top, 9);
-	/* a second assignment that gets less far does not lower what the first one left */
-	assert_int_equal(tr_offsets_add(o, "t", 0, 6, 6), 0);
-	assert_int_equal(tr_offsets_committable(o, "t", 0), 6);
-	tr_offsets_drop(o, "t", 0);
-	tr_offsets_history(o, "t", 0, &floor, &top);
-	assert_int_equal(floor, 6);
-	assert_int_equal(top, 9);
+	/* the next assignment: only the two dropped unhandled are taken again, once each */
+	assert_int_equal(tr_offsets_past(o, "t", 0, 2), TR_OFFSET_HANDLED);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 3), TR_OFFSET_RETAKE);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 3), TR_OFFSET_HANDLED);
+	assert_int_equal(tr_offsets_add(o, "t", 0, 3, 3), 0);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 9), TR_OFFSET_HANDLED);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 10), TR_OFFSET_NEW);
+	assert_int_equal(tr_offsets_add(o, "t", 0, 10, 10), 0);
+	/* revoked again with 3 and 10 unhandled and 6 not taken again: all three stay holes */
+	assert_int_equal(tr_offsets_drop(o, "t", 0), 0);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 6), TR_OFFSET_RETAKE);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 3), TR_OFFSET_RETAKE);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 10), TR_OFFSET_RETAKE);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 7), TR_OFFSET_HANDLED);
+	assert_int_equal(tr_offsets_past(o, "t", 0, 11), TR_OFFSET_NEW);
+	assert_int_equal(tr_offsets_past(o, "t", 1, 0), TR_OFFSET_NEW); /* another partition */
 	tr_offsets_destroy(o);
 }
 
@@ -94,14 +98,16 @@ static void take(struct tr_engine *e, int64_t offset)
 	assert_int_equal(tr_engine_add(e, m), 0);
 }
 
-/* Offsets 0-4 taken, 0-2 handled, the partition revoked and assigned again, 0-6 delivered. */
+/* Offsets 0-4 taken, all but 2 handled, the partition revoked and assigned again, 0-6
+ * delivered. */
 static const struct tr_stats *rebalance_mid_run(struct tr_engine *e)
 {
 	tr_engine_assign(e, "lines", 0, true);
 	for (int64_t i = 0; i < 5; i++)
 		take(e, i);
-	for (int64_t i = 0; i < 3; i++)
-		tr_offsets_done(e->offsets, "lines", 0, i);
+	for (int64_t i = 0; i < 5; i++)
+		if (i != 2)
+			tr_offsets_done(e->offsets, "lines", 0, i);
 	tr_engine_assign(e, "lines", 0, false);
 	tr_engine_assign(e, "lines", 0, true);
 	for (int64_t i = 0; i < 7; i++)
@@ -125,16 +131,17 @@ static void test_transcriber_engine_once_per_run(void **state)
 	assert_int_equal(st->redelivered, 0);
 	assert_int_equal(e->fresh.n, 7);
 	tr_engine_destroy(e);
-	/* a replay: 0-2 were handled, 3 and 4 were dropped unhandled and are taken again but
-	 * counted once, 5 and 6 are new */
+	/* a replay: 2 was dropped unhandled and is taken again but counted once, the other four
+	 * were handled, 5 and 6 are new */
 	conf.once_per_run = true;
 	e = tr_engine_new(&conf, NULL, NULL, &tm, NULL, NULL);
 	assert_non_null(e);
 	st = rebalance_mid_run(e);
 	assert_int_equal(st->read, 7);
-	assert_int_equal(st->redelivered, 3);
-	assert_int_equal(e->fresh.n, 4);
-	assert_int_equal(e->fresh.v[0]->offset, 3);
+	assert_int_equal(st->redelivered, 4);
+	assert_int_equal(e->fresh.n, 3);
+	assert_int_equal(e->fresh.v[0]->offset, 2);
+	assert_int_equal(e->fresh.v[1]->offset, 5);
 	tr_engine_destroy(e);
 }
 
@@ -142,7 +149,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transcriber_scan_seen_is_run_wide),
-	    cmocka_unit_test(test_transcriber_offsets_history_survives_drop),
+	    cmocka_unit_test(test_transcriber_offsets_past_assignments),
 	    cmocka_unit_test(test_transcriber_engine_once_per_run),
 	};
 
