@@ -10,6 +10,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,8 @@ int est_teardown(void **state)
 {
 	struct est_env *e = *state;
 
+	if (e->spare.proc.pid > 0)
+		(void)ts_proc_stop(&e->spare.proc, SIGKILL, 5000);
 	dit_sim_stop(&e->sim);
 	MHD_stop_daemon(e->rx.daemon);
 	est_rx_reset(&e->rx, 0);

@@ -36,6 +36,7 @@ struct est_receiver {
 struct est_env {
 	struct est_receiver rx;
 	struct dit_sim sim;
+	struct dit_sim spare; /* a test's own elevensim (stopped by est_teardown if it failed) */
 };
 
 /* CLOCK_MONOTONIC in milliseconds (what est_hook.at_ms holds). */

@@ -228,8 +228,7 @@ static void test_httpd_resolve_listen(void **state)
 	assert_string_equal(err, "'127.0.0.1' is not host:port");
 	assert_int_equal(httpd_resolve_listen(NULL, &ss, err, sizeof err), -1);
 	assert_string_equal(err, "'' is not host:port");
-	assert_int_equal(httpd_resolve_listen("nohost.invalid:80", &ss, err, sizeof err), -1);
-	assert_non_null(strstr(err, "cannot resolve 'nohost.invalid': "));
+	/* a name that does not resolve: test_httpd_bad_listen (it asks the resolver) */
 }
 
 int main(void)

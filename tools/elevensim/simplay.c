@@ -331,6 +331,11 @@ static void sim_step(struct sim_play *p, CURL *easy, struct sim_item *it)
 		it->attempts++;
 		sim_store_webhook_attempt(p->store, it->call_sid);
 		status = sim_post(p, easy, url, it->body, k.webhook_timeout_ms);
+		if (status != 200 && atomic_load(&p->halt)) { /* abandoned: stopping */
+			sim_first_done(it);
+			sim_item_free(it);
+			return;
+		}
 		delivered = status == 200;
 		if (!delivered && it->attempts <= k.webhook_retries) {
 			long delay = k.webhook_backoff_ms
