@@ -84,15 +84,15 @@ static struct tr_part *tr_part_get(struct tr_offsets *o, const char *topic, int3
 	return p;
 }
 
-/* Position of offset in p->pending (or where it would be inserted). */
-static size_t tr_part_search(const struct tr_part *p, int64_t offset)
+/* Position of offset in the sorted v[0..n) (or where it would be inserted). */
+static size_t tr_search(const int64_t *v, size_t n, int64_t offset)
 {
-	size_t lo = 0, hi = p->npending;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (p->pending[mid] < offset)
+		if (v[mid] < offset)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -112,7 +112,7 @@ int tr_offsets_add(struct tr_offsets *o, const char *topic, int32_t partition, i
 		p->last_offset = offset;
 		p->last_ts = timestamp_ms;
 	}
-	at = tr_part_search(p, offset);
+	at = tr_search(p->pending, p->npending, offset);
 	if (at < p->npending && p->pending[at] == offset)
 		return 0;
 	if (p->npending == p->cap) {
@@ -137,7 +137,7 @@ void tr_offsets_done(struct tr_offsets *o, const char *topic, int32_t partition,
 
 	if (!p)
 		return;
-	at = tr_part_search(p, offset);
+	at = tr_search(p->pending, p->npending, offset);
 	if (at >= p->npending || p->pending[at] != offset)
 		return;
 	memmove(&p->pending[at], &p->pending[at + 1], (p->npending - at - 1) * sizeof *p->pending);
@@ -244,22 +244,14 @@ enum tr_offset_past tr_offsets_past(struct tr_offsets *o, const char *topic, int
                                     int64_t offset)
 {
 	struct tr_part *p = tr_part_find(o, topic, partition);
-	size_t lo = 0, hi;
+	size_t at;
 
 	if (!p || offset > p->top)
 		return TR_OFFSET_NEW;
-	hi = p->nholes;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (p->holes[mid] < offset)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == p->nholes || p->holes[lo] != offset)
+	at = tr_search(p->holes, p->nholes, offset);
+	if (at == p->nholes || p->holes[at] != offset)
 		return TR_OFFSET_HANDLED;
-	memmove(&p->holes[lo], &p->holes[lo + 1], (p->nholes - lo - 1) * sizeof *p->holes);
+	memmove(&p->holes[at], &p->holes[at + 1], (p->nholes - at - 1) * sizeof *p->holes);
 	p->nholes--;
 	return TR_OFFSET_RETAKE;
 }
