@@ -184,8 +184,8 @@ void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn(cls != NULL ? (const char *)cls : "httpd: libmicrohttpd", LOGS("error", buf));
 }
 
-int httpd_resolve_listen(const char *listen, struct sockaddr_storage *ss, char *errstr,
-                         size_t errstr_size)
+int httpd_resolve_listen(const char *setting, const char *listen, struct sockaddr_storage *ss,
+                         char *errstr, size_t errstr_size)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 	                         .ai_socktype = SOCK_STREAM,
@@ -197,7 +197,7 @@ int httpd_resolve_listen(const char *listen, struct sockaddr_storage *ss, char *
 
 	memset(ss, 0, sizeof *ss);
 	if (listen == NULL || cfg_parse_listen(listen, host, sizeof host, &port) < 0) {
-		snprintf(errstr, errstr_size, "'%s' is not host:port",
+		snprintf(errstr, errstr_size, "%s: '%s' is not host:port", setting,
 		         listen != NULL ? listen : "");
 		return -1;
 	}
@@ -212,7 +212,7 @@ int httpd_resolve_listen(const char *listen, struct sockaddr_storage *ss, char *
 	snprintf(service, sizeof service, "%u", port);
 	rc = getaddrinfo(host, service, &hints, &res);
 	if (rc != 0 || res == NULL) {
-		snprintf(errstr, errstr_size, "cannot resolve '%s': %s", host,
+		snprintf(errstr, errstr_size, "%s: cannot resolve '%s': %s", setting, host,
 		         rc != 0 ? gai_strerror(rc) : "no address");
 		return -1;
 	}
@@ -227,13 +227,10 @@ struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_re
 	struct httpd *h = NULL;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
-	char why[300];
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
-	if (httpd_resolve_listen(listen, &ss, why, sizeof why) < 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN: %s", why);
+	if (httpd_resolve_listen("HTTP_LISTEN", listen, &ss, errstr, errstr_size) < 0)
 		goto fail;
-	}
 	h = calloc(1, sizeof *h);
 	if (h == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");

@@ -12,11 +12,12 @@
 
 struct metrics;
 
-/* Resolves a listen address "host:port" into *ss: an empty host is every IPv4 interface, a
- * name or a numeric address its first address. Returns 0, or -1 with errstr ("'<listen>' is not
- * host:port", "cannot resolve '<host>': <reason>") for the caller to prefix with its setting. */
-int httpd_resolve_listen(const char *listen, struct sockaddr_storage *ss, char *errstr,
-                         size_t errstr_size) __attribute__((warn_unused_result));
+/* Resolves a listen address "host:port", the value of setting (named in errors), into *ss: an
+ * empty host is every IPv4 interface, a name or a numeric address its first address. Returns 0,
+ * or -1 with errstr ("<setting>: '<listen>' is not host:port", "<setting>: cannot resolve
+ * '<host>': <reason>"). */
+int httpd_resolve_listen(const char *setting, const char *listen, struct sockaddr_storage *ss,
+                         char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Readiness probe: true when the service can do its work (broker/database reachable). */
 typedef bool httpd_ready_fn(void *opaque);

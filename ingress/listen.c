@@ -1,7 +1,5 @@
-/* listen: resolving HTTP_LISTEN and checking that nobody listens there yet. */
+/* listen: checking that nobody listens on HTTP_LISTEN yet, and setting its port. */
 #include "listen.h"
-
-#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,18 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-int listen_resolve(const char *listen, struct sockaddr_storage *ss, char *errstr,
-                   size_t errstr_size)
-{
-	char why[300];
-
-	if (httpd_resolve_listen(listen, ss, why, sizeof why) != 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN: %s", why);
-		return -1;
-	}
-	return 0;
-}
 
 static unsigned listen_port(const struct sockaddr_storage *ss)
 {

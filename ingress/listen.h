@@ -7,10 +7,6 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* httpd_resolve_listen for HTTP_LISTEN: 0, or -1 with errstr naming the setting. */
-int listen_resolve(const char *listen, struct sockaddr_storage *ss, char *errstr,
-                   size_t errstr_size) __attribute__((warn_unused_result));
-
 /* Fails (-1, errstr "cannot listen on <listen>: <reason>") when something already listens on
  * *ss. Sockets that share a port with SO_REUSEPORT would otherwise also let a second ingress
  * started on the same port quietly take a share of the connections. Port 0 (any free port)

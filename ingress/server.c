@@ -356,7 +356,7 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 			goto fail;
 		}
 	}
-	if (listen_resolve(conf->http_listen, &ss, errstr, errstr_size) != 0)
+	if (httpd_resolve_listen("HTTP_LISTEN", conf->http_listen, &ss, errstr, errstr_size) != 0)
 		goto fail;
 	if (listen_check_free(&ss, conf->http_listen, errstr, errstr_size) != 0)
 		goto fail;

@@ -210,24 +210,27 @@ static void test_httpd_resolve_listen(void **state)
 
 	(void)state;
 	/* empty host: every IPv4 interface, as the health servers always did */
-	assert_int_equal(httpd_resolve_listen(":8080", &ss, err, sizeof err), 0);
+	assert_int_equal(httpd_resolve_listen("HTTP_LISTEN", ":8080", &ss, err, sizeof err), 0);
 	assert_int_equal(ss.ss_family, AF_INET);
 	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_ANY);
 	assert_int_equal(ntohs(sin->sin_port), 8080);
-	assert_int_equal(httpd_resolve_listen("127.0.0.1:0", &ss, err, sizeof err), 0);
+	assert_int_equal(httpd_resolve_listen("HTTP_LISTEN", "127.0.0.1:0", &ss, err, sizeof err),
+	                 0);
 	assert_int_equal(ss.ss_family, AF_INET);
 	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
 	assert_int_equal(ntohs(sin->sin_port), 0);
-	assert_int_equal(httpd_resolve_listen("[::1]:9", &ss, err, sizeof err), 0);
+	assert_int_equal(httpd_resolve_listen("HTTP_LISTEN", "[::1]:9", &ss, err, sizeof err), 0);
 	assert_int_equal(ss.ss_family, AF_INET6);
 	assert_int_equal(ntohs(sin6->sin6_port), 9);
-	assert_int_equal(httpd_resolve_listen("localhost:81", &ss, err, sizeof err), 0);
+	assert_int_equal(httpd_resolve_listen("HTTP_LISTEN", "localhost:81", &ss, err, sizeof err),
+	                 0);
 	assert_true(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
-	/* what is wrong is said, for the caller to prefix with its setting's name */
-	assert_int_equal(httpd_resolve_listen("127.0.0.1", &ss, err, sizeof err), -1);
-	assert_string_equal(err, "'127.0.0.1' is not host:port");
-	assert_int_equal(httpd_resolve_listen(NULL, &ss, err, sizeof err), -1);
-	assert_string_equal(err, "'' is not host:port");
+	/* what is wrong is said, naming the setting */
+	assert_int_equal(httpd_resolve_listen("HTTP_LISTEN", "127.0.0.1", &ss, err, sizeof err),
+	                 -1);
+	assert_string_equal(err, "HTTP_LISTEN: '127.0.0.1' is not host:port");
+	assert_int_equal(httpd_resolve_listen("HTTP_LISTEN", NULL, &ss, err, sizeof err), -1);
+	assert_string_equal(err, "HTTP_LISTEN: '' is not host:port");
 	/* a name that does not resolve: test_httpd_bad_listen (it asks the resolver) */
 }
 

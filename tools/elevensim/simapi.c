@@ -434,17 +434,14 @@ struct sim_api *sim_api_start(const char *listen, const char *api_key, struct si
 	struct sim_api *a = calloc(1, sizeof *a);
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
-	char why[300];
 	unsigned flags;
 
 	if (!a) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
-	if (httpd_resolve_listen(listen, &ss, why, sizeof why) != 0) {
-		snprintf(errstr, errstr_size, "--listen: %s", why);
+	if (httpd_resolve_listen("--listen", listen, &ss, errstr, errstr_size) != 0)
 		goto fail;
-	}
 	snprintf(a->api_key, sizeof a->api_key, "%s", api_key ? api_key : "");
 	a->conf = conf;
 	a->store = store;
