@@ -46,8 +46,7 @@ struct sim_play {
 	pthread_cond_t timer_cv, work_cv;
 	struct sim_heap timers, steps;
 	uint64_t seq;
-	bool stopping;
-	atomic_bool halt; /* stopping, for the webhook in flight (read without mu) */
+	atomic_bool stopping; /* set under mu; also read without it by a webhook in flight */
 	pthread_t timer_thread;
 	pthread_t *workers;
 	int nworkers;
@@ -128,7 +127,7 @@ static void sim_deadline(int64_t due_ms, struct timespec *ts)
 /* Waits for the first due item of h (NULL when stopping). Called and returns with p->mu held. */
 static struct sim_item *sim_wait_due(struct sim_play *p, struct sim_heap *h, pthread_cond_t *cv)
 {
-	while (!p->stopping) {
+	while (!atomic_load(&p->stopping)) {
 		struct timespec ts;
 
 		if (!h->n) {
@@ -164,7 +163,7 @@ int sim_play_after(struct sim_play *p, long delay_ms, sim_timer_fn *fn, void *ar
 	struct sim_item *it;
 
 	pthread_mutex_lock(&p->mu);
-	if (p->stopping) {
+	if (atomic_load(&p->stopping)) {
 		pthread_mutex_unlock(&p->mu);
 		fn(arg);
 		return 0;
@@ -194,7 +193,7 @@ static void sim_step_push(struct sim_play *p, struct sim_item *it, long delay_ms
 	pthread_mutex_lock(&p->mu);
 	it->due_ms = time_mono_ms() + delay_ms;
 	it->seq = p->seq++;
-	if (p->stopping || sim_heap_push(&p->steps, it)) {
+	if (atomic_load(&p->stopping) || sim_heap_push(&p->steps, it)) {
 		pthread_mutex_unlock(&p->mu);
 		if (it->first_done)
 			it->first_done(it->first_arg);
@@ -237,7 +236,7 @@ static int sim_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	return atomic_load(&p->halt) ? 1 : 0;
+	return atomic_load(&p->stopping) ? 1 : 0;
 }
 
 /* POSTs body to url, signed when secret is set. Returns the HTTP status, 0 on transport error. */
@@ -331,7 +330,7 @@ static void sim_step(struct sim_play *p, CURL *easy, struct sim_item *it)
 		it->attempts++;
 		sim_store_webhook_attempt(p->store, it->call_sid);
 		status = sim_post(p, easy, url, it->body, k.webhook_timeout_ms);
-		if (status != 200 && atomic_load(&p->halt)) { /* abandoned: stopping */
+		if (status != 200 && atomic_load(&p->stopping)) { /* abandoned */
 			sim_first_done(it);
 			sim_item_free(it);
 			return;
@@ -395,7 +394,7 @@ struct sim_play *sim_play_start(struct sim_conf *conf, struct sim_store *store, 
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
-	atomic_init(&p->halt, false);
+	atomic_init(&p->stopping, false);
 	p->conf = conf;
 	p->store = store;
 	snprintf(p->secret, sizeof p->secret, "%s", secret ? secret : "");
@@ -428,9 +427,8 @@ void sim_play_stop(struct sim_play *p)
 
 	if (!p)
 		return;
-	atomic_store(&p->halt, true);
 	pthread_mutex_lock(&p->mu);
-	p->stopping = true;
+	atomic_store(&p->stopping, true);
 	pthread_cond_broadcast(&p->timer_cv);
 	pthread_cond_broadcast(&p->work_cv);
 	pthread_mutex_unlock(&p->mu);
