@@ -44,6 +44,11 @@ struct cfg_option {
 	        "consumer session.timeout.ms: how fast a dead consumer's partitions move to the " \
 	        "others in its group",                                                            \
 	        field, 100, 3600000, false)
+#define CFG_OPT_KAFKA_CONFIG_FILE(conf_type, field)                                               \
+	CFG_OPT(conf_type, "kafka-config-file", "KAFKA_CONFIG_FILE", CFG_STR, NULL,               \
+	        "librdkafka properties file (key=value lines: security.protocol, sasl.*, ssl.*) " \
+	        "applied to every Kafka client of the service; values are never logged",          \
+	        field, 0, 0, false)
 #define CFG_OPT_DATABASE_URL(conf_type, field)                               \
 	CFG_OPT(conf_type, "database-url", "DATABASE_URL", CFG_SECRET, NULL, \
 	        "libpq URL or conninfo of Postgres", field, 0, 0, true)

@@ -95,9 +95,70 @@ int kbus_conf_common(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char 
 	return 0;
 }
 
+/* Strips leading and trailing blanks in place. */
+static char *kbus_trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+/* Applies the librdkafka properties file path. An error names the line, not the value (it may
+ * be a password). */
+static int kbus_conf_file(rd_kafka_conf_t *rkc, const char *path, char *errstr, size_t errstr_size)
+{
+	char line[4096], why[256];
+	FILE *fp = fopen(path, "r");
+	int lineno = 0, ret = -1;
+
+	if (!fp) {
+		snprintf(errstr, errstr_size, "KAFKA_CONFIG_FILE %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, fp)) {
+		char *key = kbus_trim(line), *eq;
+
+		lineno++;
+		if (*key == '\0' || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			snprintf(errstr, errstr_size, "KAFKA_CONFIG_FILE %s:%d: not key=value",
+			         path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = kbus_trim(key);
+		if (rd_kafka_conf_set(rkc, key, kbus_trim(eq + 1), why, sizeof why) !=
+		    RD_KAFKA_CONF_OK) {
+			snprintf(errstr, errstr_size,
+			         "KAFKA_CONFIG_FILE %s:%d: property %s refused (unknown, or a bad "
+			         "value)",
+			         path, lineno, key);
+			goto out;
+		}
+	}
+	if (ferror(fp)) {
+		snprintf(errstr, errstr_size, "KAFKA_CONFIG_FILE %s: read error", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	fclose(fp);
+	return ret;
+}
+
 int kbus_conf_extra(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char *errstr,
                     size_t errstr_size)
 {
+	if (conf->config_file && *conf->config_file &&
+	    kbus_conf_file(rkc, conf->config_file, errstr, errstr_size))
+		return -1;
 	if (!conf->extra)
 		return 0;
 	for (const char *const *kv = conf->extra; kv[0]; kv += 2) {

@@ -23,6 +23,7 @@ struct kbus_config {
 	int delivery_timeout_ms;  /* producer: message.timeout.ms (default 10000 if 0) */
 	int session_timeout_ms;   /* consumer: session.timeout.ms (default 10000 if 0) */
 	struct metrics *metrics;  /* optional: kbus_* metrics go here (borrowed) */
+	const char *config_file;  /* KAFKA_CONFIG_FILE: librdkafka "key=value" lines, may be NULL */
 	const char *const *extra; /* optional "key", "value", ... NULL: extra librdkafka props */
 };
 

@@ -17,7 +17,9 @@ int kbus_conf_set(rd_kafka_conf_t *rkc, const char *name, const char *value, cha
 int kbus_conf_common(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char *errstr,
                      size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Applies conf->extra ("key", "value", ..., NULL) last, so it overrides kbus' defaults. */
+/* Applies conf->config_file (librdkafka "key=value" lines; '#' comments and blank lines skipped),
+ * then conf->extra ("key", "value", ..., NULL), last, so they override kbus' defaults. errstr
+ * names the file, line and property, never a value. */
 int kbus_conf_extra(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char *errstr,
                     size_t errstr_size) __attribute__((warn_unused_result));
 

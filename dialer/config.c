@@ -9,6 +9,7 @@
 static const struct cfg_option dialer_options[] = {
     CFG_OPT_KAFKA_BROKERS(struct dialer_config, kafka_brokers),
     CFG_OPT_KAFKA_TOPIC_PREFIX(struct dialer_config, topic_prefix),
+    CFG_OPT_KAFKA_CONFIG_FILE(struct dialer_config, kafka_config_file),
     CFG_OPT(struct dialer_config, "group", "DIALER_GROUP", CFG_STR, "dialer",
             "consumer group on calls.requested (dialers in one group share its partitions)", group,
             0, 0, true),

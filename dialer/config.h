@@ -10,6 +10,7 @@
 /* Filled by dialer_config_load; strings are owned by the config (dialer_config_free). */
 struct dialer_config {
 	char *kafka_brokers, *topic_prefix, *group;
+	char *kafka_config_file;
 	long long session_timeout_ms;
 	char *database_url, *db_schema;
 	char *http_listen, *log_level;

@@ -190,6 +190,7 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 	c->kconf = (struct kbus_config){
 	    .brokers = conf->kafka_brokers,
 	    .topic_prefix = conf->topic_prefix,
+	    .config_file = conf->kafka_config_file,
 	    .client_id = "dialer",
 	    .session_timeout_ms = (int)conf->session_timeout_ms,
 	    .metrics = m,

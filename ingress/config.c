@@ -12,6 +12,7 @@ static const struct cfg_option ingress_options[] = {
     CFG_OPT_HTTP_LISTEN(struct ingress_config, http_listen, "0.0.0.0:8080"),
     CFG_OPT_KAFKA_BROKERS(struct ingress_config, kafka_brokers),
     CFG_OPT_KAFKA_TOPIC_PREFIX(struct ingress_config, kafka_topic_prefix),
+    CFG_OPT_KAFKA_CONFIG_FILE(struct ingress_config, kafka_config_file),
     CFG_OPT(struct ingress_config, "database-url", "DATABASE_URL", CFG_SECRET, NULL,
             "libpq URL for GET /calls/{call_sid} only (unset: that endpoint answers 503); the "
             "publish paths never use it",

@@ -13,6 +13,7 @@ struct ingress_config {
 	char *http_listen;
 	char *kafka_brokers;
 	char *kafka_topic_prefix;
+	char *kafka_config_file;
 	char *database_url; /* may be NULL: GET /calls then answers 503 */
 	char *db_schema;
 	char *api_token;      /* secret; NULL = none */

@@ -49,6 +49,7 @@ struct publish *publish_new(const struct ingress_config *conf, struct metrics *m
 	struct kbus_config kc = {
 	    .brokers = conf->kafka_brokers,
 	    .topic_prefix = conf->kafka_topic_prefix,
+	    .config_file = conf->kafka_config_file,
 	    .client_id = "ingress",
 	    .delivery_timeout_ms = (int)conf->delivery_timeout_ms,
 	    .metrics = m,

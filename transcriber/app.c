@@ -19,6 +19,7 @@ int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metric
 	app->kconf = (struct kbus_config){
 	    .brokers = conf->kafka_brokers,
 	    .topic_prefix = conf->topic_prefix,
+	    .config_file = conf->kafka_config_file,
 	    .client_id = "transcriber",
 	    .delivery_timeout_ms = (int)conf->dlq_timeout_ms,
 	    .session_timeout_ms = (int)conf->session_timeout_ms,

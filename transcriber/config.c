@@ -11,6 +11,7 @@
 static const struct cfg_option tr_options[] = {
     CFG_OPT_KAFKA_BROKERS(struct tr_config, kafka_brokers),
     CFG_OPT_KAFKA_TOPIC_PREFIX(struct tr_config, topic_prefix),
+    CFG_OPT_KAFKA_CONFIG_FILE(struct tr_config, kafka_config_file),
     CFG_OPT(struct tr_config, "group", "TRANSCRIBER_GROUP", CFG_STR, "transcriber",
             "consumer group on webhooks.transcription and webhooks.post_call", group, 0, 0, true),
     CFG_OPT_KAFKA_SESSION_TIMEOUT_MS(struct tr_config, session_timeout_ms),

@@ -4,6 +4,7 @@
 #include "cluster.h"
 #include "control.h"
 #include "kbus.h"
+#include "kbus_topics.h"
 #include "log.h"
 #include "shutdown.h"
 
@@ -29,11 +30,13 @@ struct devbroker_config {
 static const struct cfg_option devbroker_options[] = {
     CFG_OPT(struct devbroker_config, "brokers", "DEVBROKER_BROKERS", CFG_INT, "1",
             "number of mock brokers", brokers, 1, 16, false),
-    CFG_OPT(struct devbroker_config, "partitions", "DEVBROKER_PARTITIONS", CFG_INT, "6",
+    CFG_OPT(struct devbroker_config, "partitions", "DEVBROKER_PARTITIONS", CFG_INT,
+            KBUS_TOPICS_TEXT(KBUS_TOPICS_PARTITIONS),
             "partitions of each DESIGN topic (calls.requested, webhooks.*)", partitions, 1, 1000,
             false),
-    CFG_OPT(struct devbroker_config, "dlq-partitions", "DEVBROKER_DLQ_PARTITIONS", CFG_INT, "1",
-            "partitions of each .dlq topic", dlq_partitions, 1, 1000, false),
+    CFG_OPT(struct devbroker_config, "dlq-partitions", "DEVBROKER_DLQ_PARTITIONS", CFG_INT,
+            KBUS_TOPICS_TEXT(KBUS_TOPICS_DLQ_PARTITIONS), "partitions of each .dlq topic",
+            dlq_partitions, 1, 1000, false),
     CFG_OPT(struct devbroker_config, "prefix", "DEVBROKER_TOPIC_PREFIX", CFG_STR, "",
             "topic name prefix (match the services' KAFKA_TOPIC_PREFIX)", prefix, 0, 0, false),
     CFG_OPT(struct devbroker_config, "topics", "DEVBROKER_TOPICS", CFG_STR, NULL,
@@ -95,27 +98,24 @@ out:
 	return ret;
 }
 
-/* Creates the DESIGN topics and their .dlq, then the --topics extras. */
+/* Creates callpipe's topics (common/kbus_topics: the definition tools/topics uses on real Kafka),
+ * then the --topics extras. */
 static int devbroker_topics(struct cluster *cl, const struct devbroker_config *conf, char *errstr,
                             size_t errstr_size)
 {
-	static const char *const bases[] = {KBUS_TOPIC_CALLS_REQUESTED, KBUS_TOPIC_TRANSCRIPTION,
-	                                    KBUS_TOPIC_POST_CALL};
-	struct kbus_config kc = {.topic_prefix = conf->prefix};
+	struct kbus_topics_plan plan = {.prefix = conf->prefix,
+	                                .partitions = (int)conf->partitions,
+	                                .dlq_partitions = (int)conf->dlq_partitions};
 	char name[512], *list = NULL, *save = NULL;
-	int ret = -1;
+	int ret = -1, nparts;
 
-	for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
-		for (int dlq = 0; dlq <= 1; dlq++) {
-			if (kbus_topic(&kc, bases[i], dlq, name, sizeof name)) {
-				snprintf(errstr, errstr_size, "prefix too long");
-				return -1;
-			}
-			if (cluster_topic_create(
-			        cl, name, (int)(dlq ? conf->dlq_partitions : conf->partitions),
-			        errstr, errstr_size))
-				return -1;
+	for (size_t i = 0; i < KBUS_TOPICS_COUNT; i++) {
+		if (kbus_topics_get(&plan, i, name, sizeof name, &nparts)) {
+			snprintf(errstr, errstr_size, "prefix too long");
+			return -1;
 		}
+		if (cluster_topic_create(cl, name, nparts, errstr, errstr_size))
+			return -1;
 	}
 	if (!conf->topics || !*conf->topics)
 		return 0;
