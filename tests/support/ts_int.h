@@ -14,4 +14,7 @@
 long ts_http_try(const char *method, const char *url, const char *body, char **body_out,
                  char *errbuf, size_t errbuf_size);
 
+/* Monotonic clock in ms. */
+long long ts_now_ms(void);
+
 #endif

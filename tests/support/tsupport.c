@@ -1,5 +1,5 @@
 /* tsupport: paths, the per-binary scratch directory, child processes (they die with the test),
- * free ports, waiting, and private devbroker instances. */
+ * free ports and waiting (brokers: ts_broker.c). */
 #include "tsupport.h"
 #include "ts_int.h"
 
@@ -79,7 +79,7 @@ void ts_sleep_ms(long ms)
 		;
 }
 
-static long long ts_now_ms(void)
+long long ts_now_ms(void)
 {
 	struct timespec ts;
 
@@ -298,86 +298,4 @@ bool ts_wait_http_ok(const char *url, int timeout_ms)
 			return false;
 		ts_sleep_ms(50);
 	}
-}
-
-/* Reads the first line of path into out; false while the file does not exist yet. */
-static bool ts_read_line(const char *path, char *out, size_t size)
-{
-	FILE *fp = fopen(path, "r");
-	bool ok;
-
-	if (!fp)
-		return false;
-	ok = fgets(out, (int)size, fp) != NULL;
-	fclose(fp);
-	if (ok)
-		out[strcspn(out, "\r\n")] = '\0';
-	return ok && out[0];
-}
-
-void ts_broker_start(struct ts_broker *b, const char *prefix, int partitions)
-{
-	static unsigned seq;
-	char bin[PATH_MAX], parts[16], bfile[300], cfile[300];
-	struct ts_proc proc;
-	long long deadline;
-
-	memset(b, 0, sizeof *b);
-	snprintf(b->dir, sizeof b->dir, "%s/devbroker-%u", ts_tmpdir(), ++seq);
-	if (mkdir(b->dir, 0755) != 0)
-		fail_msg("mkdir %s: %s", b->dir, strerror(errno));
-	snprintf(parts, sizeof parts, "%d", partitions > 0 ? partitions : 6);
-	snprintf(bfile, sizeof bfile, "%s/bootstrap", b->dir);
-	snprintf(cfile, sizeof cfile, "%s/control", b->dir);
-	const char *argv[] = {ts_bin("devbroker", bin, sizeof bin),
-	                      "--prefix",
-	                      prefix ? prefix : "",
-	                      "--partitions",
-	                      parts,
-	                      "--bootstrap-file",
-	                      bfile,
-	                      "--control-file",
-	                      cfile,
-	                      NULL};
-	ts_proc_start(&proc, argv, NULL);
-	b->pid = proc.pid;
-	deadline = ts_now_ms() + 15000;
-	/* The control file is written before the bootstrap file. */
-	while (!ts_read_line(bfile, b->bootstrap, sizeof b->bootstrap)) {
-		if (!ts_proc_alive(&proc) || ts_now_ms() >= deadline) {
-			ts_proc_stop(&proc, SIGKILL, 2000);
-			b->pid = 0;
-			fail_msg("devbroker did not start; log: %s", proc.log_path);
-		}
-		ts_sleep_ms(20);
-	}
-	if (!ts_read_line(cfile, b->control_url, sizeof b->control_url))
-		fail_msg("devbroker wrote no control file; log: %s", proc.log_path);
-}
-
-void ts_broker_stop(struct ts_broker *b)
-{
-	struct ts_proc proc = {.pid = b->pid};
-	int rc;
-
-	if (b->pid <= 0)
-		return;
-	snprintf(proc.name, sizeof proc.name, "devbroker");
-	snprintf(proc.log_path, sizeof proc.log_path, "%s", ts_tmpdir());
-	rc = ts_proc_stop(&proc, SIGTERM, 10000);
-	b->pid = 0;
-	if (rc != 0)
-		fail_msg("devbroker exited with %d (its log is under %s)", rc, ts_tmpdir());
-}
-
-long ts_broker_control(const struct ts_broker *b, const char *path)
-{
-	char url[512], err[256];
-	long status;
-
-	snprintf(url, sizeof url, "%s%s", b->control_url, path);
-	status = ts_http_try("POST", url, NULL, NULL, err, sizeof err);
-	if (status < 0)
-		fail_msg("devbroker control %s: %s", path, err);
-	return status;
 }

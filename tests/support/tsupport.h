@@ -41,19 +41,40 @@ struct db;
  * cannot connect. */
 struct db *ts_pg_db_open(const char *schema);
 
-/* ---- devbroker ---- */
+/* ---- brokers ---- */
+/* A test's broker. By default a private devbroker process. With CALLPIPE_TEST_BROKER=kafka (the
+ * ctest `kafka` tier), the run's shared Apache Kafka broker: the test's topics are created there
+ * under a prefix of its own, so tests run side by side. Use b->prefix as KAFKA_TOPIC_PREFIX,
+ * ts_broker_topic for topic names and ts_broker_group for consumer group ids. */
 struct ts_broker {
-	pid_t pid;
+	pid_t pid;             /* devbroker process (0 on Kafka) */
 	char bootstrap[256];   /* "127.0.0.1:port,..." */
-	char control_url[128]; /* "http://127.0.0.1:port" of the control interface */
+	char control_url[128]; /* devbroker: "http://127.0.0.1:port" of the control interface */
 	char dir[256];         /* temp dir holding its files */
+	char prefix[160];      /* the topic prefix the test's services must use */
+	bool kafka;            /* a real Kafka broker */
+	bool private_kafka;    /* started (and stopped) by this test: can be killed */
 };
-/* Starts a private devbroker with the DESIGN topics under prefix ("" ok) and partitions each. */
+/* True when this run's tests use real Kafka (CALLPIPE_TEST_BROKER=kafka). */
+bool ts_broker_kafka_mode(void);
+/* Starts the test's broker with callpipe's topics (common/kbus_topics) under prefix ("" ok) +
+ * the test's own namespace on shared Kafka, partitions each (DLQs: 1). */
 void ts_broker_start(struct ts_broker *b, const char *prefix, int partitions);
+/* A Kafka broker of this test's own (scripts/kafka in its scratch dir; ~10 s), for tests that
+ * kill it: ts_broker_kill (kill -9, data kept) and ts_broker_restart (same port and data). */
+void ts_broker_start_kafka_private(struct ts_broker *b, const char *prefix, int partitions);
+void ts_broker_kill(struct ts_broker *b);
+void ts_broker_restart(struct ts_broker *b);
+/* Stops a devbroker (asserting a clean exit) or a private Kafka; deletes the topics of a test on
+ * the shared Kafka. */
 void ts_broker_stop(struct ts_broker *b);
-/* POSTs to the control interface, e.g. ts_broker_control(b, "/brokers/1/down"). Returns HTTP
- * status. */
+/* devbroker only (fails the test on Kafka): POSTs to the control interface, e.g.
+ * ts_broker_control(b, "/brokers/1/down"). Returns HTTP status. */
 long ts_broker_control(const struct ts_broker *b, const char *path);
+/* b->prefix + base into buf (returned). */
+const char *ts_broker_topic(const struct ts_broker *b, const char *base, char *buf, size_t size);
+/* The consumer group id to use for name: name itself on a devbroker, prefixed on Kafka. */
+const char *ts_broker_group(const struct ts_broker *b, const char *name, char *buf, size_t size);
 
 /* ---- processes ---- */
 struct ts_proc {
