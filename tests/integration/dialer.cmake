@@ -1,5 +1,6 @@
 # tests/integration/dialer.cmake: the real dialer and elevensim against private devbrokers, test
-# schemas in the throwaway Postgres, and each other.
+# schemas in the throwaway Postgres, and each other. The tests that need no devbroker fault
+# injection run once more on real Kafka (the kafka tier).
 add_library(dialer_it STATIC ${CMAKE_CURRENT_LIST_DIR}/dialer_it.c)
 target_link_libraries(dialer_it PUBLIC callpipe_testsupport callpipe_common PkgConfig::CMOCKA)
 target_include_directories(dialer_it PUBLIC ${CMAKE_CURRENT_LIST_DIR})
@@ -8,6 +9,9 @@ foreach(t calls flow crash scale sweep dbdown)
   callpipe_integration_test(NAME test_dialer_${t}
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dialer_${t}.c LIBS dialer_it TIMEOUT 180)
   add_dependencies(test_dialer_${t} dialer elevensim devbroker migrate)
+endforeach()
+foreach(t flow scale)
+  callpipe_kafka_variant(test_dialer_${t})
 endforeach()
 
 # Both elevensim tests share the webhook receiver and helpers in test_elevensim_util.c.

@@ -154,11 +154,24 @@ bool dit_wait_requests(const struct dit_sim *s, const char *call_sid, int n, int
 	return false;
 }
 
+/* The topic prefix of b, after checking that the caller's prefix is the one b was started with
+ * (on Kafka, b->prefix has the test's own namespace in front of it). */
+static const char *dit_prefix(const struct ts_broker *b, const char *prefix)
+{
+	size_t have = strlen(b->prefix), want = strlen(prefix);
+
+	if (b->kafka ? have < want || strcmp(b->prefix + have - want, prefix) != 0
+	             : strcmp(b->prefix, prefix) != 0)
+		fail_msg("topic prefix %s is not the broker's (%s)", prefix, b->prefix);
+	return b->prefix;
+}
+
 void dit_dialer_start(struct dit_dialer *d, const struct ts_broker *b, const char *prefix,
                       const char *schema, const char *sim_url, const char *const *extra)
 {
-	char bin[512], health[96];
-	char e_brokers[300], e_prefix[128], e_db[512], e_schema[128], e_listen[64], e_base[200];
+	char bin[512], health[96], group[200];
+	char e_brokers[300], e_prefix[200], e_group[240], e_db[512], e_schema[128], e_listen[64],
+	    e_base[200];
 	const char *argv[2];
 	const char *env[64];
 	int n = 0;
@@ -166,13 +179,16 @@ void dit_dialer_start(struct dit_dialer *d, const struct ts_broker *b, const cha
 	memset(d, 0, sizeof *d);
 	d->port = ts_free_port();
 	snprintf(e_brokers, sizeof e_brokers, "KAFKA_BROKERS=%s", b->bootstrap);
-	snprintf(e_prefix, sizeof e_prefix, "KAFKA_TOPIC_PREFIX=%s", prefix);
+	snprintf(e_prefix, sizeof e_prefix, "KAFKA_TOPIC_PREFIX=%s", dit_prefix(b, prefix));
+	snprintf(e_group, sizeof e_group, "DIALER_GROUP=%s",
+	         ts_broker_group(b, "dialer", group, sizeof group));
 	snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_pg_url());
 	snprintf(e_schema, sizeof e_schema, "DB_SCHEMA=%s", schema);
 	snprintf(e_listen, sizeof e_listen, "HTTP_LISTEN=127.0.0.1:%u", d->port);
 	snprintf(e_base, sizeof e_base, "ELEVENLABS_BASE_URL=%s", sim_url);
 	env[n++] = e_brokers;
 	env[n++] = e_prefix;
+	env[n++] = e_group;
 	env[n++] = e_db;
 	env[n++] = e_schema;
 	env[n++] = e_listen;
@@ -294,7 +310,8 @@ void dit_publish(const struct ts_broker *b, const char *prefix, const char *call
 	char *value = dit_request_value(call_sid, driver_id);
 	char topic[256];
 
-	snprintf(topic, sizeof topic, "%scalls.requested", prefix);
+	(void)dit_prefix(b, prefix);
+	ts_broker_topic(b, KBUS_TOPIC_CALLS_REQUESTED, topic, sizeof topic);
 	ts_kafka_produce(b->bootstrap, topic, call_sid, value, NULL);
 	free(value);
 }
@@ -311,8 +328,9 @@ static void dit_delivered(void *opaque, rd_kafka_resp_err_t err, int32_t partiti
 
 void dit_publish_many(const struct ts_broker *b, const char *prefix, const char *sid_prefix, int n)
 {
-	struct kbus_config conf = {
-	    .brokers = b->bootstrap, .topic_prefix = prefix, .client_id = "dialer_it"};
+	struct kbus_config conf = {.brokers = b->bootstrap,
+	                           .topic_prefix = dit_prefix(b, prefix),
+	                           .client_id = "dialer_it"};
 	struct kbus_producer *p;
 	char topic[256], err[256], sid[256];
 	int failed = 0;

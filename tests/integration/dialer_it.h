@@ -1,6 +1,8 @@
 /* dialer_it: what the dialer and elevensim integration tests share: starting elevensim and
- * dialers against a private devbroker and a test schema, publishing calls.requested messages,
- * reading elevensim's /sim/stats, a dialer's /metrics and call rows. */
+ * dialers against the test's broker (a private devbroker, or real Kafka) and a test schema,
+ * publishing calls.requested messages, reading elevensim's /sim/stats, a dialer's /metrics and
+ * call rows. Where a function takes a topic prefix, it is the one the broker was started with
+ * (checked); topics and the group are the broker's own (b->prefix, ts_broker_group). */
 #ifndef CALLPIPE_DIALER_IT_H
 #define CALLPIPE_DIALER_IT_H
 
@@ -34,18 +36,18 @@ json_t *dit_sim_totals(const struct dit_sim *s);
 /* Outbound-call requests elevensim received for call_sid (0 when none). */
 int dit_sim_requests(const struct dit_sim *s, const char *call_sid);
 
-/* What most dialer tests run on: a migrated test schema, a private devbroker and elevensim. */
+/* What most dialer tests run on: a migrated test schema, the test's broker and elevensim. */
 struct dit_stack {
 	char schema[64];
 	struct ts_broker broker;
 	struct dit_sim sim;
 };
 
-/* A schema named after name, a devbroker (topic prefix, partitions per topic) and elevensim
- * started with sim_args (dit_sim_start; may be NULL). */
+/* A schema named after name, a broker (ts_broker_start: topic prefix, partitions per topic) and
+ * elevensim started with sim_args (dit_sim_start; may be NULL). */
 void dit_stack_start(struct dit_stack *st, const char *name, const char *prefix, int partitions,
                      const char *const *sim_args);
-/* Stops elevensim and the devbroker and drops the schema (stop the dialers first). */
+/* Stops elevensim and the broker and drops the schema (stop the dialers first). */
 void dit_stack_stop(struct dit_stack *st);
 
 struct dit_dialer {
@@ -54,9 +56,10 @@ struct dit_dialer {
 	bool running;
 };
 
-/* Starts the dialer for the broker (topic prefix), schema and elevensim URL with test-friendly
- * settings (short session timeout and retries, sweeper off), then extra "KEY=VALUE" (NULL-
- * terminated, may be NULL; later entries win). Waits for /healthz. */
+/* Starts the dialer for the broker (its topics, and its name for the group "dialer"), schema and
+ * elevensim URL with test-friendly settings (short session timeout and retries, sweeper off),
+ * then extra "KEY=VALUE" (NULL-terminated, may be NULL; later entries win). Waits for
+ * /healthz. */
 void dit_dialer_start(struct dit_dialer *d, const struct ts_broker *b, const char *prefix,
                       const char *schema, const char *sim_url, const char *const *extra);
 /* Sends sig and waits; returns the exit status (ts_proc_stop). No-op (-1) when not running. */

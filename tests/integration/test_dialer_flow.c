@@ -1,7 +1,8 @@
-/* test_dialer_flow: the real dialer against a private devbroker, a test schema and elevensim:
- * one dial per call_sid (also when the request is delivered 3 times), the audit row of a refused
- * call, the retry policy (429/503 retried, 4xx/500 not, a hang is dial_outcome_unknown), bad
- * messages to the DLQ, committed offsets surviving a restart, and the SIGTERM drain. */
+/* test_dialer_flow: the real dialer against the test's broker (a private devbroker, or real Kafka
+ * in the kafka tier), a test schema and elevensim: one dial per call_sid (also when the request
+ * is delivered 3 times), the audit row of a refused call, the retry policy (429/503 retried,
+ * 4xx/500 not, a hang is dial_outcome_unknown), bad messages to the DLQ, committed offsets
+ * surviving a restart, and the SIGTERM drain. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,15 +230,17 @@ static void test_dialer_flow_bad_message_to_dlq(void **state)
 {
 	struct env *e = *state;
 	struct ts_kmsg *msgs = NULL;
+	char topic[256], dlq[256];
 	size_t n = 0;
 
-	ts_kafka_produce(e->st.broker.bootstrap, PREFIX "calls.requested", "EL_8_bad", "{not json",
-	                 NULL);
+	ts_broker_topic(&e->st.broker, "calls.requested", topic, sizeof topic);
+	ts_broker_topic(&e->st.broker, "calls.requested.dlq", dlq, sizeof dlq);
+	ts_kafka_produce(e->st.broker.bootstrap, topic, "EL_8_bad", "{not json", NULL);
 	dit_publish(&e->st.broker, PREFIX, "EL_8_after", "8");
 	assert_true(dit_wait_call(e->st.schema, "EL_8_after", STORE_CALL_IN_PROGRESS, 15000));
 	for (int i = 0; i < 100 && n == 0; i++) {
 		ts_kmsgs_free(msgs, n);
-		n = ts_kafka_read_all(e->st.broker.bootstrap, PREFIX "calls.requested.dlq", &msgs);
+		n = ts_kafka_read_all(e->st.broker.bootstrap, dlq, &msgs);
 		if (n == 0)
 			ts_sleep_ms(100);
 	}
@@ -245,7 +248,7 @@ static void test_dialer_flow_bad_message_to_dlq(void **state)
 	assert_string_equal(msgs[0].key, "EL_8_bad");
 	assert_string_equal(msgs[0].value, "{not json");
 	assert_string_equal(ts_kmsg_header(&msgs[0], "reason"), "decode_error");
-	assert_string_equal(ts_kmsg_header(&msgs[0], "source_topic"), PREFIX "calls.requested");
+	assert_string_equal(ts_kmsg_header(&msgs[0], "source_topic"), topic);
 	assert_non_null(ts_kmsg_header(&msgs[0], "source_offset"));
 	assert_non_null(ts_kmsg_header(&msgs[0], "error"));
 	ts_kmsgs_free(msgs, n);
