@@ -90,6 +90,15 @@ struct kbus_consumer *kbus_consumer_new(const struct kbus_config *conf, const ch
                                         size_t errstr_size);
 void kbus_consumer_close(struct kbus_consumer *c);
 
+/* Where newly assigned partitions start: called from kbus_consumer_poll's thread inside the
+ * assignment, after each partition's offset was set to the group's committed one (or the
+ * beginning) and before anything is fetched; it may set parts->elems[i].offset (e.g. looked up by
+ * time with rd_kafka_offsets_for_times on rk) to start elsewhere. */
+typedef void kbus_start_cb(void *opaque, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts);
+
+/* Installs cb (NULL: none) for the assignments that follow; call before the first poll. */
+void kbus_consumer_set_start_cb(struct kbus_consumer *c, kbus_start_cb *cb, void *opaque);
+
 /* Returns the next message, or NULL after timeout_ms with nothing to return. Errors that are not
  * messages (EOF, transient broker errors) are handled and logged inside. Caller destroys the
  * message with rd_kafka_message_destroy. */

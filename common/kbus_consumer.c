@@ -73,6 +73,8 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		kbus_log_parts("kafka partitions assigned", parts);
 		kbus_start_offsets(rk, parts);
+		if (c->start_cb)
+			c->start_cb(c->start_opaque, rk, parts);
 		for (int i = 0; i < parts->cnt; i++)
 			kbus_part_started(c, parts->elems[i].topic, parts->elems[i].partition,
 			                  parts->elems[i].offset);
@@ -178,6 +180,12 @@ fail:
 		rd_kafka_destroy(c->rk);
 	free(c);
 	return NULL;
+}
+
+void kbus_consumer_set_start_cb(struct kbus_consumer *c, kbus_start_cb *cb, void *opaque)
+{
+	c->start_cb = cb;
+	c->start_opaque = opaque;
 }
 
 void kbus_consumer_close(struct kbus_consumer *c)

@@ -41,6 +41,8 @@ struct kbus_consumer {
 	struct metrics *metrics;
 	kbus_rebalance_cb *rebalance_cb;
 	void *opaque;
+	kbus_start_cb *start_cb; /* optional: moves where new partitions start */
+	void *start_opaque;
 	struct kbus_part *parts; /* touched only from the polling thread */
 	size_t nparts;
 	bool in_revoke;       /* inside the application's revoke callback */

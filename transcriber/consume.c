@@ -239,6 +239,8 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 		log_error("kafka consumer", LOGS("error", errstr));
 		goto out;
 	}
+	if (hooks->start)
+		kbus_consumer_set_start_cb(c.kc, hooks->start, hooks->opaque);
 	log_info("consuming", LOGS("group", hooks->group), LOGS("topic", app->line_topic),
 	         LOGS("post_call_topic", app->post_topic));
 	while (!shutdown_requested() &&

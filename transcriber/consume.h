@@ -20,6 +20,8 @@ struct tr_loop_hooks {
 	/* called from the rebalance callback, after the engine saw the change */
 	void (*rebalanced)(void *opaque, bool assigned,
 	                   const rd_kafka_topic_partition_list_t *parts);
+	/* called inside an assignment before fetching: may move where new partitions start */
+	kbus_start_cb *start;
 	/* called after each poll, outside any callback (e.g. to seek new partitions) */
 	void (*after_poll)(void *opaque, struct kbus_consumer *kc);
 	/* true ends the loop (then it drains like on SIGTERM) */

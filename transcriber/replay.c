@@ -24,6 +24,7 @@ struct tr_replay {
 	int64_t started_ms, last_msg_ms;
 	uint64_t outside; /* messages read but outside the window */
 	bool gave_up;
+	rd_kafka_topic_partition_list_t *positions; /* where tr_replay_start placed partitions */
 };
 
 static void tr_replay_rebalanced(void *opaque, bool assigned,
@@ -56,10 +57,10 @@ static bool tr_replay_keep(void *opaque, const rd_kafka_message_t *rkm)
 
 /* Can the broker look offsets up by time? Asks for timestamp 0, whose answer must be the first
  * offset of every non-empty partition; librdkafka's mock cluster answers the end of the log. */
-static enum tr_lookup tr_replay_probe(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *list,
-                                      const struct tr_scan_part *const *parts)
+static enum tr_lookup tr_replay_probe(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts,
+                                      const int64_t *lo, const int64_t *hi)
 {
-	rd_kafka_topic_partition_list_t *probe = rd_kafka_topic_partition_list_copy(list);
+	rd_kafka_topic_partition_list_t *probe = rd_kafka_topic_partition_list_copy(parts);
 	enum tr_lookup res = TR_LOOKUP_OK;
 	rd_kafka_resp_err_t err;
 
@@ -69,51 +70,54 @@ static enum tr_lookup tr_replay_probe(rd_kafka_t *rk, rd_kafka_topic_partition_l
 	if (err)
 		res = TR_LOOKUP_UNSUPPORTED;
 	for (int i = 0; !err && i < probe->cnt; i++)
-		if (parts[i]->lo < parts[i]->hi &&
-		    (probe->elems[i].err || probe->elems[i].offset != parts[i]->lo))
+		if (lo[i] < hi[i] && (probe->elems[i].err || probe->elems[i].offset != lo[i]))
 			res = TR_LOOKUP_UNSUPPORTED;
 	rd_kafka_topic_partition_list_destroy(probe);
 	return res;
 }
 
-struct tr_new_parts {
-	rd_kafka_topic_partition_list_t *list;
-	const struct tr_scan_part **parts;
-	size_t n;
-};
-
-static void tr_replay_collect(void *opaque, struct tr_scan_part *p)
+/* Records where partition i of parts was placed, for tr_replay_placed. */
+static void tr_replay_remember(struct tr_replay *r, const rd_kafka_topic_partition_t *rktpar)
 {
-	struct tr_new_parts *np = opaque;
+	rd_kafka_topic_partition_t *have =
+	    rd_kafka_topic_partition_list_find(r->positions, rktpar->topic, rktpar->partition);
 
-	rd_kafka_topic_partition_list_add(np->list, p->topic, p->partition)->offset = 0;
-	np->parts[np->n++] = p;
+	if (!have)
+		have = rd_kafka_topic_partition_list_add(r->positions, rktpar->topic,
+		                                         rktpar->partition);
+	have->offset = rktpar->offset;
 }
 
-/* Positions newly assigned partitions at --from (offsets for times), or falls back to reading
- * them from the beginning (where a new group starts) and filtering by timestamp. */
-static void tr_replay_after_poll(void *opaque, struct kbus_consumer *kc)
+/* kbus start hook: places newly assigned partitions at --from (offsets for times) before
+ * anything is fetched, so the history before the window is never read. Where the broker cannot
+ * look offsets up by time (the devbroker), they stay at the beginning (a new group's start) and
+ * tr_replay_keep filters by timestamp. */
+static void tr_replay_start(void *opaque, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
 	struct tr_replay *r = opaque;
-	rd_kafka_t *rk = kbus_consumer_handle(kc);
-	struct tr_new_parts np = {0};
-	int resolved;
+	rd_kafka_topic_partition_list_t *at = NULL;
+	int64_t *lo = NULL, *hi = NULL;
+	rd_kafka_resp_err_t err;
 
-	if (!r->changed)
+	if (r->lookup == TR_LOOKUP_UNSUPPORTED || parts->cnt == 0)
 		return;
-	resolved = tr_scan_resolve(r->scan, rk, false);
-	if (resolved < 0)
-		return; /* broker error: retried after the next poll */
-	r->changed = false;
-	if (resolved == 0)
-		return;
-	np.list = rd_kafka_topic_partition_list_new(resolved);
-	np.parts = calloc((size_t)resolved, sizeof *np.parts);
-	if (!np.parts)
+	lo = calloc((size_t)parts->cnt, sizeof *lo);
+	hi = calloc((size_t)parts->cnt, sizeof *hi);
+	if (!lo || !hi)
 		goto out;
-	tr_scan_each_new(r->scan, tr_replay_collect, &np);
+	for (int i = 0; i < parts->cnt; i++) {
+		err = rd_kafka_query_watermark_offsets(
+		    rk, parts->elems[i].topic, parts->elems[i].partition, &lo[i], &hi[i], 10000);
+		if (err) {
+			log_warn("replay: watermarks unknown: reading from the beginning",
+			         LOGS("topic", parts->elems[i].topic),
+			         LOGI("partition", parts->elems[i].partition),
+			         LOGS("error", rd_kafka_err2str(err)));
+			goto out;
+		}
+	}
 	if (r->lookup == TR_LOOKUP_UNKNOWN) {
-		r->lookup = tr_replay_probe(rk, np.list, np.parts);
+		r->lookup = tr_replay_probe(rk, parts, lo, hi);
 		if (r->lookup == TR_LOOKUP_UNSUPPORTED) {
 			fprintf(r->out,
 			        "note: the broker cannot look offsets up by time (offsets for "
@@ -122,28 +126,57 @@ static void tr_replay_after_poll(void *opaque, struct kbus_consumer *kc)
 			fflush(r->out);
 			log_warn(
 			    "offsets for times unsupported: scanning from the earliest offset");
+			goto out;
 		}
 	}
-	if (r->lookup != TR_LOOKUP_OK)
-		goto out;
-	for (int i = 0; i < np.list->cnt; i++)
-		np.list->elems[i].offset = r->from_ms;
-	if (rd_kafka_offsets_for_times(rk, np.list, 10000)) {
-		log_warn("offsets for times failed: reading these partitions from the beginning");
+	at = rd_kafka_topic_partition_list_copy(parts);
+	for (int i = 0; i < at->cnt; i++)
+		at->elems[i].offset = r->from_ms;
+	err = rd_kafka_offsets_for_times(rk, at, 10000);
+	if (err) {
+		log_warn("replay: offsets for times failed: reading from the beginning",
+		         LOGS("error", rd_kafka_err2str(err)));
 		goto out;
 	}
-	for (int i = 0; i < np.list->cnt; i++) {
-		struct tr_scan_part *p = (struct tr_scan_part *)np.parts[i];
-		int64_t off = np.list->elems[i].err || np.list->elems[i].offset < 0
-		                  ? p->hi
-		                  : np.list->elems[i].offset;
-
-		if (kbus_consumer_seek(kc, p->topic, p->partition, off, 10000) == 0)
-			p->start = off;
+	for (int i = 0; i < parts->cnt; i++) {
+		/* no message at or after --from: nothing to read but what arrives from now on */
+		parts->elems[i].offset =
+		    at->elems[i].err || at->elems[i].offset < 0 ? hi[i] : at->elems[i].offset;
+		tr_replay_remember(r, &parts->elems[i]);
 	}
 out:
-	free(np.parts);
-	rd_kafka_topic_partition_list_destroy(np.list);
+	if (at)
+		rd_kafka_topic_partition_list_destroy(at);
+	free(lo);
+	free(hi);
+}
+
+/* A newly resolved scan partition starts where tr_replay_start placed it (else at its low
+ * watermark, as tr_scan_resolve set it). */
+static void tr_replay_placed(void *opaque, struct tr_scan_part *p)
+{
+	struct tr_replay *r = opaque;
+	const rd_kafka_topic_partition_t *at =
+	    rd_kafka_topic_partition_list_find(r->positions, p->topic, p->partition);
+
+	if (at && at->offset >= 0)
+		p->start = at->offset;
+}
+
+/* Learns the watermarks of newly assigned partitions (the scan's end) and where they start. */
+static void tr_replay_after_poll(void *opaque, struct kbus_consumer *kc)
+{
+	struct tr_replay *r = opaque;
+	int resolved;
+
+	if (!r->changed)
+		return;
+	resolved = tr_scan_resolve(r->scan, kbus_consumer_handle(kc), false);
+	if (resolved < 0)
+		return; /* broker error: retried after the next poll */
+	r->changed = false;
+	if (resolved > 0)
+		tr_scan_each_new(r->scan, tr_replay_placed, r);
 }
 
 static bool tr_replay_finished(void *opaque, const struct tr_engine *e)
@@ -173,6 +206,7 @@ int tr_replay_run(struct tr_app *app, FILE *out)
 	    .replay = true,
 	    .keep = tr_replay_keep,
 	    .rebalanced = tr_replay_rebalanced,
+	    .start = tr_replay_start,
 	    .after_poll = tr_replay_after_poll,
 	    .finished = tr_replay_finished,
 	    .opaque = &r,
@@ -194,8 +228,11 @@ int tr_replay_run(struct tr_app *app, FILE *out)
 	         time_now_ms());
 	hooks.group = group;
 	r.scan = tr_scan_new();
-	if (!r.scan)
+	r.positions = rd_kafka_topic_partition_list_new(16);
+	if (!r.scan) {
+		rd_kafka_topic_partition_list_destroy(r.positions);
 		return -1;
+	}
 	fprintf(out, "replay %s .. %s (group %s)\n", from, to, group);
 	fflush(out);
 	if (tr_loop_run(app, &hooks, &st) == 0 && !r.gave_up)
@@ -210,5 +247,6 @@ int tr_replay_run(struct tr_app *app, FILE *out)
 	        r.outside);
 	fflush(out);
 	tr_scan_destroy(r.scan);
+	rd_kafka_topic_partition_list_destroy(r.positions);
 	return rc;
 }

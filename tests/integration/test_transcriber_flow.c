@@ -109,6 +109,7 @@ static void test_transcriber_flow_unknown_call_sid(void **state)
 {
 	struct fixture *f = *state;
 	struct ts_kmsg *d;
+	char topic[256];
 	int64_t t0 = time_mono_ms();
 
 	trit_lines(&f->t, "EL_unknown", "nobody", 1, 2);
@@ -118,7 +119,9 @@ static void test_transcriber_flow_unknown_call_sid(void **state)
 	/* bounded retries first: not before the 1.5 s window, and more than one attempt */
 	assert_true(time_mono_ms() - t0 >= 1400);
 	assert_true(atoi(ts_kmsg_header(d, "attempts")) >= 2);
-	assert_string_equal(ts_kmsg_header(d, "source_topic"), "webhooks.transcription");
+	assert_string_equal(
+	    ts_kmsg_header(d, "source_topic"),
+	    ts_broker_topic(&f->t.broker, "webhooks.transcription", topic, sizeof topic));
 	assert_string_equal(ts_kmsg_header(d, "source_partition"), "0");
 	assert_non_null(ts_kmsg_header(d, "source_offset"));
 	assert_non_null(strstr(ts_kmsg_header(d, "error"), "EL_unknown"));

@@ -14,3 +14,7 @@ foreach(t flow lifecycle replay faults)
     add_dependencies(test_transcriber_${t} transcriber devbroker migrate)
   endif()
 endforeach()
+
+# On real Kafka too (label kafka): the main flows, and replay's seek by time.
+callpipe_kafka_variant(test_transcriber_flow)
+callpipe_kafka_variant(test_transcriber_replay TIMEOUT 300)

@@ -64,7 +64,7 @@ void trit_call(struct trit *t, const char *call_sid, const char *conversation_id
 
 static void trit_produce(struct trit *t, const char *base, const char *key, const char *value)
 {
-	struct kbus_config kc = {.brokers = t->broker.bootstrap};
+	struct kbus_config kc = {.brokers = t->broker.bootstrap, .topic_prefix = t->broker.prefix};
 	char topic[256];
 
 	assert_int_equal(kbus_topic(&kc, base, false, topic, sizeof topic), 0);
@@ -161,8 +161,8 @@ void trit_flush(struct trit *t)
 
 void trit_start(struct trit *t, struct trit_proc *p, const char *group, const char *const *env)
 {
-	char bin[PATH_MAX], e_brokers[300], e_db[2100], e_schema[96], e_listen[64], e_group[128],
-	    url[128];
+	char bin[PATH_MAX], e_brokers[300], e_db[2100], e_schema[96], e_listen[64], e_group[400],
+	    e_prefix[200], gname[300], url[128];
 	const char *argv[] = {ts_bin("transcriber", bin, sizeof bin), NULL};
 	const char *full[32];
 	size_t n = 0;
@@ -172,8 +172,11 @@ void trit_start(struct trit *t, struct trit_proc *p, const char *group, const ch
 	snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_pg_url());
 	snprintf(e_schema, sizeof e_schema, "DB_SCHEMA=%s", t->schema);
 	snprintf(e_listen, sizeof e_listen, "HTTP_LISTEN=127.0.0.1:%u", p->port);
-	snprintf(e_group, sizeof e_group, "TRANSCRIBER_GROUP=%s", group);
+	snprintf(e_group, sizeof e_group, "TRANSCRIBER_GROUP=%s",
+	         ts_broker_group(&t->broker, group, gname, sizeof gname));
+	snprintf(e_prefix, sizeof e_prefix, "KAFKA_TOPIC_PREFIX=%s", t->broker.prefix);
 	full[n++] = e_brokers;
+	full[n++] = e_prefix;
 	full[n++] = e_db;
 	full[n++] = e_schema;
 	full[n++] = e_listen;
@@ -199,7 +202,8 @@ void trit_stop(struct trit_proc *p)
 
 char *trit_run(struct trit *t, const char *const *args, const char *const *env)
 {
-	char bin[PATH_MAX], e_brokers[300], e_db[2100], e_schema[96];
+	char bin[PATH_MAX], e_brokers[300], e_db[2100], e_schema[96], e_prefix[200], e_group[400],
+	    gname[300];
 	const char *argv[16], *full[32];
 	size_t n = 0, k = 0;
 	char *out = NULL;
@@ -212,7 +216,13 @@ char *trit_run(struct trit *t, const char *const *args, const char *const *env)
 	snprintf(e_brokers, sizeof e_brokers, "KAFKA_BROKERS=%s", t->broker.bootstrap);
 	snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_pg_url());
 	snprintf(e_schema, sizeof e_schema, "DB_SCHEMA=%s", t->schema);
+	snprintf(e_prefix, sizeof e_prefix, "KAFKA_TOPIC_PREFIX=%s", t->broker.prefix);
+	/* replay and redrive name their private groups after the service's group */
+	snprintf(e_group, sizeof e_group, "TRANSCRIBER_GROUP=%s",
+	         ts_broker_group(&t->broker, "transcriber", gname, sizeof gname));
 	full[k++] = e_brokers;
+	full[k++] = e_prefix;
+	full[k++] = e_group;
 	full[k++] = e_db;
 	full[k++] = e_schema;
 	full[k++] = "KAFKA_SESSION_TIMEOUT_MS=3000";
@@ -287,7 +297,7 @@ size_t trit_dlq(struct trit *t, const char *base_topic, struct ts_kmsg **out)
 {
 	char topic[256];
 
-	snprintf(topic, sizeof topic, "%s.dlq", base_topic);
+	snprintf(topic, sizeof topic, "%s%s.dlq", t->broker.prefix, base_topic);
 	return ts_kafka_read_all(t->broker.bootstrap, topic, out);
 }
 
