@@ -2,6 +2,7 @@
  * delivery-report thread (the consumer lives in kbus_consumer.c). */
 #include "kbus.h"
 #include "kbus_int.h"
+#include "kbus_topics.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -108,6 +109,28 @@ static char *kbus_trim(char *s)
 	return s;
 }
 
+/* Properties the services' guarantees rest on (acknowledged = durable, commits only after the
+ * database, gaps seen, one group per service): their own settings own them, a file may not. */
+static const char *const kbus_file_refused[] = {"acks",
+                                                "request.required.acks",
+                                                "enable.idempotence",
+                                                "enable.auto.commit",
+                                                "enable.auto.offset.store",
+                                                "auto.offset.reset",
+                                                "group.id",
+                                                "bootstrap.servers",
+                                                "metadata.broker.list",
+                                                "message.timeout.ms",
+                                                NULL};
+
+static bool kbus_file_key_refused(const char *key)
+{
+	for (const char *const *k = kbus_file_refused; *k; k++)
+		if (strcmp(*k, key) == 0)
+			return true;
+	return false;
+}
+
 /* Applies the librdkafka properties file path. An error names the line, not the value (it may
  * be a password). */
 static int kbus_conf_file(rd_kafka_conf_t *rkc, const char *path, char *errstr, size_t errstr_size)
@@ -134,6 +157,13 @@ static int kbus_conf_file(rd_kafka_conf_t *rkc, const char *path, char *errstr, 
 		}
 		*eq = '\0';
 		key = kbus_trim(key);
+		if (kbus_file_key_refused(key)) {
+			snprintf(errstr, errstr_size,
+			         "KAFKA_CONFIG_FILE %s:%d: %s is callpipe's own setting (use its "
+			         "KAFKA_*/service setting, see docs/kafka.md)",
+			         path, lineno, key);
+			goto out;
+		}
 		if (rd_kafka_conf_set(rkc, key, kbus_trim(eq + 1), why, sizeof why) !=
 		    RD_KAFKA_CONF_OK) {
 			snprintf(errstr, errstr_size,
@@ -290,6 +320,8 @@ struct kbus_producer *kbus_producer_new(const struct kbus_config *conf, char *er
 	    kbus_conf_set(rkc, "acks", "all", errstr, errstr_size) ||
 	    kbus_conf_set(rkc, "compression.codec", "lz4", errstr, errstr_size) ||
 	    kbus_conf_set(rkc, "linger.ms", "2", errstr, errstr_size) ||
+	    kbus_conf_set(rkc, "message.max.bytes", KBUS_TOPICS_TEXT(KBUS_TOPICS_MAX_MESSAGE_BYTES),
+	                  errstr, errstr_size) ||
 	    kbus_conf_set(rkc, "message.timeout.ms", num, errstr, errstr_size) ||
 	    kbus_conf_extra(rkc, conf, errstr, errstr_size))
 		goto fail;

@@ -46,8 +46,8 @@ static rd_kafka_t *kbus_topics_client(const struct kbus_config *conf, char *errs
 }
 
 /* Partition counts of the plan's topics as the cluster reports them (0: missing). */
-static int kbus_topics_describe(rd_kafka_t *rk, const struct kbus_topics_plan *plan,
-                                int timeout_ms, int *have, char *errstr, size_t errstr_size)
+static int kbus_topics_describe(rd_kafka_t *rk, const struct kbus_topics_plan *plan, int timeout_ms,
+                                int *have, char *errstr, size_t errstr_size)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err;
@@ -89,8 +89,8 @@ static int kbus_topics_compare(const struct kbus_topics_plan *plan, const int *h
 			return 1;
 		}
 		if (have[i] < want) {
-			snprintf(errstr, errstr_size, "topic %s has %d partitions, %d planned", name,
-			         have[i], want);
+			snprintf(errstr, errstr_size, "topic %s has %d partitions, %d planned",
+			         name, have[i], want);
 			return -1;
 		}
 	}
@@ -120,7 +120,8 @@ static int kbus_topics_send(rd_kafka_t *rk, const struct kbus_topics_plan *plan,
 {
 	rd_kafka_NewTopic_t *nt[KBUS_TOPICS_COUNT] = {0};
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_t *opts =
+	    rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
 	const rd_kafka_CreateTopics_result_t *res;
 	const rd_kafka_topic_result_t **results;
 	rd_kafka_event_t *ev = NULL;
@@ -138,6 +139,11 @@ static int kbus_topics_send(rd_kafka_t *rk, const struct kbus_topics_plan *plan,
 		if (!nt[n])
 			goto out;
 		n++;
+		if (rd_kafka_NewTopic_set_config(nt[n - 1], "max.message.bytes",
+		                                 KBUS_TOPICS_TEXT(KBUS_TOPICS_MAX_MESSAGE_BYTES))) {
+			snprintf(errstr, errstr_size, "topic %s: max.message.bytes refused", name);
+			goto out;
+		}
 	}
 	if (n == 0) {
 		ret = 0;

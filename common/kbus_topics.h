@@ -13,6 +13,10 @@
 #define KBUS_TOPICS_PARTITIONS     6
 #define KBUS_TOPICS_DLQ_PARTITIONS 1
 #define KBUS_TOPICS_COUNT          6 /* three topics, each with its .dlq */
+/* Largest message (record batch) every topic takes, set as its max.message.bytes: Kafka's default
+ * (~1 MiB) is below a post-call webhook at the ingress's default limit once wrapped (up to twice
+ * its size plus the envelope) and below its dead-letter copy. kbus producers allow the same. */
+#define KBUS_TOPICS_MAX_MESSAGE_BYTES 4194304
 /* A count as the text of a cfg default: KBUS_TOPICS_TEXT(KBUS_TOPICS_PARTITIONS) is "6". */
 #define KBUS_TOPICS_TEXT_(n) #n
 #define KBUS_TOPICS_TEXT(n)  KBUS_TOPICS_TEXT_(n)
