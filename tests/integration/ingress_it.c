@@ -18,10 +18,25 @@
 #include <string.h>
 #include <strings.h>
 
+/* The topic prefix of b, after checking that the caller's prefix is the one b was started with
+ * (on Kafka, b->prefix has the test's own namespace in front of it). */
+static const char *it_prefix(const struct ts_broker *b, const char *prefix)
+{
+	size_t have = strlen(b->prefix), want;
+
+	if (prefix == NULL)
+		prefix = "";
+	want = strlen(prefix);
+	if (b->kafka ? have < want || strcmp(b->prefix + have - want, prefix) != 0
+	             : strcmp(b->prefix, prefix) != 0)
+		fail_msg("topic prefix %s is not the broker's (%s)", prefix, b->prefix);
+	return b->prefix;
+}
+
 void it_ingress_start(struct it_ingress *in, const struct ts_broker *b, const char *prefix,
                       const char *const *extra, bool wait_ready)
 {
-	char bin[512], brokers[300], listen[64], pfx[128];
+	char bin[512], brokers[300], listen[64], pfx[200];
 	const char *env[32];
 	size_t n = 0;
 
@@ -30,7 +45,7 @@ void it_ingress_start(struct it_ingress *in, const struct ts_broker *b, const ch
 	snprintf(in->base, sizeof in->base, "http://127.0.0.1:%u", in->port);
 	snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", b->bootstrap);
 	snprintf(listen, sizeof listen, "HTTP_LISTEN=127.0.0.1:%u", in->port);
-	snprintf(pfx, sizeof pfx, "KAFKA_TOPIC_PREFIX=%s", prefix ? prefix : "");
+	snprintf(pfx, sizeof pfx, "KAFKA_TOPIC_PREFIX=%s", it_prefix(b, prefix));
 	env[n++] = brokers;
 	env[n++] = listen;
 	env[n++] = pfx;

@@ -1,6 +1,6 @@
-/* ingress_it: what the ingress integration tests share: starting the real binary against a
- * private devbroker, authenticated and signed requests, concurrent requests (curl multi), and
- * counting what reached a topic. */
+/* ingress_it: what the ingress integration tests share: starting the real binary against the
+ * test's broker (a private devbroker, or real Kafka), authenticated and signed requests,
+ * concurrent requests (curl multi), and counting what reached a topic. */
 #ifndef CALLPIPE_INGRESS_IT_H
 #define CALLPIPE_INGRESS_IT_H
 
@@ -21,24 +21,26 @@ struct it_ingress {
 	char base[64]; /* "http://127.0.0.1:port" */
 };
 
-/* Starts the ingress on a free port against b (topic prefix as the broker's), with the token and
- * secret above, then extra "KEY=VALUE" (NULL-terminated, may be NULL; later entries win). Waits
- * for /healthz, and for /readyz when wait_ready. */
+/* Starts the ingress on a free port against b, with the token and secret above, then extra
+ * "KEY=VALUE" (NULL-terminated, may be NULL; later entries win). Waits for /healthz, and for
+ * /readyz when wait_ready. prefix is the one b was started with (checked); the ingress gets
+ * b->prefix, which on Kafka has the test's own namespace in front of it. */
 void it_ingress_start(struct it_ingress *in, const struct ts_broker *b, const char *prefix,
                       const char *const *extra, bool wait_ready);
 /* SIGTERM; returns the exit status (-1: did not exit within timeout_ms). */
 int it_ingress_stop(struct it_ingress *in, int timeout_ms);
 
-/* What most ingress tests run on: a private devbroker and one ingress on it. */
+/* What most ingress tests run on: the test's broker and one ingress on it. */
 struct it_stack {
 	struct ts_broker broker;
 	struct it_ingress in;
 };
 
-/* Starts a devbroker (topic prefix, partitions per topic) and an ingress on it with extra (as
- * it_ingress_start), waiting until it is ready. The caller frees it with it_stack_free. */
+/* Starts a broker (ts_broker_start: topic prefix, partitions per topic) and an ingress on it with
+ * extra (as it_ingress_start), waiting until it is ready. The caller frees it with
+ * it_stack_free. */
 struct it_stack *it_stack_new(const char *prefix, int partitions, const char *const *extra);
-/* Stops the ingress (20 s) and the devbroker, frees st, then asserts the ingress exited 0. */
+/* Stops the ingress (20 s) and the broker, frees st, then asserts the ingress exited 0. */
 void it_stack_free(struct it_stack *st);
 
 /* Full URL of path into a static buffer per call (rotating, 8 deep). */
@@ -61,7 +63,7 @@ bool it_header(const char *headers, const char *name, char *out, size_t size);
 /* A string field of a JSON body (copied); false when absent or not a string. */
 bool it_json_str(const char *body, const char *field, char *out, size_t size);
 
-/* Messages in topic (prefix applied by the caller) whose key is key. */
+/* Messages in topic (full name: ts_broker_topic) whose key is key. */
 size_t it_count_key(const struct ts_broker *b, const char *topic, const char *key);
 
 /* Sends n requests at once over n connections (curl multi) and waits for all; statuses[i] gets

@@ -1,6 +1,7 @@
-/* test_ingress_publish: the real ingress against a private devbroker: what an accepted call request
- * or webhook puts on its topic (key, value, headers; exactly one message each), and that every
- * refused request (auth, signature, type, size, validation) publishes nothing. */
+/* test_ingress_publish: the real ingress against the test's broker (a private devbroker, or real
+ * Kafka in the kafka tier): what an accepted call request or webhook puts on its topic (key,
+ * value, headers; exactly one message each), and that every refused request (auth, signature,
+ * type, size, validation) publishes nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,10 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#define PREFIX      "itp."
-#define T_CALLS     PREFIX "calls.requested"
-#define T_TRANS     PREFIX "webhooks.transcription"
-#define T_POST      PREFIX "webhooks.post_call"
+#define PREFIX "itp."
+/* Topics by base name: the broker's prefix goes in front (read_all, topic_count, count_key). */
+#define T_CALLS     "calls.requested"
+#define T_TRANS     "webhooks.transcription"
+#define T_POST      "webhooks.post_call"
 
 #define TOOL_SECRET "tool-secret-0123456789"
 
@@ -39,13 +41,30 @@ static int teardown(void **state)
 	return 0;
 }
 
-static size_t topic_count(const struct it_stack *e, const char *topic)
+/* Every message now in the topic named base (ts_kafka_read_all). */
+static size_t read_all(const struct it_stack *e, const char *base, struct ts_kmsg **out)
+{
+	char topic[256];
+
+	ts_broker_topic(&e->broker, base, topic, sizeof topic);
+	return ts_kafka_read_all(e->broker.bootstrap, topic, out);
+}
+
+static size_t topic_count(const struct it_stack *e, const char *base)
 {
 	struct ts_kmsg *msgs = NULL;
-	size_t n = ts_kafka_read_all(e->broker.bootstrap, topic, &msgs);
+	size_t n = read_all(e, base, &msgs);
 
 	ts_kmsgs_free(msgs, n);
 	return n;
+}
+
+static size_t count_key(const struct it_stack *e, const char *base, const char *key)
+{
+	char topic[256];
+
+	return it_count_key(&e->broker, ts_broker_topic(&e->broker, base, topic, sizeof topic),
+	                    key);
 }
 
 static const char call_body[] =
@@ -77,7 +96,7 @@ static void test_publish_call_request(void **state)
 	ts_http_resp_free(&resp);
 
 	/* exactly one message per driver, keyed by its call_sid, acknowledged before the 202 */
-	n = ts_kafka_read_all(e->broker.bootstrap, T_CALLS, &msgs);
+	n = read_all(e, T_CALLS, &msgs);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++) {
 		struct codec_call_requested m;
@@ -108,8 +127,8 @@ static void test_publish_call_request(void **state)
 	it_post_auth(&e->in, "/driver_data/call-elevenlabs", call_body, &resp);
 	assert_int_equal(resp.status, 202);
 	ts_http_resp_free(&resp);
-	assert_int_equal(it_count_key(&e->broker, T_CALLS, "EL_1001_2025-11-21T10:30:00Z"), 2);
-	assert_int_equal(it_count_key(&e->broker, T_CALLS, "EL_1002_2025-11-21T10:30:00Z"), 2);
+	assert_int_equal(count_key(e, T_CALLS, "EL_1001_2025-11-21T10:30:00Z"), 2);
+	assert_int_equal(count_key(e, T_CALLS, "EL_1002_2025-11-21T10:30:00Z"), 2);
 }
 
 static void test_publish_call_request_refused(void **state)
@@ -255,7 +274,7 @@ static void test_publish_header_limit(void **state)
 		ts_http_resp_free(&resp);
 		free(big);
 	}
-	assert_int_equal(it_count_key(&e->broker, T_TRANS, "EL_7_2025-11-21T10:30:00Z"), 1);
+	assert_int_equal(count_key(e, T_TRANS, "EL_7_2025-11-21T10:30:00Z"), 1);
 }
 
 /* Refusals an attacker can repeat (bad signatures) are logged once each, as a warning, at most
@@ -319,7 +338,7 @@ static void test_publish_transcription(void **state)
 	assert_string_equal(got_id, "accepted");
 	ts_http_resp_free(&resp);
 
-	n = ts_kafka_read_all(e->broker.bootstrap, T_TRANS, &msgs);
+	n = read_all(e, T_TRANS, &msgs);
 	assert_int_equal(n, 1);
 	assert_string_equal(msgs[0].key, "EL_1001_2025-11-21T10:30:00Z");
 	assert_string_equal(ts_kmsg_header(&msgs[0], "event_id"), want_id);
@@ -419,7 +438,7 @@ static void test_publish_tool_secret(void **state)
 	ts_http_resp_free(&resp);
 	assert_int_equal(strlen(id1), 36); /* a UUID: a repeated line is a new line */
 	assert_string_not_equal(id1, id2);
-	assert_int_equal(it_count_key(&e->broker, T_TRANS, "EL_tool_1"), 2);
+	assert_int_equal(count_key(e, T_TRANS, "EL_tool_1"), 2);
 
 	ts_http("POST", it_url(&e->in, "/webhooks/elevenlabs/transcription"), wrong, body,
 	        strlen(body), &resp);
@@ -434,7 +453,7 @@ static void test_publish_tool_secret(void **state)
 	        &resp);
 	assert_int_equal(resp.status, 401);
 	ts_http_resp_free(&resp);
-	assert_int_equal(it_count_key(&e->broker, T_TRANS, "EL_tool_1"), 2);
+	assert_int_equal(count_key(e, T_TRANS, "EL_tool_1"), 2);
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"tool_secret_mismatch\"}") ==
 	            1);
 }
@@ -485,7 +504,7 @@ static void test_publish_post_call(void **state)
 	ts_http_resp_free(&resp);
 
 	/* only the two storable types reached the topic, keyed by call_sid else conversation id */
-	n = ts_kafka_read_all(e->broker.bootstrap, T_POST, &msgs);
+	n = read_all(e, T_POST, &msgs);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++) {
 		struct codec_post_call pc;
@@ -519,6 +538,7 @@ static void test_publish_post_call(void **state)
 static void test_publish_metrics(void **state)
 {
 	struct it_stack *e = *state;
+	char topic[256], series[320];
 	double in_flight;
 
 	assert_true(
@@ -531,8 +551,9 @@ static void test_publish_metrics(void **state)
 	assert_true(
 	    it_metric(&e->in, "ingress_rejected_total{reason=\"unsupported_media_type\"}") >= 2);
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"body_too_large\"}") >= 2);
-	assert_true(
-	    it_metric(&e->in, "ingress_publish_latency_seconds_count{topic=\"" T_CALLS "\"}") >= 2);
+	snprintf(series, sizeof series, "ingress_publish_latency_seconds_count{topic=\"%s\"}",
+	         ts_broker_topic(&e->broker, T_CALLS, topic, sizeof topic));
+	assert_true(it_metric(&e->in, series) >= 2);
 	/* only the /metrics request itself is in flight once every earlier request completed
 	 * (MHD reports completion just after the last byte left, so allow it a moment). Each
 	 * reading is a request of its own, whose predecessor may not have completed yet: judge
