@@ -26,3 +26,8 @@ set_tests_properties(e2e_run_once PROPERTIES RUN_SERIAL TRUE)
 add_test(NAME compose_check
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/compose_check.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/bin)
 set_tests_properties(compose_check PROPERTIES LABELS integration TIMEOUT 120)
+
+# The same scenarios on real Apache Kafka (label kafka: the run's shared broker, topics and
+# groups of each test's own).
+callpipe_kafka_variant(e2e_crash)
+callpipe_kafka_variant(e2e_scale)

@@ -31,6 +31,9 @@ struct e2e_opts {
 	const char *const *worker_env;  /* extra env for dialers and transcribers */
 	const char *const *ingress_env; /* extra env for the ingress */
 	const char *pg_url;             /* a private Postgres (NULL: the ctest fixture's) */
+	/* Kafka mode only: a broker of the test's own (ts_broker_start_kafka_private), for tests
+	 * that kill it; otherwise ts_broker_start's (a devbroker, or topics on the shared Kafka) */
+	bool private_kafka;
 };
 
 struct e2e_worker {
@@ -53,11 +56,11 @@ struct e2e_stack {
 	bool up; /* started and not yet stopped (for e2e_stack_abort) */
 };
 
-/* Creates the schema (migrated), starts the devbroker, elevensim, the ingress and the workers,
- * and waits until each answers /healthz (ingress: /readyz). */
+/* Creates the schema (migrated), starts the broker (ts_broker_start), elevensim, the ingress and
+ * the workers, and waits until each answers /healthz (ingress: /readyz). */
 void e2e_stack_start(struct e2e_stack *s, const struct e2e_opts *opts);
 /* SIGTERMs everything (workers first) and checks that each worker drained and exited 0;
- * drops the schema and stops the devbroker. */
+ * drops the schema and stops the broker (on the shared Kafka: deletes the test's topics). */
 void e2e_stack_stop(struct e2e_stack *s);
 
 /* After a failed test: SIGKILLs whatever still runs, keeps the schema and logs for a post-mortem

@@ -229,11 +229,13 @@ static void e2e_check_read_api(const struct e2e_stack *s, const struct e2e_run *
 
 /* Reads a DLQ topic; returns how many messages it holds, and reports any for a call that is not
  * failed in the database. */
-static int e2e_check_dlq(const struct e2e_stack *s, const char *topic, json_t *db,
+static int e2e_check_dlq(const struct e2e_stack *s, const char *base, json_t *db,
                          struct e2e_report *r)
 {
 	struct ts_kmsg *msgs = NULL;
-	size_t n = ts_kafka_read_all(s->broker.bootstrap, topic, &msgs);
+	char topic[256];
+	size_t n = ts_kafka_read_all(s->broker.bootstrap,
+	                             ts_broker_topic(&s->broker, base, topic, sizeof topic), &msgs);
 
 	for (size_t i = 0; i < n; i++) {
 		const char *key = msgs[i].key ? msgs[i].key : "";
@@ -260,6 +262,7 @@ static void e2e_check_failed_webhooks(const struct e2e_stack *s, json_t *db)
 	int nids = 0, found = 0;
 	long long before = e2e_count_rows(s, "call_transcriptions");
 	struct e2e_report r = {0};
+	char dlq[256];
 
 	json_object_foreach(db, sid, row)
 	{
@@ -279,10 +282,10 @@ static void e2e_check_failed_webhooks(const struct e2e_stack *s, json_t *db)
 		free(text);
 		json_decref(body);
 	}
+	ts_broker_topic(&s->broker, "webhooks.transcription.dlq", dlq, sizeof dlq);
 	for (int tries = 0; tries < 200 && found < nids; tries++) {
 		struct ts_kmsg *msgs = NULL;
-		size_t n =
-		    ts_kafka_read_all(s->broker.bootstrap, "webhooks.transcription.dlq", &msgs);
+		size_t n = ts_kafka_read_all(s->broker.bootstrap, dlq, &msgs);
 
 		found = 0;
 		memset(&r, 0, sizeof r);
@@ -320,8 +323,10 @@ static void e2e_check_failed_webhooks(const struct e2e_stack *s, json_t *db)
 static void e2e_fail_on_dead_requests(const struct e2e_stack *s)
 {
 	struct ts_kmsg *msgs = NULL;
-	size_t n = ts_kafka_read_all(s->broker.bootstrap, "calls.requested.dlq", &msgs);
-	char first[512] = "";
+	char topic[256], first[512] = "";
+	size_t n = ts_kafka_read_all(
+	    s->broker.bootstrap,
+	    ts_broker_topic(&s->broker, "calls.requested.dlq", topic, sizeof topic), &msgs);
 
 	if (n) {
 		snprintf(

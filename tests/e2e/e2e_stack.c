@@ -63,8 +63,16 @@ static void e2e_random_hex(char *out, size_t size)
 
 void e2e_stack_service_env(const struct e2e_stack *s, struct e2e_env *env)
 {
+	char group[256];
+
 	e2e_env_add(env, "KAFKA_BROKERS=%s", s->broker.bootstrap);
-	e2e_env_add(env, "KAFKA_TOPIC_PREFIX=");
+	e2e_env_add(env, "KAFKA_TOPIC_PREFIX=%s", s->broker.prefix);
+	/* On the shared Kafka broker the groups are the test's own too (the ingress ignores them).
+	 */
+	e2e_env_add(env, "DIALER_GROUP=%s",
+	            ts_broker_group(&s->broker, "dialer", group, sizeof group));
+	e2e_env_add(env, "TRANSCRIBER_GROUP=%s",
+	            ts_broker_group(&s->broker, "transcriber", group, sizeof group));
 	e2e_env_add(env, "DATABASE_URL=%s", ts_pg_url());
 	e2e_env_add(env, "DB_SCHEMA=%s", s->schema);
 	e2e_env_add(env, "INGRESS_API_TOKEN=%s", s->token);
@@ -204,7 +212,13 @@ void e2e_stack_start(struct e2e_stack *s, const struct e2e_opts *opts)
 
 	ts_pg_schema_new(opts->name, true, s->schema, sizeof s->schema);
 	s->up = true;
-	ts_broker_start(&s->broker, "", s->opts.partitions);
+	if (opts->private_kafka) {
+		if (!ts_broker_kafka_mode())
+			fail_msg("e2e: a private Kafka broker needs CALLPIPE_TEST_BROKER=kafka");
+		ts_broker_start_kafka_private(&s->broker, "", s->opts.partitions);
+	} else {
+		ts_broker_start(&s->broker, "", s->opts.partitions);
+	}
 	s->sim_port = ts_free_port();
 	s->ingress_port = ts_free_port();
 	while (s->ingress_port == s->sim_port)
@@ -301,8 +315,11 @@ void e2e_stack_abort(struct e2e_stack *s)
 	if (s->sim.pid > 0 && ts_proc_alive(&s->sim))
 		(void)ts_proc_stop(&s->sim, SIGKILL, 5000);
 	fprintf(stderr, "  %s\n  %s\n", s->ingress.log_path, s->sim.log_path);
-	if (s->broker.pid > 0)
+	/* A devbroker or a private Kafka goes; on the shared Kafka the topics stay for a look. */
+	if (s->broker.pid > 0 || s->broker.private_kafka)
 		ts_broker_stop(&s->broker);
+	else if (s->broker.kafka)
+		fprintf(stderr, "  topics %s* kept on %s\n", s->broker.prefix, s->broker.bootstrap);
 }
 
 int e2e_setup(void **state)

@@ -63,7 +63,10 @@ static void e2e_control(const struct e2e_stack *s, const char *path)
 static void e2e_check_probes(const struct e2e_stack *s, const struct e2e_probes *p)
 {
 	struct ts_kmsg *msgs = NULL;
-	size_t n = ts_kafka_read_all(s->broker.bootstrap, "webhooks.transcription", &msgs);
+	char topic[256];
+	size_t n = ts_kafka_read_all(
+	    s->broker.bootstrap,
+	    ts_broker_topic(&s->broker, "webhooks.transcription", topic, sizeof topic), &msgs);
 	int missing = 0;
 
 	for (int k = 0; k < p->ok; k++) {
