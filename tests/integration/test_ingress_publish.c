@@ -535,6 +535,91 @@ static void test_publish_post_call(void **state)
 	assert_true(it_metric(&e->in, "ingress_post_call_ignored_total") == 1);
 }
 
+/* A signed post-call webhook of about size bytes whose transcript is one line of random text
+ * (lz4 cannot shrink it: the broker sees the real size), for call_sid; malloc'd. */
+static char *big_post_call(const char *call_sid, size_t size)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint64_t x = 0x9e3779b97f4a7c15ULL ^ size;
+	char *text = malloc(size + 1), *out;
+	json_t *root;
+
+	assert_non_null(text);
+	for (size_t i = 0; i < size; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		text[i] = alphabet[x & 63];
+	}
+	text[size] = '\0';
+	root = json_pack("{s:s, s:i, s:{s:s, s:s, s:s, s:[{s:s, s:s, s:i}], s:{}, s:{}, "
+	                 "s:{s:{s:s}}}}",
+	                 "type", "post_call_transcription", "event_timestamp", 1732185000, "data",
+	                 "agent_id", "a", "conversation_id", call_sid, "status", "done",
+	                 "transcript", "role", "agent", "message", text, "time_in_call_secs", 0,
+	                 "metadata", "analysis", "conversation_initiation_client_data",
+	                 "dynamic_variables", "call_sid", call_sid);
+	assert_non_null(root);
+	out = json_dumps(root, JSON_COMPACT);
+	assert_non_null(out);
+	json_decref(root);
+	free(text);
+	return out;
+}
+
+/* Post-call webhooks are the largest messages: one of 2 MiB (above Kafka's default
+ * max.message.bytes of ~1 MiB, below what callpipe's topics are created with) reaches the topic
+ * whole. On Kafka, one beyond the topic's limit is refused by the broker: 413 (a retry cannot
+ * succeed), nothing published, and the producer goes on with the next one. The devbroker has no
+ * size limit, so that half runs on Kafka only. */
+static void test_publish_post_call_sizes(void **state)
+{
+	static const char path[] = "/webhooks/elevenlabs/post-call";
+	const char *extra[] = {"INGRESS_MAX_POST_CALL_BODY=8388608", NULL};
+	struct it_stack *e = *state;
+	struct it_ingress big;
+	struct ts_http_resp resp;
+	struct ts_kmsg *msgs = NULL;
+	size_t n, found = 0, len;
+	char *body;
+
+	it_ingress_start(&big, &e->broker, PREFIX, extra, true);
+	body = big_post_call("EL_big_2MiB", 2 << 20);
+	len = strlen(body);
+	it_post_signed(&big, path, body, IT_SECRET, time(NULL), &resp);
+	free(body);
+	assert_int_equal(resp.status, 200);
+	ts_http_resp_free(&resp);
+	n = read_all(e, T_POST, &msgs);
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i].key == NULL || strcmp(msgs[i].key, "EL_big_2MiB") != 0)
+			continue;
+		found++;
+		assert_true(msgs[i].value_len > len);
+	}
+	ts_kmsgs_free(msgs, n);
+	assert_int_equal(found, 1);
+
+	if (ts_broker_kafka_mode()) {
+		body = big_post_call("EL_big_6MiB", 6 << 20);
+		it_post_signed(&big, path, body, IT_SECRET, time(NULL), &resp);
+		free(body);
+		if (resp.status != 413 || strstr(resp.body, "too large for the broker") == NULL)
+			fail_msg("6 MiB post-call webhook: %ld %s (want 413); log %s", resp.status,
+			         resp.body, big.proc.log_path);
+		ts_http_resp_free(&resp);
+		assert_int_equal(count_key(e, T_POST, "EL_big_6MiB"), 0);
+		body = big_post_call("EL_big_after", 1000);
+		it_post_signed(&big, path, body, IT_SECRET, time(NULL), &resp);
+		free(body);
+		assert_int_equal(resp.status, 200);
+		ts_http_resp_free(&resp);
+		assert_int_equal(count_key(e, T_POST, "EL_big_after"), 1);
+	}
+	assert_int_equal(it_ingress_stop(&big, 20000), 0);
+}
+
 static void test_publish_metrics(void **state)
 {
 	struct it_stack *e = *state;
@@ -576,6 +661,7 @@ int main(void)
 	    cmocka_unit_test(test_publish_webhook_refused),
 	    cmocka_unit_test(test_publish_tool_secret),
 	    cmocka_unit_test(test_publish_post_call),
+	    cmocka_unit_test(test_publish_post_call_sizes),
 	    cmocka_unit_test(test_publish_header_limit),
 	    cmocka_unit_test(test_publish_refusals_logged_once_a_second),
 	    cmocka_unit_test(test_publish_metrics),
