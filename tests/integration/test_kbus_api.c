@@ -1,5 +1,6 @@
-/* test_kbus_api: the kbus calls services build on, against a private devbroker: topic names,
- * headers, the rebalance callback, commit, seek, pause/resume, lag and the producer metrics. */
+/* test_kbus_api: the kbus calls services build on, against the test's broker (a private
+ * devbroker, or real Kafka in the kafka tier): topic names, headers, the rebalance callback,
+ * commit, seek, pause/resume, lag and the producer metrics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define TOPIC "api.one"
 
 static void test_kbus_api_topic_names(void **state)
 {
@@ -64,7 +63,8 @@ static void test_kbus_api_consumer_calls(void **state)
 {
 	struct metrics *m = metrics_new();
 	struct kbus_config kc = {.client_id = "api", .session_timeout_ms = 3000, .metrics = m};
-	const char *topic = TOPIC;
+	char topic[256], group[256];
+	const char *topics[1] = {topic};
 	struct kbus_header hdrs[] = {{"source", "test"}, {"long", "0123456789abcdef"}};
 	struct rebalances r = {0};
 	struct kbus_producer *p;
@@ -75,8 +75,10 @@ static void test_kbus_api_consumer_calls(void **state)
 	char errstr[256], value[32];
 
 	(void)state;
-	ts_broker_start(&b, "", 1);
-	assert_int_equal(ts_broker_control(&b, "/topics?name=" TOPIC "&partitions=1"), 200);
+	/* one partition: offsets and lag are those of the one partition the consumer gets */
+	ts_broker_start(&b, "api.", 1);
+	ts_broker_topic(&b, KBUS_TOPIC_CALLS_REQUESTED, topic, sizeof topic);
+	ts_broker_group(&b, "apigroup", group, sizeof group);
 	kc.brokers = b.bootstrap;
 	p = kbus_producer_new(&kc, errstr, sizeof errstr);
 	assert_non_null(p);
@@ -84,14 +86,14 @@ static void test_kbus_api_consumer_calls(void **state)
 	for (int i = 0; i < 10; i++) {
 		char v[16];
 		int n = snprintf(v, sizeof v, "m%d", i);
-		if (kbus_produce_sync(p, TOPIC, "key", 3, v, (size_t)n, hdrs, 2, 5000, errstr,
+		if (kbus_produce_sync(p, topic, "key", 3, v, (size_t)n, hdrs, 2, 5000, errstr,
 		                      sizeof errstr))
 			fail_msg("produce: %s", errstr);
 	}
-	assert_true(metric_value(metrics_counter(m, "kbus_produced_total", "", "topic", TOPIC,
+	assert_true(metric_value(metrics_counter(m, "kbus_produced_total", "", "topic", topic,
 	                                         "result", "ok", NULL)) == 10.0);
 
-	c = kbus_consumer_new(&kc, "apigroup", &topic, 1, on_rebalance, &r, errstr, sizeof errstr);
+	c = kbus_consumer_new(&kc, group, topics, 1, on_rebalance, &r, errstr, sizeof errstr);
 	assert_non_null(c);
 	/* the first three, with their headers */
 	for (int i = 0; i < 3; i++) {
@@ -108,29 +110,29 @@ static void test_kbus_api_consumer_calls(void **state)
 	assert_int_equal(kbus_consumer_lag(c), 7); /* high watermark 10 - position 3 */
 
 	/* commit is what the group stores */
-	assert_int_equal(kbus_consumer_commit(c, TOPIC, 0, 3), 0);
+	assert_int_equal(kbus_consumer_commit(c, topic, 0, 3), 0);
 	parts = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(parts, TOPIC, 0);
+	rd_kafka_topic_partition_list_add(parts, topic, 0);
 	assert_int_equal(rd_kafka_committed(kbus_consumer_handle(c), parts, 5000), 0);
 	assert_int_equal(parts->elems[0].offset, 3);
 	rd_kafka_topic_partition_list_destroy(parts);
 
 	/* seek back to an uncommitted message */
-	assert_int_equal(kbus_consumer_seek(c, TOPIC, 0, 1, 5000), 0);
+	assert_int_equal(kbus_consumer_seek(c, topic, 0, 1, 5000), 0);
 	rkm = next_message(c, 10000);
 	assert_non_null(rkm);
 	assert_int_equal(rkm->offset, 1);
 	rd_kafka_message_destroy(rkm);
 
 	/* paused: nothing comes; resumed: the rest does */
-	assert_int_equal(kbus_consumer_pause(c, TOPIC, 0), 0);
+	assert_int_equal(kbus_consumer_pause(c, topic, 0), 0);
 	rkm = next_message(c, 1500);
 	if (rkm) {
 		long long off = rkm->offset;
 		rd_kafka_message_destroy(rkm);
 		fail_msg("got offset %lld from a paused partition", off);
 	}
-	assert_int_equal(kbus_consumer_resume(c, TOPIC, 0), 0);
+	assert_int_equal(kbus_consumer_resume(c, topic, 0), 0);
 	rkm = next_message(c, 10000);
 	assert_non_null(rkm);
 	assert_int_equal(rkm->offset, 2);

@@ -1,6 +1,7 @@
-/* test_kbus_group: consumer groups across processes on a private devbroker: one producer
- * process, two consumer processes splitting the partitions, and commits that survive a crash
- * and a restart (no committed message is read again, none is lost). */
+/* test_kbus_group: consumer groups across processes on the test's broker (a private devbroker, or
+ * real Kafka in the kafka tier): one producer process, two consumer processes splitting the
+ * partitions, and commits that survive a crash and a restart (no committed message is read
+ * again, none is lost). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TOPIC  "calls.requested"
+#define TOPIC  "calls.requested" /* base name: ts_broker_topic */
 #define MAXMSG 2000
 
 /* What a helper consumer wrote to its output file. */
@@ -64,15 +65,16 @@ static void consumed_read(const char *path, struct consumed *c)
 	fclose(fp);
 }
 
+/* Starts a helper consumer in group (a name ts_broker_group turns into the broker's). */
 static void consumer_start_env(struct ts_proc *p, const struct ts_broker *b, const char *group,
                                const char *out, const char *crash_after, const char *const *env)
 {
-	char bin[PATH_MAX];
+	char bin[PATH_MAX], gid[256], topic[256];
 	const char *argv[] = {ts_bin("test_kbus_helper", bin, sizeof bin),
 	                      "consume",
 	                      b->bootstrap,
-	                      group,
-	                      TOPIC,
+	                      ts_broker_group(b, group, gid, sizeof gid),
+	                      ts_broker_topic(b, TOPIC, topic, sizeof topic),
 	                      out,
 	                      crash_after,
 	                      NULL};
@@ -87,14 +89,14 @@ static void consumer_start(struct ts_proc *p, const struct ts_broker *b, const c
 
 static void produce(const struct ts_broker *b, long count, const char *tag)
 {
-	char bin[PATH_MAX], n[16], *out = NULL;
+	char bin[PATH_MAX], n[16], topic[256], *out = NULL;
 	int rc;
 
 	snprintf(n, sizeof n, "%ld", count);
 	const char *argv[] = {ts_bin("test_kbus_helper", bin, sizeof bin),
 	                      "produce",
 	                      b->bootstrap,
-	                      TOPIC,
+	                      ts_broker_topic(b, TOPIC, topic, sizeof topic),
 	                      n,
 	                      tag,
 	                      NULL};
