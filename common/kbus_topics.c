@@ -2,6 +2,7 @@
 #include "kbus_topics.h"
 
 #include "kbus_int.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -95,6 +96,46 @@ static int kbus_topics_compare(const struct kbus_topics_plan *plan, const int *h
 		}
 	}
 	return 0;
+}
+
+int kbus_topics_require(const struct kbus_config *conf, const char *const *topics, size_t n,
+                        int timeout_ms, char *errstr, size_t errstr_size)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_t *rk = kbus_topics_client(conf, errstr, errstr_size);
+	rd_kafka_resp_err_t err;
+	int ret = -1;
+
+	if (!rk)
+		return -1;
+	err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+	if (err) {
+		log_warn("kafka topics not checked at start: the cluster did not answer",
+		         LOGS("error", rd_kafka_err2str(err)), LOGI("timeout_ms", timeout_ms));
+		ret = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+
+		for (int t = 0; t < md->topic_cnt && !found; t++)
+			found = strcmp(md->topics[t].topic, topics[i]) == 0 && !md->topics[t].err;
+		if (!found) {
+			snprintf(
+			    errstr, errstr_size,
+			    "topic %s does not exist on the cluster (check KAFKA_TOPIC_PREFIX; "
+			    "topics are not auto-created: create them with `topics create`, see "
+			    "docs/kafka.md)",
+			    topics[i]);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_destroy(rk);
+	return ret;
 }
 
 int kbus_topics_check(const struct kbus_config *conf, const struct kbus_topics_plan *plan,

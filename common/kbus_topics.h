@@ -50,4 +50,14 @@ __attribute__((warn_unused_result)) int kbus_topics_check(const struct kbus_conf
                                                           int timeout_ms, char *errstr,
                                                           size_t errstr_size);
 
+/* For a service at start: checks that each of topics (full names, n of them) exists. A broker
+ * that does not answer within timeout_ms is not an error (an outage at start is survived the
+ * usual way): 0, with a warning logged. Returns -1 with errstr naming the first missing topic
+ * (topic auto-creation is off on a properly run cluster, so a typo'd prefix or an uncreated
+ * topic is said at once instead of surfacing as timeouts). */
+__attribute__((warn_unused_result)) int kbus_topics_require(const struct kbus_config *conf,
+                                                            const char *const *topics, size_t n,
+                                                            int timeout_ms, char *errstr,
+                                                            size_t errstr_size);
+
 #endif

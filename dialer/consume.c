@@ -7,6 +7,7 @@
 #include "dial.h"
 #include "job.h"
 #include "kbus.h"
+#include "kbus_topics.h"
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
@@ -179,7 +180,7 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 {
 	struct consume *c = calloc(1, sizeof *c);
 	struct dial_engine_config dconf;
-	const char *topics[1];
+	const char *topics[1], *need[2];
 
 	if (!c) {
 		snprintf(errstr, errstr_size, "out of memory");
@@ -201,6 +202,11 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 		snprintf(errstr, errstr_size, "KAFKA_TOPIC_PREFIX is too long");
 		goto fail;
 	}
+	topics[0] = c->topic;
+	need[0] = c->topic;
+	need[1] = c->dlq_topic;
+	if (kbus_topics_require(&c->kconf, need, 2, 3000, errstr, errstr_size))
+		goto fail;
 	backoff_init(&c->stall_backoff, 100, conf->db_retry_max_ms);
 	c->offsets = offsets_new();
 	c->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
@@ -225,7 +231,6 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 	c->producer = kbus_producer_new(&c->kconf, errstr, errstr_size);
 	if (!c->producer)
 		goto fail;
-	topics[0] = c->topic;
 	c->consumer = kbus_consumer_new(&c->kconf, conf->group, topics, 1, consume_rebalance, c,
 	                                errstr, errstr_size);
 	if (!c->consumer)

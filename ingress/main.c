@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 		goto out;
 	pub = publish_new(&conf, m, errstr, sizeof errstr);
 	if (pub == NULL) {
-		log_error("cannot create the Kafka producer", LOGS("error", errstr));
+		log_error("cannot publish to Kafka", LOGS("error", errstr));
 		rc = 2;
 		goto out;
 	}

@@ -2,6 +2,7 @@
 #include "publish.h"
 
 #include "config.h"
+#include "kbus_topics.h"
 #include "log.h"
 #include "metrics.h"
 #include "timeutil.h"
@@ -30,6 +31,9 @@ struct publish_op {
 	int64_t start_ms;
 };
 
+/* How long the start waits for the cluster to say which topics exist. */
+#define PUBLISH_TOPICS_CHECK_MS 3000
+
 static const char *const publish_bases[PUBLISH_NTOPICS] = {
     [PUBLISH_CALLS_REQUESTED] = KBUS_TOPIC_CALLS_REQUESTED,
     [PUBLISH_TRANSCRIPTION] = KBUS_TOPIC_TRANSCRIPTION,
@@ -41,6 +45,7 @@ struct publish *publish_new(const struct ingress_config *conf, struct metrics *m
 {
 	struct publish *pub = calloc(1, sizeof *pub);
 	char linger[24], maxbytes[24];
+	const char *names[PUBLISH_NTOPICS];
 	long long largest;
 	/* reconnect quickly after a broker outage: requests are waiting */
 	const char *extra[] = {
@@ -74,12 +79,16 @@ struct publish *publish_new(const struct ingress_config *conf, struct metrics *m
 			snprintf(errstr, errstr_size, "KAFKA_TOPIC_PREFIX is too long");
 			goto fail;
 		}
+		names[t] = pub->topics[t];
 		pub->latency[t] = metrics_histogram(
 		    m, "ingress_publish_latency_seconds",
 		    "Time from queuing a request's messages to the broker's acknowledgement of all",
 		    metrics_latency_buckets, metrics_latency_nbuckets, "topic", pub->topics[t],
 		    NULL);
 	}
+	if (kbus_topics_require(&kc, names, PUBLISH_NTOPICS, PUBLISH_TOPICS_CHECK_MS, errstr,
+	                        errstr_size))
+		goto fail;
 	pub->producer = kbus_producer_new(&kc, errstr, errstr_size);
 	if (pub->producer == NULL)
 		goto fail;

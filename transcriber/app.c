@@ -2,17 +2,22 @@
 #include "app.h"
 
 #include "db.h"
+#include "kbus_topics.h"
 #include "log.h"
 #include "timeutil.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define TR_APP_END_QUERY_MS 1000 /* longest wait for the broker to report a partition's end */
+#define TR_APP_END_QUERY_MS    1000 /* longest wait for the broker to report a partition's end */
+#define TR_APP_TOPICS_CHECK_MS 3000 /* longest wait at start for the cluster's list of topics */
 
 int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metrics *metrics,
                  char *errstr, size_t errstr_size)
 {
+	char line_dlq[sizeof app->line_topic + 8], post_dlq[sizeof app->post_topic + 8];
+	const char *need[4];
+
 	app->conf = conf;
 	app->metrics = metrics;
 	tr_metrics_init(&app->tm, metrics);
@@ -32,6 +37,19 @@ int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metric
 		snprintf(errstr, errstr_size, "KAFKA_TOPIC_PREFIX: topic names too long");
 		return -1;
 	}
+	/* every mode reads the webhook topics and writes (or, redrive, reads) their dead letters */
+	if (kbus_topic(&app->kconf, KBUS_TOPIC_TRANSCRIPTION, true, line_dlq, sizeof line_dlq) <
+	        0 ||
+	    kbus_topic(&app->kconf, KBUS_TOPIC_POST_CALL, true, post_dlq, sizeof post_dlq) < 0) {
+		snprintf(errstr, errstr_size, "KAFKA_TOPIC_PREFIX: topic names too long");
+		return -1;
+	}
+	need[0] = app->line_topic;
+	need[1] = app->post_topic;
+	need[2] = line_dlq;
+	need[3] = post_dlq;
+	if (kbus_topics_require(&app->kconf, need, 4, TR_APP_TOPICS_CHECK_MS, errstr, errstr_size))
+		return -1;
 	atomic_store(&app->ready, false);
 	return 0;
 }

@@ -55,12 +55,17 @@ static int listeners_wait(unsigned port, int want)
  * *out gets its output (stdout and stderr). */
 static int run_ingress(const struct ts_broker *b, const char *listen, char **out)
 {
-	char bin[512], brokers[300], http[96];
+	char bin[512], brokers[300], http[96], prefix[200];
 	const char *argv[] = {ts_bin("ingress", bin, sizeof bin), NULL};
-	const char *env[] = {brokers, http, "INGRESS_API_TOKEN=" IT_TOKEN,
-	                     "ELEVENLABS_WEBHOOK_SECRET=" IT_SECRET, NULL};
+	const char *env[] = {brokers,
+	                     http,
+	                     prefix,
+	                     "INGRESS_API_TOKEN=" IT_TOKEN,
+	                     "ELEVENLABS_WEBHOOK_SECRET=" IT_SECRET,
+	                     NULL};
 
 	snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", b->bootstrap);
+	snprintf(prefix, sizeof prefix, "KAFKA_TOPIC_PREFIX=%s", b->prefix);
 	snprintf(http, sizeof http, "HTTP_LISTEN=%s", listen);
 	return ts_run_all(argv, env, out, 10000);
 }
@@ -99,9 +104,10 @@ static void test_listen_socket_per_thread(void **state)
 
 static void test_listen_any_port(void **state)
 {
-	char bin[512], brokers[300];
+	char bin[512], brokers[300], prefix[200];
 	const char *argv[] = {ts_bin("ingress", bin, sizeof bin), NULL};
 	const char *env[] = {brokers,
+	                     prefix,
 	                     "HTTP_LISTEN=127.0.0.1:0",
 	                     "INGRESS_THREADS=2",
 	                     "INGRESS_API_TOKEN=" IT_TOKEN,
@@ -114,6 +120,7 @@ static void test_listen_any_port(void **state)
 	(void)state;
 	ts_broker_start(&b, "lsa.", 1);
 	snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", b.bootstrap);
+	snprintf(prefix, sizeof prefix, "KAFKA_TOPIC_PREFIX=%s", b.prefix);
 	ts_proc_start(&p, argv, env);
 	/* the port it got is in the "ingress listening" line */
 	for (int i = 0; i < 150 && port == 0; i++) {
