@@ -5,7 +5,8 @@ set(E2E_HARNESS
   ${CMAKE_CURRENT_LIST_DIR}/e2e_stack.c
   ${CMAKE_CURRENT_LIST_DIR}/e2e_driver.c
   ${CMAKE_CURRENT_LIST_DIR}/e2e_check.c
-  ${CMAKE_CURRENT_LIST_DIR}/e2e_sim.c)
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_sim.c
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_group.c)
 
 foreach(scenario load crash pg_outage broker scale)
   callpipe_integration_test(NAME e2e_${scenario}

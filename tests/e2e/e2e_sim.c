@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 const char *const e2e_worker_env_fast[] = {
-    "KAFKA_SESSION_TIMEOUT_MS=6000",
+    "KAFKA_SESSION_TIMEOUT_MS=" E2E_STR(E2E_SESSION_TIMEOUT_MS),
     /* calls whose dial outcome died with a killed dialer are settled within the test: the
      * sweeper looks at calls older than 20 s every 4 s. Its lease is max(5 s, 3 x interval)
      * and it only works on a row while a whole request timeout fits in the lease (minus 1 s),
