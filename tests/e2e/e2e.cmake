@@ -32,3 +32,14 @@ set_tests_properties(compose_check PROPERTIES LABELS integration TIMEOUT 120)
 # groups of each test's own).
 callpipe_kafka_variant(e2e_crash)
 callpipe_kafka_variant(e2e_scale)
+
+# Kafka only: the broker itself is killed with -9 and restarted, a private one (the shared broker
+# serves the other tests). Needs the kafka fixture for the fetched jars, not for its broker.
+if(CALLPIPE_KAFKA_TESTS)
+  callpipe_integration_test(NAME e2e_kafka_restart
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_e2e_kafka_restart.c ${E2E_HARNESS}
+    LABELS kafka TIMEOUT 300)
+  target_include_directories(e2e_kafka_restart PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  set_tests_properties(e2e_kafka_restart PROPERTIES FIXTURES_REQUIRED "pg;kafka"
+    ENVIRONMENT "${CALLPIPE_TEST_ENV};CALLPIPE_TEST_BROKER=kafka")
+endif()
