@@ -236,18 +236,15 @@ static void test_e2e_kill_one_add_one(void **state)
 	    E2E_SIM_LATENCY_MS("50"),  E2E_SIM_RACE_SHARE("0.33"),
 	    E2E_SIM_API_FAILURES_5PCT, E2E_SIM_INITIATION_FAILURE_SHARE("0.05"),
 	    E2E_SIM_SEED("47"),        NULL};
-	/* The fast settings, and (last wins) two attempts per dial: a dial that died with the
-	 * killed dialer is settled by the sweeper once 2 x 10 s + 5 s have passed, not 70 s. */
-	const char *worker_env[32];
 	struct e2e_fixture *f = *state;
 	struct e2e_stack *s = &f->stack;
-	struct e2e_opts opts = {
+	const struct e2e_opts opts = {
 	    .name = "e2e_takeover",
 	    .partitions = E2E_PARTITIONS,
 	    .ndialers = 3,
 	    .ntranscribers = 3,
 	    .sim_args = sim_args,
-	    .worker_env = worker_env,
+	    .worker_env = e2e_worker_env_kill,
 	};
 	const struct e2e_expect exp = {
 	    .turns = E2E_TURNS, .allow_lost_answers = true, .timeout_ms = 120000};
@@ -255,12 +252,6 @@ static void test_e2e_kill_one_add_one(void **state)
 	struct e2e_run run;
 	struct e2e_summary sum;
 	long long start_ms, added_ms = 0;
-	int n = 0;
-
-	for (const char *const *e = e2e_worker_env_fast; *e && n < 30; e++)
-		worker_env[n++] = *e;
-	worker_env[n++] = "DIALER_MAX_ATTEMPTS=2";
-	worker_env[n] = NULL;
 
 	e2e_stack_start(s, &opts);
 	e2e_group_wait_settled(s, "dialer", E2E_PARTITIONS, 30000);
