@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#define E2E_PARTITIONS          6
 #define E2E_CLIENTS             6
 #define E2E_WARMUP_MS           3000  /* load before the kill */
 #define E2E_DOWN_MS             6000  /* dead before the restart begins (which takes ~10 s) */
@@ -44,11 +45,12 @@ struct e2e_attempt {
 };
 
 /* A client: one call, lines posted one after the other, each retried until answered 200. Runs
- * on its own thread and must not call cmocka; error says what went wrong. */
+ * on its own thread and must not call cmocka; error says what went wrong. It owns copies of
+ * what it needs: a failed test unwinds (and frees the stack) while it may still run. */
 struct e2e_client {
 	pthread_t thread;
 	int index;
-	const struct e2e_stack *s;
+	char url[160], secret[48];
 	atomic_bool *stop;
 	char call_sid[64], conversation_id[64];
 	char (*event_ids)[80]; /* of each line answered 200, in posting order */
@@ -156,7 +158,7 @@ static bool e2e_client_line(struct e2e_client *c, CURL *curl, const char *url, i
 	json_decref(root);
 	/* Signed once: a re-sent webhook is the same delivery (ingress: the same event_id). */
 	if (!body ||
-	    sig_sign(c->s->secret, (int64_t)time(NULL), body, strlen(body), sig, sizeof sig) != 0) {
+	    sig_sign(c->secret, (int64_t)time(NULL), body, strlen(body), sig, sizeof sig) != 0) {
 		snprintf(c->error, sizeof c->error, "cannot build or sign line %d", n);
 		goto out;
 	}
@@ -205,13 +207,11 @@ static void *e2e_client_run(void *opaque)
 {
 	struct e2e_client *c = opaque;
 	CURL *curl = curl_easy_init();
-	char url[160];
 
 	if (!curl) {
 		snprintf(c->error, sizeof c->error, "curl_easy_init failed");
 		return NULL;
 	}
-	snprintf(url, sizeof url, "%s/webhooks/elevenlabs/transcription", c->s->ingress_url);
 	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -220,13 +220,20 @@ static void *e2e_client_run(void *opaque)
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, e2e_answer_header);
 	/* A line begun is finished (answered 200) even after stop: every one posted must land. */
 	for (int n = 0; !atomic_load(c->stop); n++) {
-		if (!e2e_client_line(c, curl, url, n))
+		if (!e2e_client_line(c, curl, c->url, n))
 			break;
 		ts_sleep_ms(E2E_GAP_MS);
 	}
 	curl_easy_cleanup(curl);
 	return NULL;
 }
+
+/* What the client threads share, on the heap (so is the port watch): a failed test unwinds past
+ * the threads, which end once the stack is gone. */
+struct e2e_load {
+	atomic_bool stop;
+	struct e2e_client clients[E2E_CLIENTS];
+};
 
 /* Watches the dead broker's port from another thread: when it accepts connections again, the
  * broker is no longer down (its restart script returns only later, once metadata answers). */
@@ -295,26 +302,34 @@ static void e2e_seed_calls(const struct e2e_stack *s, struct e2e_client *clients
 	}
 }
 
+/* The outage as the test saw it (wall clock, epoch ms). The broker died somewhere between
+ * kill_ms and killed_ms (scripts/kafka kill -9s it, then waits until it is gone). */
+struct e2e_outage {
+	long long kill_ms, killed_ms;
+	long long up_ms;      /* its port accepted a connection again */
+	long long restart_ms; /* the restart began */
+	long long back_ms;    /* the restart returned: it answers metadata */
+};
+
 /* What the clients saw around the outage. */
 struct e2e_tally {
 	int attempts, ok, refused, other, no_retry_after, bad_retry_after;
-	int down_ok,
-	    down_refused;        /* sent after the kill, answered before the port was open again */
-	int at_kill, at_kill_ok; /* in flight when the broker died */
-	int ok_after;            /* answered 200, sent after the broker was back */
-	int refused_after;       /* answered 503, sent after the broker was back */
+	int down_ok, down_refused; /* answered between killed_ms and up_ms */
+	int cut, cut_ok;           /* sent before killed_ms, answered after kill_ms */
+	int ok_after;              /* answered 200, sent after the broker was back */
+	int refused_after;         /* answered 503, sent after the broker was back */
 	long long first_ok_after_ms;
 };
 
-static void e2e_tally(const struct e2e_client *clients, long long killed_ms, long long up_ms,
-                      long long restart_ms, long long back_ms, struct e2e_tally *t)
+static void e2e_tally(const struct e2e_client *clients, const struct e2e_outage *o,
+                      struct e2e_tally *t)
 {
 	memset(t, 0, sizeof *t);
 	t->first_ok_after_ms = -1;
 	for (int i = 0; i < E2E_CLIENTS; i++) {
 		for (int k = 0; k < clients[i].nattempts; k++) {
 			const struct e2e_attempt *a = &clients[i].attempts[k];
-			bool down = a->sent_ms > killed_ms && a->answered_ms < up_ms;
+			bool down = a->answered_ms > o->killed_ms && a->answered_ms < o->up_ms;
 
 			t->attempts++;
 			t->ok += a->status == 200;
@@ -326,17 +341,39 @@ static void e2e_tally(const struct e2e_client *clients, long long killed_ms, lon
 				t->bad_retry_after++;
 			t->down_ok += down && a->status == 200;
 			t->down_refused += down && a->status == 503;
-			if (a->sent_ms <= killed_ms && a->answered_ms > killed_ms) {
-				t->at_kill++;
-				t->at_kill_ok += a->status == 200;
+			if (a->sent_ms < o->killed_ms && a->answered_ms > o->kill_ms) {
+				t->cut++;
+				t->cut_ok += a->status == 200;
 			}
-			if (a->status == 200 && a->answered_ms > restart_ms &&
+			if (a->status == 200 && a->answered_ms > o->restart_ms &&
 			    (t->first_ok_after_ms < 0 || a->answered_ms < t->first_ok_after_ms))
 				t->first_ok_after_ms = a->answered_ms;
-			t->ok_after += a->status == 200 && a->sent_ms > back_ms;
-			t->refused_after += a->status == 503 && a->sent_ms > back_ms;
+			t->ok_after += a->status == 200 && a->sent_ms > o->back_ms;
+			t->refused_after += a->status == 503 && a->sent_ms > o->back_ms;
 		}
 	}
+}
+
+/* Writes every attempt (client, sent and answered in ms from the kill, status) into the test's
+ * scratch directory, for a look after the run. */
+static void e2e_write_attempts(const struct e2e_client *clients, long long kill_ms)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/attempts.tsv", ts_tmpdir());
+	fp = fopen(path, "w");
+	if (!fp)
+		return;
+	fprintf(fp, "client\tsent_ms\tanswered_ms\tstatus\tretry_after\n");
+	for (int i = 0; i < E2E_CLIENTS; i++)
+		for (int k = 0; k < clients[i].nattempts; k++)
+			fprintf(fp, "%d\t%lld\t%lld\t%ld\t%d\n", i,
+			        clients[i].attempts[k].sent_ms - kill_ms,
+			        clients[i].attempts[k].answered_ms - kill_ms,
+			        clients[i].attempts[k].status, clients[i].attempts[k].retry_after);
+	fclose(fp);
+	print_message("e2e: every attempt, in ms from the kill: %s\n", path);
 }
 
 /* The event_ids of the call's stored lines in sequence order, as a JSON array (new reference);
@@ -450,18 +487,21 @@ static void test_e2e_kafka_broker_restart(void **state)
 	struct e2e_stack *s = &f->stack;
 	const struct e2e_opts opts = {
 	    .name = "e2e_restart",
+	    .partitions = E2E_PARTITIONS,
 	    .private_kafka = true,
 	    .ingress_env = ingress_env,
 	    .worker_env = worker_env,
 	};
-	struct e2e_client clients[E2E_CLIENTS];
-	atomic_bool stop;
-	long long killed_ms, restart_ms, back_ms;
-	struct e2e_port_watch watch;
+	struct e2e_load *load = calloc(1, sizeof *load);
+	struct e2e_port_watch *watch = calloc(1, sizeof *watch);
+	struct e2e_client *clients = load ? load->clients : NULL;
+	struct e2e_outage o;
 	struct e2e_tally t;
 	int n = 0, total = 0;
 	size_t copies, repeated;
 
+	if (!load || !watch)
+		fail_msg("e2e: out of memory");
 	if (!ts_broker_kafka_mode()) {
 		print_message("e2e: Kafka only (CALLPIPE_TEST_BROKER=kafka)\n");
 		skip();
@@ -472,37 +512,41 @@ static void test_e2e_kafka_broker_restart(void **state)
 	worker_env[n] = NULL;
 
 	e2e_stack_start(s, &opts);
-	e2e_group_wait_settled(s, "transcriber", 2 * 6, 30000);
-	memset(clients, 0, sizeof clients);
+	e2e_group_wait_settled(s, "transcriber", 2 * E2E_PARTITIONS, 30000);
 	e2e_seed_calls(s, clients);
-	atomic_init(&stop, false);
+	atomic_init(&load->stop, false);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	for (int i = 0; i < E2E_CLIENTS; i++) {
 		clients[i].index = i;
-		clients[i].s = s;
-		clients[i].stop = &stop;
+		snprintf(clients[i].url, sizeof clients[i].url,
+		         "%s/webhooks/elevenlabs/transcription", s->ingress_url);
+		snprintf(clients[i].secret, sizeof clients[i].secret, "%s", s->secret);
+		clients[i].stop = &load->stop;
 		if (pthread_create(&clients[i].thread, NULL, e2e_client_run, &clients[i]))
 			fail_msg("e2e: pthread_create failed");
 	}
 
 	ts_sleep_ms(E2E_WARMUP_MS);
+	o.kill_ms = e2e_wall_ms();
 	ts_broker_kill(&s->broker);
-	killed_ms = e2e_wall_ms();
-	e2e_port_watch_start(&watch, s->broker.bootstrap);
-	print_message("e2e: broker killed (-9) under load\n");
+	o.killed_ms = e2e_wall_ms();
+	e2e_port_watch_start(watch, s->broker.bootstrap);
+	print_message("e2e: broker killed (-9) under load (gone %.2f s after the kill began)\n",
+	              (o.killed_ms - o.kill_ms) / 1e3);
 	ts_sleep_ms(E2E_DOWN_MS);
-	restart_ms = e2e_wall_ms();
+	o.restart_ms = e2e_wall_ms();
 	ts_broker_restart(&s->broker);
-	back_ms = e2e_wall_ms();
-	pthread_join(watch.thread, NULL);
-	if (watch.up_ms < 0)
+	o.back_ms = e2e_wall_ms();
+	pthread_join(watch->thread, NULL);
+	o.up_ms = watch->up_ms;
+	if (o.up_ms < 0)
 		fail_msg("e2e: the restarted broker's port never opened");
 	print_message("e2e: broker restarted on its data: down %.1f s until its port opened "
 	              "(%.1f s into the restart), ready %.1f s after the kill\n",
-	              (watch.up_ms - killed_ms) / 1e3, (watch.up_ms - restart_ms) / 1e3,
-	              (back_ms - killed_ms) / 1e3);
+	              (o.up_ms - o.killed_ms) / 1e3, (o.up_ms - o.restart_ms) / 1e3,
+	              (o.back_ms - o.killed_ms) / 1e3);
 	ts_sleep_ms(E2E_AFTER_MS);
-	atomic_store(&stop, true);
+	atomic_store(&load->stop, true);
 	for (int i = 0; i < E2E_CLIENTS; i++)
 		pthread_join(clients[i].thread, NULL);
 	for (int i = 0; i < E2E_CLIENTS; i++) {
@@ -513,16 +557,18 @@ static void test_e2e_kafka_broker_restart(void **state)
 		total += clients[i].nlines;
 	}
 
-	e2e_tally(clients, killed_ms, watch.up_ms, restart_ms, back_ms, &t);
+	e2e_write_attempts(clients, o.kill_ms);
+	e2e_tally(clients, &o, &t);
 	print_message("e2e: %d webhooks in %d attempts: %d answered 200, %d answered 503 (%d "
-	              "without Retry-After, %d with another value than %d); while the broker was "
-	              "down: %d x 503, %d x 200; in flight at the kill: %d (%d answered 200); "
-	              "first 200 %.2f s after the restart began; after it was back %d x 200, "
-	              "%d x 503\n",
+	              "without Retry-After, %d with another value than %d); cut by the kill: %d "
+	              "(%d answered 200, acknowledged before it); answered while the broker was "
+	              "down: %d x 503, %d x 200; first 200 %.2f s after the restart began; after "
+	              "it was back %d x 200, %d x 503\n",
 	              total, t.attempts, t.ok, t.refused, t.no_retry_after, t.bad_retry_after,
-	              E2E_RETRY_AFTER_S, t.down_refused, t.down_ok, t.at_kill, t.at_kill_ok,
-	              (t.first_ok_after_ms - restart_ms) / 1e3, t.ok_after, t.refused_after);
+	              E2E_RETRY_AFTER_S, t.cut, t.cut_ok, t.down_refused, t.down_ok,
+	              (t.first_ok_after_ms - o.restart_ms) / 1e3, t.ok_after, t.refused_after);
 	assert_int_equal(t.other, 0);
+	assert_true(t.cut - t.cut_ok > 0);     /* under load: the kill left requests waiting */
 	assert_int_equal(t.down_ok, 0);        /* never 200 while the broker is down */
 	assert_true(t.down_refused > 0);       /* the outage was real and seen */
 	assert_int_equal(t.no_retry_after, 0); /* every 503 with Retry-After */
@@ -540,6 +586,8 @@ static void test_e2e_kafka_broker_restart(void **state)
 		free(clients[i].attempts);
 		free(clients[i].event_ids);
 	}
+	free(watch);
+	free(load);
 	e2e_stack_stop(s);
 }
 
