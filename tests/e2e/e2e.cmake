@@ -1,6 +1,7 @@
 # tests/e2e: the whole pipeline end to end (label e2e), and the compose/ validation (label
 # integration). Each e2e test brings up its own stack: a schema in the ctest Postgres (or a
-# private cluster), a devbroker, elevensim, the ingress and the workers, on free loopback ports.
+# private cluster), a devbroker (label kafka: topics and groups of its own on the run's Apache
+# Kafka broker, or a private one), elevensim, the ingress and the workers, on free loopback ports.
 set(E2E_HARNESS
   ${CMAKE_CURRENT_LIST_DIR}/e2e_stack.c
   ${CMAKE_CURRENT_LIST_DIR}/e2e_driver.c
