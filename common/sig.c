@@ -244,24 +244,42 @@ static int sig_parse(const char *header, struct sig_parsed *p)
 	return p->have_t && p->nv0 > 0 ? 0 : -1;
 }
 
-enum sig_result sig_key_verify(const struct sig_key *k, const char *header, const void *body,
-                               size_t len, int64_t now, long max_age_s, long max_skew_s)
+/* Parses header into *p and judges its t at now: everything but the MAC. */
+static enum sig_result sig_parse_fresh(const char *header, int64_t now, long max_age_s,
+                                       long max_skew_s, struct sig_parsed *p)
 {
-	struct sig_parsed p;
-	unsigned char mac[SIG_MAC_LEN];
-	bool match = false;
 	const char *h = header;
 
 	while (h != NULL && isspace((unsigned char)*h))
 		h++;
 	if (h == NULL || *h == '\0')
 		return SIG_MISSING;
-	if (sig_parse(h, &p) < 0)
+	if (sig_parse(h, p) < 0)
 		return SIG_MALFORMED;
-	if (now - p.t > max_age_s)
+	if (now - p->t > max_age_s)
 		return SIG_TOO_OLD;
-	if (p.t - now > max_skew_s)
+	if (p->t - now > max_skew_s)
 		return SIG_FUTURE;
+	return SIG_OK;
+}
+
+enum sig_result sig_check_header(const char *header, int64_t now, long max_age_s, long max_skew_s)
+{
+	struct sig_parsed p;
+
+	return sig_parse_fresh(header, now, max_age_s, max_skew_s, &p);
+}
+
+enum sig_result sig_key_verify(const struct sig_key *k, const char *header, const void *body,
+                               size_t len, int64_t now, long max_age_s, long max_skew_s)
+{
+	struct sig_parsed p;
+	unsigned char mac[SIG_MAC_LEN];
+	bool match = false;
+	enum sig_result r = sig_parse_fresh(header, now, max_age_s, max_skew_s, &p);
+
+	if (r != SIG_OK)
+		return r;
 	if (sig_mac(k, p.t, body, len, mac) < 0)
 		return SIG_MISMATCH;
 	/* Compare against every candidate, without stopping early. */

@@ -1,6 +1,8 @@
 /* fuzz_signature: libFuzzer target for the ElevenLabs-Signature header parser and verifier. The
  * input's first line is the header, the rest the body. A fuzzed header may never verify against
- * a secret it was not made with, and what sig_sign makes always verifies. */
+ * a secret it was not made with, and what sig_sign makes always verifies. The ingress's
+ * header-stage check (sig_check_header, run before the body is read) must agree with the full
+ * verification: the same refusal, or SIG_OK where only the MAC decides. */
 #include "sig.h"
 
 #include <stdint.h>
@@ -19,13 +21,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *body = nl != NULL ? nl + 1 : data + size;
 	size_t blen = size - hlen - (nl != NULL ? 1 : 0);
 	char *header = malloc(hlen + 1), signed_header[128];
-	enum sig_result r;
+	enum sig_result r, pre;
 
 	if (header == NULL)
 		return 0;
 	memcpy(header, data, hlen);
 	header[hlen] = '\0';
 	r = sig_verify(SECRET, header, body, blen, NOW, 1800, 300);
+	pre = sig_check_header(header, NOW, 1800, 300);
+	if (pre != (r == SIG_MISMATCH ? SIG_OK : r))
+		abort();
 	if (r == SIG_OK) {
 		/* only possible if the header carries the right MAC: then a different secret fails
 		 */
