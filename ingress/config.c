@@ -63,6 +63,31 @@ static const struct cfg_option ingress_options[] = {
             "out); headers that do not fit: 431. libmicrohttpd zeroes it for every request, so "
             "more costs CPU",
             connection_memory, 4096, 1048576, false),
+    CFG_OPT(struct ingress_config, "connections-per-address", "INGRESS_CONNECTIONS_PER_ADDRESS",
+            CFG_INT, "256",
+            "most concurrent connections from one client address (IPv6: one /64); more are "
+            "closed at once. 0: no limit (behind a proxy, every client has its address)",
+            connections_per_address, 0, 1000000, false),
+    CFG_OPT(struct ingress_config, "header-timeout-ms", "INGRESS_HEADER_TIMEOUT_MS", CFG_INT,
+            "5000",
+            "a request's line and headers must be in within this long of the connection "
+            "opening (on a kept-alive connection: of the previous answer, plus "
+            "INGRESS_CONNECTION_TIMEOUT_S); later, the connection is closed. A deadline, not an "
+            "idle timeout: trickling bytes does not extend it",
+            header_timeout_ms, 100, 600000, false),
+    CFG_OPT(struct ingress_config, "body-timeout-ms", "INGRESS_BODY_TIMEOUT_MS", CFG_INT, "5000",
+            "a body must be in within this long of its headers, plus its length at "
+            "INGRESS_BODY_MIN_RATE (a chunked body: the route's size limit); later, the "
+            "connection is closed",
+            body_timeout_ms, 100, 600000, false),
+    CFG_OPT(struct ingress_config, "body-min-rate", "INGRESS_BODY_MIN_RATE", CFG_INT, "32768",
+            "slowest upload (bytes per second) a body's deadline allows for", body_min_rate, 1,
+            1073741824, false),
+    CFG_OPT(struct ingress_config, "body-budget", "INGRESS_BODY_BUDGET", CFG_INT, "67108864",
+            "bytes of request bodies held at once, all requests together (a body with "
+            "Content-Length counts it in full from its headers); a request that does not fit: "
+            "503 with Retry-After",
+            body_budget, 65536, 68719476736LL, false),
     CFG_OPT(struct ingress_config, "threads", "INGRESS_THREADS", CFG_INT, "2",
             "HTTP worker threads (each serves many connections; also the read pool size)", threads,
             1, INGRESS_THREADS_MAX, false),
@@ -157,6 +182,15 @@ int ingress_config_check(const struct ingress_config *conf, char *errstr, size_t
 	    strlen(conf->tool_secret) < 16) {
 		snprintf(errstr, errstr_size,
 		         "INGRESS_TOOL_SECRET (--tool-secret) is shorter than 16 characters");
+		return -1;
+	}
+	if (conf->body_budget < conf->max_body || conf->body_budget < conf->max_post_call_body) {
+		snprintf(
+		    errstr, errstr_size,
+		    "INGRESS_BODY_BUDGET (%lld) is below a body size limit "
+		    "(INGRESS_MAX_BODY %lld, INGRESS_MAX_POST_CALL_BODY %lld): such a body could "
+		    "never be accepted",
+		    conf->body_budget, conf->max_body, conf->max_post_call_body);
 		return -1;
 	}
 	if (conf->drain_timeout_ms <= conf->delivery_timeout_ms) {

@@ -28,6 +28,11 @@ struct ingress_config {
 	long long connection_timeout_s;
 	long long connection_limit;
 	long long connection_memory;
+	long long connections_per_address; /* 0: no limit */
+	long long header_timeout_ms;
+	long long body_timeout_ms;
+	long long body_min_rate; /* bytes per second */
+	long long body_budget;   /* bytes of request bodies held at once */
 	long long threads;
 	long long sig_max_age_s;
 	long long sig_max_skew_s;

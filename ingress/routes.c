@@ -10,7 +10,6 @@
 #include "webhook.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -18,13 +17,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define ROUTES_SIG_HEADER  "ElevenLabs-Signature"
-#define ROUTES_TOOL_HEADER "X-Callpipe-Tool-Secret"
-
-/* Compares a presented secret with the digest of the configured one. Comparing fixed-size
- * digests keeps the time independent of where (and whether) they differ, and of the length. */
-static bool routes_secret_equal(const struct server *s, const char *presented,
-                                const unsigned char want[32])
+/* Comparing fixed-size digests keeps the time independent of where (and whether) they differ,
+ * and of the length. */
+bool routes_secret_equal(const struct server *s, const char *presented,
+                         const unsigned char want[32])
 {
 	unsigned char got[32];
 
@@ -70,13 +66,14 @@ bool routes_admit(struct req *rq, enum MHD_Result *ret)
 {
 	const struct ingress_config *conf = rq->srv->conf;
 	const char *ct, *cl;
-	char msg[96];
 
 	if (rq->route == ROUTE_CALL_REQUEST && !routes_authorized(rq)) {
 		*ret =
 		    server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
 		return false;
 	}
+	if (rq->route != ROUTE_CALL_REQUEST && !admit_webhook(rq, ret))
+		return false;
 	ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (!routes_json_type(ct)) {
 		*ret = server_reply_error(rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -88,27 +85,7 @@ bool routes_admit(struct req *rq, enum MHD_Result *ret)
 	rq->limit =
 	    (size_t)(rq->route == ROUTE_POST_CALL ? conf->max_post_call_body : conf->max_body);
 	cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl != NULL) {
-		char *end;
-		unsigned long long n;
-
-		errno = 0;
-		n = strtoull(cl, &end, 10);
-		if (errno != 0 || end == cl || n > rq->limit) {
-			snprintf(msg, sizeof msg, "body larger than %zu bytes", rq->limit);
-			*ret = server_reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, msg,
-			                          "body_too_large");
-			return false;
-		}
-		if (n > 0) {
-			/* at most 64 KiB up front: a client may announce more than it sends */
-			size_t first = n < 65536 ? (size_t)n : 65536;
-
-			rq->body = malloc(first);
-			rq->cap = rq->body != NULL ? first : 0;
-		}
-	}
-	return true;
+	return admit_length(rq, cl, ret);
 }
 
 /* Verifies the webhook signature (or, in unsigned mode, skips it) and sets rq->event_id. Returns

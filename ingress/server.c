@@ -3,6 +3,7 @@
 
 #include "calls_read.h"
 #include "config.h"
+#include "conns.h"
 #include "httpd.h"
 #include "listen.h"
 #include "log.h"
@@ -146,30 +147,6 @@ static enum MHD_Result server_headers(struct req *rq, const char *url, const cha
 	}
 }
 
-/* Appends one chunk of body. Returns false when the body outgrows the route's limit. */
-static bool server_body_append(struct req *rq, const char *data, size_t size)
-{
-	if (size > rq->limit - rq->len)
-		return false;
-	if (rq->len + size > rq->cap) {
-		size_t cap = rq->cap ? rq->cap : 4096;
-		char *nb;
-
-		while (cap < rq->len + size)
-			cap *= 2;
-		if (cap > rq->limit)
-			cap = rq->limit;
-		nb = realloc(rq->body, cap);
-		if (nb == NULL)
-			return false;
-		rq->body = nb;
-		rq->cap = cap;
-	}
-	memcpy(rq->body + rq->len, data, size);
-	rq->len += size;
-	return true;
-}
-
 static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, const char *url,
                                      const char *method, const char *version,
                                      const char *upload_data, size_t *upload_data_size,
@@ -177,6 +154,7 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 {
 	struct server *s = cls;
 	struct req *rq = *req_cls;
+	enum MHD_Result ret;
 
 	(void)version;
 	if (rq == NULL) {
@@ -188,24 +166,15 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 		return server_headers(rq, url, method);
 	}
 	if (*upload_data_size > 0) {
-		if (!server_body_append(rq, upload_data, *upload_data_size)) {
-			/* Only a body without Content-Length gets here (the header was checked):
-			 * MHD cannot answer mid-upload, so the connection is closed instead. */
-			metric_inc(metrics_counter(s->metrics, "ingress_rejected_total",
-			                           "Requests refused, by reason", "reason",
-			                           "body_too_large", NULL));
-			log_info_limited(
-			    &s->log_refused,
-			    "request refused: body over the limit, closing the connection",
-			    LOGS("route", route_names[rq->route]),
-			    LOGS("request_id", rq->request_id), LOGI("limit", rq->limit));
-			return MHD_NO;
-		}
+		ret = admit_body(rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		return MHD_YES;
+		return ret;
 	}
 	if (rq->waiting)
 		return server_answer_done(rq);
+	conn_busy(rq->edge); /* the body is in */
+	if (admit_refused(rq, &ret))
+		return ret;
 	switch (rq->route) {
 	case ROUTE_CALL_REQUEST:
 		return routes_call_request(rq);
@@ -218,19 +187,23 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 	}
 }
 
-/* libmicrohttpd's own diagnostics, as JSON log lines. */
+/* libmicrohttpd's own diagnostics, as JSON log lines: at most one a second, since most are
+ * about one connection ("closed by remote side", a connection the deadlines shut) and a flood
+ * of clients would otherwise flood the log. */
 __attribute__((format(printf, 2, 0))) static void server_mhd_log(void *cls, const char *fmt,
                                                                  va_list ap)
 {
+	struct server *s = cls;
 	char line[512];
 	size_t n;
 
-	(void)cls;
+	if (!log_enabled(LOG_WARN))
+		return;
 	vsnprintf(line, sizeof line, fmt, ap);
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	log_warn("microhttpd", LOGS("detail", line));
+	log_warn_limited(&s->log_mhd, "microhttpd", LOGS("detail", line));
 }
 
 /* One single-threaded daemon per HTTP thread, each with its own listening socket on the same
@@ -255,13 +228,15 @@ static int server_start_daemons(struct server *s, unsigned int flags, struct soc
 		unsigned limit = total / n + (i < total % n ? 1u : 0u);
 		const union MHD_DaemonInfo *info;
 		struct MHD_Daemon *d = MHD_start_daemon(
-		    flags, 0, NULL, NULL, server_access, s, MHD_OPTION_EXTERNAL_LOGGER,
+		    flags, 0, conns_accept, s->conns, server_access, s, MHD_OPTION_EXTERNAL_LOGGER,
 		    server_mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
 		    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
 		    limit > 0 ? limit : 1u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)conf->connection_memory,
-		    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_END);
+		    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+		    conns_notify, s->conns, MHD_OPTION_URI_LOG_CALLBACK, conns_request_line,
+		    s->conns, MHD_OPTION_END);
 
 		if (d == NULL) {
 			snprintf(errstr, errstr_size,
@@ -281,6 +256,25 @@ static int server_start_daemons(struct server *s, unsigned int flags, struct soc
 			return -1;
 		}
 		listen_set_port(ss, s->port);
+	}
+	return 0;
+}
+
+/* The connection registry: INGRESS_CONNECTIONS_PER_ADDRESS and the deadlines. */
+static int server_conns_new(struct server *s, char *errstr, size_t errstr_size)
+{
+	const struct ingress_config *conf = s->conf;
+	struct conns_limits lim = {
+	    .per_address = (unsigned)conf->connections_per_address,
+	    .max_conns = (size_t)conf->connection_limit,
+	    .header_ms = conf->header_timeout_ms,
+	    .keepalive_ms = conf->connection_timeout_s * 1000,
+	};
+
+	s->conns = conns_new(&lim, s->metrics);
+	if (s->conns == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
 	}
 	return 0;
 }
@@ -311,6 +305,7 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	atomic_init(&s->draining, false);
 	atomic_init(&s->in_flight, 0);
 	atomic_init(&s->suspended, 0);
+	atomic_init(&s->body_bytes, 0);
 	atomic_init(&s->request_seq, 0);
 	if (getrandom(&s->request_id_base, sizeof s->request_id_base, 0) !=
 	    (ssize_t)sizeof s->request_id_base)
@@ -328,6 +323,11 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	                               "post-call webhooks of an unknown type, answered 200 and "
 	                               "dropped",
 	                               NULL);
+	s->m_connections = metrics_gauge(m, "ingress_connections", "Open connections", NULL);
+	s->m_body_bytes = metrics_gauge(
+	    m, "ingress_body_bytes", "Bytes of request bodies held (of INGRESS_BODY_BUDGET)", NULL);
+	if (server_conns_new(s, errstr, errstr_size) != 0)
+		goto fail;
 	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (s->sha256 == NULL) {
 		snprintf(errstr, errstr_size, "OpenSSL has no SHA-256");
@@ -378,6 +378,7 @@ fail:
 	server_timer_stop(s);
 	for (unsigned i = 0; i < s->ndaemons; i++)
 		MHD_stop_daemon(s->daemons[i]);
+	conns_destroy(s->conns);
 	sig_key_free(s->webhook_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
@@ -445,6 +446,7 @@ void server_destroy(struct server *s)
 		return;
 	if (server_stop(s) != 0)
 		return; /* leaked on purpose: suspended connections still point into it */
+	conns_destroy(s->conns);
 	sig_key_free(s->webhook_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);

@@ -261,9 +261,10 @@ static void test_lifecycle_stalled_client_times_out(void **state)
 	struct timeval tv = {.tv_sec = 6};
 	struct ts_http_resp resp;
 	const char *extra[] = {"INGRESS_CONNECTION_TIMEOUT_S=1", NULL};
-	static const char partial[] = "POST /webhooks/elevenlabs/transcription HTTP/1.1\r\n"
-	                              "Host: x\r\nContent-Type: application/json\r\n"
-	                              "Content-Length: 100\r\n\r\n{\"call_sid\":";
+	/* authenticated (an unauthenticated one is refused on its headers, before any body) */
+	static const char partial[] = "POST /driver_data/call-elevenlabs HTTP/1.1\r\n"
+	                              "Host: x\r\n" IT_AUTH "\r\nContent-Type: application/json\r\n"
+	                              "Content-Length: 100\r\n\r\n{\"callType\":";
 	char buf[512];
 	long long t0;
 	ssize_t n;

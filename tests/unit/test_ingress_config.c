@@ -26,6 +26,11 @@ static const char *const env_names[] = {
     "INGRESS_MAX_BODY",
     "INGRESS_DELIVERY_TIMEOUT_MS",
     "INGRESS_DRAIN_TIMEOUT_MS",
+    "INGRESS_CONNECTIONS_PER_ADDRESS",
+    "INGRESS_HEADER_TIMEOUT_MS",
+    "INGRESS_BODY_TIMEOUT_MS",
+    "INGRESS_BODY_MIN_RATE",
+    "INGRESS_BODY_BUDGET",
     "LOG_LEVEL",
 };
 
@@ -48,6 +53,7 @@ static void base(struct ingress_config *c)
 	c->webhook_secret = "whsec_0123456789";
 	c->max_body = 65536;
 	c->max_post_call_body = 1048576;
+	c->body_budget = 67108864;
 	c->delivery_timeout_ms = 5000;
 	c->drain_timeout_ms = 15000;
 	c->log_level = "info";
@@ -107,6 +113,10 @@ static void test_config_cross_checks(void **state)
 	base(&c);
 	c.database_url = "host=localhost port";
 	expect_error(&c, "DATABASE_URL", NULL);
+	/* a budget a largest body cannot fit in would refuse that body forever */
+	base(&c);
+	c.body_budget = 1048575;
+	expect_error(&c, "INGRESS_BODY_BUDGET", "INGRESS_MAX_POST_CALL_BODY");
 }
 
 static void test_config_load(void **state)
@@ -132,6 +142,12 @@ static void test_config_load(void **state)
 	assert_int_equal(c.delivery_timeout_ms, 5000);
 	assert_int_equal(c.sig_max_age_s, 1800);
 	assert_int_equal(c.sig_max_skew_s, 300);
+	/* the edge's defaults (docs/ingress.md, Security model) */
+	assert_int_equal(c.connections_per_address, 256);
+	assert_int_equal(c.header_timeout_ms, 5000);
+	assert_int_equal(c.body_timeout_ms, 5000);
+	assert_int_equal(c.body_min_rate, 32768);
+	assert_int_equal(c.body_budget, 67108864);
 	ingress_config_free(&c);
 
 	/* no secret and no opt-in: refused, naming both settings */
