@@ -66,14 +66,15 @@ static const struct cfg_option ingress_options[] = {
     CFG_OPT(struct ingress_config, "connections-per-address", "INGRESS_CONNECTIONS_PER_ADDRESS",
             CFG_INT, "256",
             "most concurrent connections from one client address (IPv6: one /64); more are "
-            "closed at once. 0: no limit (behind a proxy, every client has its address)",
+            "closed at once. 0: no limit (behind a proxy, where every client has the proxy's "
+            "address: limit per client there)",
             connections_per_address, 0, 1000000, false),
     CFG_OPT(struct ingress_config, "header-timeout-ms", "INGRESS_HEADER_TIMEOUT_MS", CFG_INT,
             "5000",
             "a request's line and headers must be in within this long of the connection "
-            "opening (on a kept-alive connection: of the previous answer, plus "
-            "INGRESS_CONNECTION_TIMEOUT_S); later, the connection is closed. A deadline, not an "
-            "idle timeout: trickling bytes does not extend it",
+            "opening (on a kept-alive connection: of its request line, which must come within "
+            "INGRESS_CONNECTION_TIMEOUT_S of the previous answer); later, the connection is "
+            "closed. A deadline, not an idle timeout: trickling bytes does not extend it",
             header_timeout_ms, 100, 600000, false),
     CFG_OPT(struct ingress_config, "body-timeout-ms", "INGRESS_BODY_TIMEOUT_MS", CFG_INT, "5000",
             "a body must be in within this long of its headers, plus its length at "
