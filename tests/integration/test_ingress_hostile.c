@@ -48,7 +48,7 @@
 struct slot {
 	int fd;
 	bool connected;
-	long long opened, last_sent, closed;
+	long long opened, last_sent, closed; /* opened: connect() started, then completed */
 };
 
 struct flood {
@@ -138,7 +138,10 @@ static void *flood_run(void *opaque)
 				}
 			}
 			if (!sl->connected && (pfd[i].revents & POLLOUT)) {
+				/* held from here: a SYN the full backlog dropped and the client
+				 * sent again a second later is not the server's holding */
 				sl->connected = true;
+				sl->opened = now;
 				sl->last_sent = now;
 				if (send(sl->fd, start, strlen(start), MSG_NOSIGNAL) < 0)
 					flood_close(f, sl, now, true);
