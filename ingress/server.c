@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "calls_read.h"
+#include "calltoken.h"
 #include "config.h"
 #include "httpd.h"
 #include "listen.h"
@@ -349,6 +350,13 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 			goto fail;
 		}
 	}
+	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0') {
+		s->call_token_key = calltoken_key_new(conf->call_token_secret);
+		if (s->call_token_key == NULL) {
+			snprintf(errstr, errstr_size, "cannot prepare the call token secret");
+			goto fail;
+		}
+	}
 	if (conf->webhook_secret != NULL && conf->webhook_secret[0] != '\0') {
 		s->webhook_key = sig_key_new(conf->webhook_secret);
 		if (s->webhook_key == NULL) {
@@ -379,6 +387,7 @@ fail:
 	for (unsigned i = 0; i < s->ndaemons; i++)
 		MHD_stop_daemon(s->daemons[i]);
 	sig_key_free(s->webhook_key);
+	calltoken_key_free(s->call_token_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);
@@ -446,6 +455,7 @@ void server_destroy(struct server *s)
 	if (server_stop(s) != 0)
 		return; /* leaked on purpose: suspended connections still point into it */
 	sig_key_free(s->webhook_key);
+	calltoken_key_free(s->call_token_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);

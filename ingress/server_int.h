@@ -19,6 +19,7 @@ struct ingress_config;
 struct calls_read;
 struct metrics;
 struct metric;
+struct calltoken_key;
 
 enum route {
 	ROUTE_CALL_REQUEST = 0, /* POST /driver_data/call-elevenlabs */
@@ -62,7 +63,9 @@ struct server {
 	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
 	bool has_tool_secret;
 	unsigned char tool_hash[32]; /* SHA-256 of INGRESS_TOOL_SECRET */
-	EVP_MD *sha256;              /* fetched once: event ids and secret digests */
+	/* CALL_TOKEN_SECRET, ready to verify tool lines' call tokens; NULL: no tool path */
+	struct calltoken_key *call_token_key;
+	EVP_MD *sha256; /* fetched once: event ids and secret digests */
 	/* ELEVENLABS_WEBHOOK_SECRET, ready to verify; NULL: unsigned webhooks */
 	struct sig_key *webhook_key;
 	uint64_t request_id_base; /* random, drawn at start */
