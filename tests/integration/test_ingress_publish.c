@@ -69,7 +69,7 @@ static const char call_body[] =
     "\"TRIP-1\",\"drivers\":[{\"driverId\":\"1001\",\"driverName\":\"Ada\",\"phoneNumber\":"
     "\"(212) 555-0101\",\"violations\":{\"tripId\":\"TRIP-1\",\"violationDetails\":[{\"type\":"
     "\"speeding\",\"description\":\"72 in a 55\"}]}},{\"driverId\":\"1002\",\"driverName\":"
-    "\"Grace\",\"phoneNumber\":\"1-555-010-0002\"}]}";
+    "\"Grace\",\"phoneNumber\":\"1-212-555-0102\"}]}";
 
 static void test_publish_call_request(void **state)
 {
@@ -113,7 +113,7 @@ static void test_publish_call_request(void **state)
 			assert_string_equal(m.phone_number, "+12125550101");
 			assert_non_null(m.violations);
 		} else {
-			assert_string_equal(m.phone_number, "+15550100002");
+			assert_string_equal(m.phone_number, "+12125550102");
 			assert_null(m.violations);
 		}
 		codec_call_requested_clear(&m);
