@@ -2,6 +2,7 @@
 #include "webhook.h"
 
 #include "codec.h"
+#include "timeutil.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -14,6 +15,8 @@
 #define WEBHOOK_TYPE_TRANSCRIPT "post_call_transcription"
 #define WEBHOOK_TYPE_FAILURE    "call_initiation_failure"
 #define WEBHOOK_TYPE_AUDIO      "post_call_audio"
+/* Longest call_duration_secs taken for real: a conversation is minutes long; a month is absurd. */
+#define WEBHOOK_DURATION_MAX_S 2592000.0
 
 /* Lowercase hex SHA-256 of the n parts into out (>= WEBHOOK_EVENT_ID_SIZE). Returns 0 or -1. */
 static int webhook_sha256_hex(const EVP_MD *sha256, const void *const *parts, const size_t *lens,
@@ -108,7 +111,7 @@ bool webhook_id_ok(const char *s, size_t max)
 		if (n >= max || c < 0x20 || c == 0x7f)
 			return false;
 	}
-	return n > 0;
+	return n > 0 && codec_utf8_ok(s, n);
 }
 
 void webhook_msg_clear(struct webhook_msg *m)
@@ -265,6 +268,58 @@ static int webhook_post_call_sid(json_t *data, const char **call_sid, char *errs
 	return 0;
 }
 
+/* A number field of obj, when present and a number, must lie in lo..hi: 0, or -1 with errstr
+ * naming it (where: its path's head). Other types are left to the consumer's tolerance. *out
+ * gets the value (or -1 when absent or not a number). */
+static int webhook_number_in(const json_t *obj, const char *where, const char *name, double lo,
+                             double hi, double *out, char *errstr, size_t errstr_size)
+{
+	const json_t *v = json_object_get(obj, name);
+	double x;
+
+	*out = -1;
+	if (!json_is_number(v))
+		return 0;
+	x = json_number_value(v);
+	if (!(x >= lo && x <= hi)) { /* NaN cannot come from JSON, but would fail too */
+		snprintf(errstr, errstr_size, "field '%s%s' is out of range (%.0f..%.0f)", where,
+		         name, lo, hi);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+/* The times a post-call carries: event_timestamp and data.metadata's start_time_unix_secs and
+ * call_duration_secs must be real times (0..TIME_UNIX_MAX_S, a duration of at most a month,
+ * start + duration a time too), so the consumer's arithmetic on them is always defined.
+ * Returns 0, or -1 with errstr naming the field. */
+static int webhook_post_call_times(const json_t *root, const json_t *data, char *errstr,
+                                   size_t errstr_size)
+{
+	const json_t *meta = json_object_get(data, "metadata");
+	double ev, start, dur;
+
+	if (webhook_number_in(root, "", "event_timestamp", 0, (double)TIME_UNIX_MAX_S, &ev, errstr,
+	                      errstr_size) < 0)
+		return -1;
+	if (!json_is_object(meta))
+		return 0;
+	if (webhook_number_in(meta, "data.metadata.", "start_time_unix_secs", 0,
+	                      (double)TIME_UNIX_MAX_S, &start, errstr, errstr_size) < 0 ||
+	    webhook_number_in(meta, "data.metadata.", "call_duration_secs", 0,
+	                      WEBHOOK_DURATION_MAX_S, &dur, errstr, errstr_size) < 0)
+		return -1;
+	if (start >= 0 && dur > 0 && start + dur > (double)TIME_UNIX_MAX_S) {
+		snprintf(errstr, errstr_size,
+		         "fields 'data.metadata.start_time_unix_secs' + 'call_duration_secs' are "
+		         "past %lld",
+		         TIME_UNIX_MAX_S);
+		return -1;
+	}
+	return 0;
+}
+
 int webhook_post_call(const char *body, size_t len, const char *event_id, const char *received_at,
                       struct webhook_msg *out, char *errstr, size_t errstr_size)
 {
@@ -303,7 +358,8 @@ int webhook_post_call(const char *body, size_t len, const char *event_id, const 
 		         "field 'data.conversation_id' must not contain control characters");
 		goto out;
 	}
-	if (webhook_post_call_sid(data, &m.call_sid, errstr, errstr_size) < 0)
+	if (webhook_post_call_sid(data, &m.call_sid, errstr, errstr_size) < 0 ||
+	    webhook_post_call_times(root, data, errstr, errstr_size) < 0)
 		goto out;
 	if (m.call_sid == NULL && conv == NULL) {
 		snprintf(

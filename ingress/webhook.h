@@ -94,7 +94,8 @@ __attribute__((warn_unused_result)) int webhook_post_call(const char *body, size
 
 void webhook_msg_clear(struct webhook_msg *m);
 
-/* True when s is 1..max bytes with no control characters (a usable id and Kafka key). */
+/* True when s is 1..max bytes of valid UTF-8 with no control characters (a usable id, Kafka key
+ * and Postgres text value). */
 bool webhook_id_ok(const char *s, size_t max);
 
 #endif
