@@ -20,6 +20,7 @@ struct calls_read;
 struct metrics;
 struct metric;
 struct calltoken_key;
+struct ready;
 
 enum route {
 	ROUTE_CALL_REQUEST = 0, /* POST /driver_data/call-elevenlabs */
@@ -57,8 +58,7 @@ struct server {
 	pthread_t timer;
 	bool timer_started;
 	atomic_bool timer_stop;
-	atomic_bool ready;                /* last /readyz broker check */
-	_Atomic int64_t ready_checked_ms; /* when it ran (monotonic) */
+	struct ready *probe; /* the broker check behind /readyz, on its own thread */
 	bool has_token;
 	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
 	bool has_tool_secret;
