@@ -39,6 +39,13 @@ static void main_log_security(const struct ingress_config *conf)
 		         "set, every webhook must be signed");
 	if (conf->database_url == NULL || conf->database_url[0] == '\0')
 		log_warn("DATABASE_URL is not set: GET /calls/{call_sid} answers 503");
+	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0')
+		log_info(
+		    "agent tool lines are accepted with their call's token "
+		    "(X-Callpipe-Call-Token)",
+		    LOGS("tool_secret", conf->tool_secret != NULL && conf->tool_secret[0] != '\0'
+		                            ? "required too"
+		                            : "not set"));
 }
 
 /* Fixed malloc thresholds. With glibc's defaults (dynamic, from 128 KiB) the librdkafka broker
