@@ -5,6 +5,7 @@
  * comes chunked. */
 #include "admit.h"
 
+#include "calltoken.h"
 #include "config.h"
 #include "conns.h"
 #include "metrics.h"
@@ -92,12 +93,30 @@ static const char *admit_check_signature(const struct req *rq, const char *value
 	return r == SIG_OK ? NULL : admit_sig_reasons[r];
 }
 
-/* X-Callpipe-Tool-Secret: the shared secret itself (constant time). */
+/* X-Callpipe-Tool-Secret, when INGRESS_TOOL_SECRET is set: the shared secret itself (constant
+ * time). Without one configured, nothing to check. */
 static const char *admit_check_tool_secret(const struct req *rq, const char *value)
 {
+	if (!rq->srv->has_tool_secret)
+		return NULL;
 	if (value == NULL || !routes_secret_equal(rq->srv, value, rq->srv->tool_hash))
 		return "tool_secret_mismatch";
 	return NULL;
+}
+
+static const char *const admit_token_reasons[] = {
+    [CALLTOKEN_OK] = NULL,
+    [CALLTOKEN_MISSING] = "call_token_missing",
+    [CALLTOKEN_MALFORMED] = "call_token_malformed",
+    [CALLTOKEN_EXPIRED] = "call_token_expired",
+    [CALLTOKEN_MISMATCH] = "call_token_mismatch",
+};
+
+/* X-Callpipe-Call-Token: well-formed and unexpired (which call it was made for needs the body's
+ * call_sid: routes.c checks that). */
+static const char *admit_check_call_token(const struct req *rq, const char *value)
+{
+	return admit_token_reasons[calltoken_check(value, rq->received_ms / 1000)];
 }
 
 static bool admit_signature_on(const struct server *s)
@@ -107,7 +126,7 @@ static bool admit_signature_on(const struct server *s)
 
 static bool admit_tool_on(const struct server *s)
 {
-	return s->has_tool_secret;
+	return s->call_token_key != NULL;
 }
 
 static const struct admit_scheme admit_schemes[] = {
@@ -115,8 +134,16 @@ static const struct admit_scheme admit_schemes[] = {
     {1u << ROUTE_TRANSCRIPTION | 1u << ROUTE_POST_CALL,
      admit_signature_on,
      {{ROUTES_SIG_HEADER, admit_check_signature}}},
-    /* the per-turn tool cannot sign; another header it must carry is one more rule here */
-    {1u << ROUTE_TRANSCRIPTION, admit_tool_on, {{ROUTES_TOOL_HEADER, admit_check_tool_secret}}},
+    /* the per-turn tool cannot sign: its call token, and the tool secret when one is set */
+    {1u << ROUTE_TRANSCRIPTION,
+     admit_tool_on,
+     {{ROUTES_TOKEN_HEADER, admit_check_call_token},
+      {ROUTES_TOOL_HEADER, admit_check_tool_secret}}},
+    /* the tool secret alone writes into no call: the token is missing */
+    {1u << ROUTE_TRANSCRIPTION,
+     admit_tool_on,
+     {{ROUTES_TOOL_HEADER, admit_check_tool_secret},
+      {ROUTES_TOKEN_HEADER, admit_check_call_token}}},
 };
 
 bool admit_webhook(struct req *rq, enum MHD_Result *ret)
@@ -143,7 +170,10 @@ bool admit_webhook(struct req *rq, enum MHD_Result *ret)
 	}
 	if (reason == NULL)
 		return true;
-	*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid signature", reason);
+	*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED,
+	                          strncmp(reason, "signature_", 10) == 0 ? "Invalid signature"
+	                                                                 : "Invalid call token",
+	                          reason);
 	return false;
 }
 

@@ -2,12 +2,14 @@
 #include "server.h"
 
 #include "calls_read.h"
+#include "calltoken.h"
 #include "config.h"
 #include "conns.h"
 #include "httpd.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "ready.h"
 #include "server_int.h"
 #include "timeutil.h"
 #include "webhook.h"
@@ -21,8 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SERVER_CALLS_PREFIX "/calls/"
-#define SERVER_READY_TTL_MS 1000 /* /readyz asks the broker at most once per second */
+#define SERVER_CALLS_PREFIX     "/calls/"
+#define SERVER_READY_EVERY_MS   1000 /* the readiness thread asks the broker once a second */
+#define SERVER_READY_TIMEOUT_MS 500  /* ... and waits this long for its answer */
 
 static enum route server_route(const char *url)
 {
@@ -49,22 +52,18 @@ static bool server_is_get(const char *method)
 	       strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 }
 
-/* /readyz: the broker answered a metadata request recently, and we are not draining. The answer is
- * cached briefly so probes cannot pile blocking metadata requests onto the HTTP threads. */
-static bool server_ready(void *opaque)
+/* The readiness thread's last answer (ready.c: never a broker round trip on an HTTP thread). */
+bool server_is_ready(void *opaque)
 {
 	struct server *s = opaque;
-	int64_t now = time_mono_ms();
-	int64_t checked = atomic_load(&s->ready_checked_ms);
 
-	if (atomic_load(&s->draining))
-		return false;
-	if (now - checked < SERVER_READY_TTL_MS)
-		return atomic_load(&s->ready);
-	if (!atomic_compare_exchange_strong(&s->ready_checked_ms, &checked, now))
-		return atomic_load(&s->ready); /* another thread is asking right now */
-	atomic_store(&s->ready, publish_ready(s->pub, 500));
-	return atomic_load(&s->ready);
+	return !atomic_load(&s->draining) && ready_broker(s->probe);
+}
+
+/* A readiness already judged: opaque non-NULL means ready. */
+static bool server_ready_decided(void *opaque)
+{
+	return opaque != NULL;
 }
 
 /* Answers the built-in GET routes through the shared httpd helpers. */
@@ -73,12 +72,12 @@ static enum MHD_Result server_builtin(struct req *rq, const char *method, const 
 	struct server *s = rq->srv;
 	enum MHD_Result ret = MHD_NO;
 	unsigned status = 200;
+	bool ready = server_is_ready(s); /* judged once: the answer counted is the one given */
 
-	if (!httpd_builtin(rq->conn, method, url, s->metrics, server_ready, s, &ret))
+	if (!httpd_builtin(rq->conn, method, url, s->metrics, server_ready_decided,
+	                   ready ? (void *)s : NULL, &ret))
 		return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "not found", "not_found");
-	if (rq->route == ROUTE_READYZ && !atomic_load(&s->ready))
-		status = 503;
-	if (rq->route == ROUTE_READYZ && atomic_load(&s->draining))
+	if (rq->route == ROUTE_READYZ && !ready)
 		status = 503;
 	server_count_request(s, rq->route, status);
 	return ret;
@@ -132,10 +131,14 @@ static enum MHD_Result server_headers(struct req *rq, const char *url, const cha
 		if (!routes_admit(rq, &ret))
 			return ret;
 		return MHD_YES; /* wait for the body */
+	case ROUTE_METRICS:
+		/* with an admin address (INGRESS_ADMIN_LISTEN) metrics are served there only */
+		if (s->conf->admin_listen != NULL && s->conf->admin_listen[0] != '\0')
+			return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "not found", "not_found");
+		/* fall through */
 	case ROUTE_CALLS_READ:
 	case ROUTE_HEALTHZ:
 	case ROUTE_READYZ:
-	case ROUTE_METRICS:
 		if (!server_is_get(method))
 			return server_reply_405(rq, allow_get);
 		if (rq->route == ROUTE_CALLS_READ)
@@ -311,8 +314,6 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	    (ssize_t)sizeof s->request_id_base)
 		s->request_id_base = (uint64_t)time_now_ms() << 20;
 	pthread_mutex_init(&s->wait_lock, NULL);
-	atomic_init(&s->ready, false);
-	atomic_init(&s->ready_checked_ms, INT64_MIN / 2);
 	s->m_in_flight =
 	    metrics_gauge(m, "ingress_in_flight",
 	                  "Requests being handled (waiting for the broker included)", NULL);
@@ -349,6 +350,13 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 			goto fail;
 		}
 	}
+	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0') {
+		s->call_token_key = calltoken_key_new(conf->call_token_secret);
+		if (s->call_token_key == NULL) {
+			snprintf(errstr, errstr_size, "cannot prepare the call token secret");
+			goto fail;
+		}
+	}
 	if (conf->webhook_secret != NULL && conf->webhook_secret[0] != '\0') {
 		s->webhook_key = sig_key_new(conf->webhook_secret);
 		if (s->webhook_key == NULL) {
@@ -362,6 +370,10 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 		goto fail;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	s->probe =
+	    ready_start(pub, SERVER_READY_EVERY_MS, SERVER_READY_TIMEOUT_MS, errstr, errstr_size);
+	if (s->probe == NULL)
+		goto fail;
 	if (server_timer_start(s) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the deadline timer");
 		goto fail;
@@ -375,11 +387,13 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	atomic_store(&s->draining, false);
 	return s;
 fail:
+	ready_stop(s->probe);
 	server_timer_stop(s);
 	for (unsigned i = 0; i < s->ndaemons; i++)
 		MHD_stop_daemon(s->daemons[i]);
 	conns_destroy(s->conns);
 	sig_key_free(s->webhook_key);
+	calltoken_key_free(s->call_token_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);
@@ -421,7 +435,12 @@ int server_drain(struct server *s, long timeout_ms)
 
 int server_stop(struct server *s)
 {
-	if (s == NULL || s->ndaemons == 0)
+	if (s == NULL)
+		return 0;
+	/* first, whatever else happens: the probe uses the producer, which goes next */
+	ready_stop(s->probe);
+	s->probe = NULL;
+	if (s->ndaemons == 0)
 		return 0;
 	if (atomic_load(&s->suspended) > 0) {
 		log_error("HTTP server not stopped: requests are still waiting",
@@ -448,6 +467,7 @@ void server_destroy(struct server *s)
 		return; /* leaked on purpose: suspended connections still point into it */
 	conns_destroy(s->conns);
 	sig_key_free(s->webhook_key);
+	calltoken_key_free(s->call_token_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);

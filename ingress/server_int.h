@@ -21,6 +21,8 @@ struct conn;
 struct conns;
 struct metrics;
 struct metric;
+struct calltoken_key;
+struct ready;
 
 enum route {
 	ROUTE_CALL_REQUEST = 0, /* POST /driver_data/call-elevenlabs */
@@ -38,6 +40,7 @@ enum route {
 
 #define ROUTES_SIG_HEADER   "ElevenLabs-Signature"
 #define ROUTES_TOOL_HEADER  "X-Callpipe-Tool-Secret"
+#define ROUTES_TOKEN_HEADER "X-Callpipe-Call-Token"
 
 struct server {
 	const struct ingress_config *conf;
@@ -63,13 +66,14 @@ struct server {
 	pthread_t timer;
 	bool timer_started;
 	atomic_bool timer_stop;
-	atomic_bool ready;                /* last /readyz broker check */
-	_Atomic int64_t ready_checked_ms; /* when it ran (monotonic) */
+	struct ready *probe; /* the broker check behind /readyz, on its own thread */
 	bool has_token;
 	unsigned char token_hash[32]; /* SHA-256 of INGRESS_API_TOKEN */
 	bool has_tool_secret;
 	unsigned char tool_hash[32]; /* SHA-256 of INGRESS_TOOL_SECRET */
-	EVP_MD *sha256;              /* fetched once: event ids and secret digests */
+	/* CALL_TOKEN_SECRET, ready to verify tool lines' call tokens; NULL: no tool path */
+	struct calltoken_key *call_token_key;
+	EVP_MD *sha256; /* fetched once: event ids and secret digests */
 	/* ELEVENLABS_WEBHOOK_SECRET, ready to verify; NULL: unsigned webhooks */
 	struct sig_key *webhook_key;
 	uint64_t request_id_base; /* random, drawn at start */

@@ -1,6 +1,8 @@
 /* fuzz_webhook: libFuzzer target for the transcription and post-call webhook parsers. Every
  * webhook accepted for publishing must encode a message the transcriber's decoder accepts, keyed
- * by a non-empty id without control characters. */
+ * by a non-empty id without control characters; a tool line's idempotency key always yields an
+ * event id; a published post-call's times are real times (run with UBSan: no undefined
+ * conversion on the way). */
 #include "codec.h"
 #include "webhook.h"
 
@@ -26,6 +28,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		codec_transcription_clear(&t);
 		webhook_msg_clear(&msg);
+	}
+	{
+		struct webhook_line line;
+
+		if (webhook_line_parse((const char *)data, size, &line, err, sizeof err) == 0) {
+			char id[WEBHOOK_EVENT_ID_SIZE];
+
+			if (line.key != NULL &&
+			    (webhook_event_id_tool(NULL, line.call_sid, line.key, id, sizeof id) !=
+			         0 ||
+			     strlen(id) != 64))
+				abort();
+			if (webhook_line_encode(&line, EV, AT, &msg, err, sizeof err) != 0 ||
+			    strstr(msg.value, "\"idempotency_key\"") != NULL)
+				abort();
+			webhook_msg_clear(&msg);
+			webhook_line_clear(&line);
+		}
 	}
 	if (webhook_post_call((const char *)data, size, EV, AT, &msg, err, sizeof err) == 0) {
 		if (msg.action == WEBHOOK_PUBLISH) {

@@ -137,16 +137,17 @@ void it_post_signed(const struct it_ingress *in, const char *path, const char *b
 	ts_http("POST", it_url(in, path), headers, body, strlen(body), resp);
 }
 
-void it_event_id(const char *sig_header, const char *body, char out[65])
+void it_event_id(int64_t t, const char *body, char out[65])
 {
 	unsigned char md[32];
 	unsigned int len = 0;
+	char prefix[32];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
+	snprintf(prefix, sizeof prefix, "%lld.", (long long)t);
 	assert_non_null(ctx);
 	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
-	assert_int_equal(EVP_DigestUpdate(ctx, sig_header, strlen(sig_header)), 1);
-	assert_int_equal(EVP_DigestUpdate(ctx, "\n", 1), 1);
+	assert_int_equal(EVP_DigestUpdate(ctx, prefix, strlen(prefix)), 1);
 	assert_int_equal(EVP_DigestUpdate(ctx, body, strlen(body)), 1);
 	assert_int_equal(EVP_DigestFinal_ex(ctx, md, &len), 1);
 	EVP_MD_CTX_free(ctx);

@@ -55,8 +55,9 @@ void it_post_signed(const struct it_ingress *in, const char *path, const char *b
                     const char *secret, int64_t t, struct ts_http_resp *resp);
 /* The signature header value for body at t ("t=..,v0=.."). */
 void it_sign(const char *secret, int64_t t, const char *body, char *out, size_t size);
-/* Lowercase hex SHA-256 of (a + "\n" + b), computed here independently of the ingress. */
-void it_event_id(const char *sig_header, const char *body, char out[65]);
+/* The event id of a webhook signed at t: lowercase hex SHA-256 of "<t>.<body>" (the signed
+ * payload), computed here independently of the ingress. */
+void it_event_id(int64_t t, const char *body, char out[65]);
 
 /* Header value from a raw response header block (case-insensitive name), copied into out;
  * false when absent. */

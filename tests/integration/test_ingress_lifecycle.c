@@ -82,6 +82,8 @@ static void test_lifecycle_help_lists_settings(void **state)
 	    "INGRESS_API_TOKEN",
 	    "ELEVENLABS_WEBHOOK_SECRET",
 	    "INGRESS_TOOL_SECRET",
+	    "CALL_TOKEN_SECRET",
+	    "INGRESS_ADMIN_LISTEN",
 	    "INGRESS_ALLOW_UNAUTHENTICATED",
 	    "INGRESS_ALLOW_UNSIGNED_WEBHOOKS",
 	    "INGRESS_MAX_BODY",

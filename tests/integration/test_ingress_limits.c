@@ -21,6 +21,7 @@
 #define TRANS_PATH "/webhooks/elevenlabs/transcription"
 #define POST_PATH  "/webhooks/elevenlabs/post-call"
 #define TOOL       "tool-secret-0123456789abcdef"
+#define CALLTOKEN  "call-token-secret-0123456789"
 #define CALL_BODY                                                                      \
 	"{\"callType\":\"c\",\"timestamp\":\"lim\",\"drivers\":[{\"driverId\":\"%d\"," \
 	"\"driverName\":"                                                              \
@@ -173,36 +174,51 @@ static int headers_only(const struct it_ingress *in, const char *path, const cha
 	return status;
 }
 
-/* A webhook without a well-formed, fresh signature (or, on the transcription route, the tool's
- * secret) is refused on its headers: the 401 comes before a byte of the body is sent. One that
- * may be genuine waits for its body. */
+/* A webhook without a well-formed, fresh signature (or, on the transcription route, a well-formed,
+ * unexpired call token with the tool's secret) is refused on its headers: the 401 comes before a
+ * byte of the body is sent. One that may be genuine waits for its body. */
 static void test_limits_webhook_header_stage(void **state)
 {
 	struct it_stack *e = stack_of(state);
-	char fresh[200], stale[200], future[200];
+	char fresh[200], stale[200], future[200], token[200], expired[200], tool_token[400];
 	long long now = (long long)time(NULL);
 
 	snprintf(fresh, sizeof fresh, "ElevenLabs-Signature: t=%lld,v0=%064d", now, 0);
 	snprintf(stale, sizeof stale, "ElevenLabs-Signature: t=%lld,v0=%064d", now - 1801, 0);
 	snprintf(future, sizeof future, "ElevenLabs-Signature: t=%lld,v0=%064d", now + 600, 0);
+	/* the token's call_sid is in the body: any well-formed, unexpired token may be genuine */
+	snprintf(token, sizeof token, "X-Callpipe-Call-Token: v1.%lld.%064d", now + 3600, 0);
+	snprintf(expired, sizeof expired, "X-Callpipe-Call-Token: v1.%lld.%064d", now - 1, 0);
+	snprintf(tool_token, sizeof tool_token, "%s\r\nX-Callpipe-Tool-Secret: " TOOL, token);
 	assert_int_equal(headers_only(&e->in, POST_PATH, NULL), 401);
 	assert_int_equal(headers_only(&e->in, TRANS_PATH, NULL), 401);
 	assert_int_equal(headers_only(&e->in, POST_PATH, stale), 401);
 	assert_int_equal(headers_only(&e->in, POST_PATH, future), 401);
 	assert_int_equal(headers_only(&e->in, POST_PATH, "ElevenLabs-Signature: t=1,v0=zz"), 401);
 	assert_int_equal(headers_only(&e->in, TRANS_PATH, "X-Callpipe-Tool-Secret: wrong"), 401);
+	/* the tool secret alone writes into no call; a token alone lacks the tool secret */
+	assert_int_equal(headers_only(&e->in, TRANS_PATH, "X-Callpipe-Tool-Secret: " TOOL), 401);
+	assert_int_equal(headers_only(&e->in, TRANS_PATH, token), 401);
+	assert_int_equal(headers_only(&e->in, TRANS_PATH, expired), 401);
+	assert_int_equal(headers_only(&e->in, TRANS_PATH, "X-Callpipe-Call-Token: v1.x.y"), 401);
 	/* the tool's secret is for the transcription route only */
 	assert_int_equal(headers_only(&e->in, POST_PATH, "X-Callpipe-Tool-Secret: " TOOL), 401);
 	/* may be genuine: the body is read (the MAC needs it) */
 	assert_int_equal(headers_only(&e->in, POST_PATH, fresh), -1);
 	assert_int_equal(headers_only(&e->in, TRANS_PATH, fresh), -1);
-	assert_int_equal(headers_only(&e->in, TRANS_PATH, "X-Callpipe-Tool-Secret: " TOOL), -1);
+	assert_int_equal(headers_only(&e->in, TRANS_PATH, tool_token), -1);
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"signature_missing\"}") >= 3);
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"signature_too_old\"}") >= 1);
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"signature_future\"}") >= 1);
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"signature_malformed\"}") >=
 	            1);
 	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"tool_secret_mismatch\"}") >=
+	            2);
+	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"call_token_missing\"}") >=
+	            1);
+	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"call_token_expired\"}") >=
+	            1);
+	assert_true(it_metric(&e->in, "ingress_rejected_total{reason=\"call_token_malformed\"}") >=
 	            1);
 }
 
@@ -294,6 +310,7 @@ static int setup(void **state)
 	                              "INGRESS_BODY_BUDGET=131072",
 	                              "INGRESS_RETRY_AFTER_S=7",
 	                              "INGRESS_TOOL_SECRET=" TOOL,
+	                              "CALL_TOKEN_SECRET=" CALLTOKEN,
 	                              "LOG_LEVEL=info",
 	                              NULL};
 

@@ -27,8 +27,8 @@ static void expect_refusal(const char *bin, const char *const *env, int status, 
 	int rc = ts_run_all(argv, env, &out, 30000);
 
 	if (rc != status || !out || !strstr(out, what))
-		fail_msg("%s: exit %d (expected %d), output lacks \"%s\":\n%s", bin, rc, status, what,
-		         out ? out : "");
+		fail_msg("%s: exit %d (expected %d), output lacks \"%s\":\n%s", bin, rc, status,
+		         what, out ? out : "");
 	free(out);
 }
 
@@ -44,10 +44,14 @@ static void test_topics_missing_topic_stops_each_service(void **state)
 	snprintf(prefix, sizeof prefix, "KAFKA_TOPIC_PREFIX=%sabsent.", b.prefix);
 	snprintf(db, sizeof db, "DATABASE_URL=%s", ts_pg_url());
 	{
-		const char *env[] = {brokers, prefix, "HTTP_LISTEN=127.0.0.1:0",
+		const char *env[] = {brokers,
+		                     prefix,
+		                     "HTTP_LISTEN=127.0.0.1:0",
 		                     "INGRESS_API_TOKEN=topics-test-token-0123456789",
-		                     "ELEVENLABS_WEBHOOK_SECRET=whsec_topics", NULL};
-		snprintf(want, sizeof want, "topic %sabsent.calls.requested does not exist", b.prefix);
+		                     "ELEVENLABS_WEBHOOK_SECRET=whsec_topics",
+		                     NULL};
+		snprintf(want, sizeof want, "topic %sabsent.calls.requested does not exist",
+		         b.prefix);
 		expect_refusal("ingress", env, 2, want);
 	}
 	{
@@ -67,7 +71,8 @@ static void test_topics_missing_topic_stops_each_service(void **state)
 		                     "ELEVENLABS_AGENT_ID=a",
 		                     "ELEVENLABS_PHONE_NUMBER_ID=p",
 		                     NULL};
-		snprintf(want, sizeof want, "topic %sabsent.calls.requested does not exist", b.prefix);
+		snprintf(want, sizeof want, "topic %sabsent.calls.requested does not exist",
+		         b.prefix);
 		expect_refusal("dialer", env, 1, want);
 	}
 	ts_broker_stop(&b);

@@ -23,6 +23,9 @@ static const char *const env_names[] = {
     "ELEVENLABS_WEBHOOK_SECRET",
     "INGRESS_ALLOW_UNAUTHENTICATED",
     "INGRESS_ALLOW_UNSIGNED_WEBHOOKS",
+    "INGRESS_TOOL_SECRET",
+    "CALL_TOKEN_SECRET",
+    "INGRESS_ADMIN_LISTEN",
     "INGRESS_MAX_BODY",
     "INGRESS_DELIVERY_TIMEOUT_MS",
     "INGRESS_DRAIN_TIMEOUT_MS",
@@ -94,11 +97,24 @@ static void test_config_secure_by_default(void **state)
 	base(&c);
 	c.api_token = "short";
 	expect_error(&c, "INGRESS_API_TOKEN", "16");
+
+	/* the tool secret alone would open every call: it needs the per-call token key */
+	base(&c);
+	c.tool_secret = "tool-secret-0123456789";
+	expect_error(&c, "INGRESS_TOOL_SECRET", "CALL_TOKEN_SECRET");
+	c.call_token_secret = "call-token-secret-0123";
+	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	c.call_token_secret = "short";
+	expect_error(&c, "CALL_TOKEN_SECRET", "16");
+	c.tool_secret = NULL;
+	c.call_token_secret = "call-token-secret-0123"; /* a token key alone is fine */
+	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
 }
 
 static void test_config_cross_checks(void **state)
 {
 	struct ingress_config c;
+	char err[512];
 
 	(void)state;
 	base(&c);
@@ -117,6 +133,11 @@ static void test_config_cross_checks(void **state)
 	base(&c);
 	c.body_budget = 1048575;
 	expect_error(&c, "INGRESS_BODY_BUDGET", "INGRESS_MAX_POST_CALL_BODY");
+	base(&c);
+	c.admin_listen = "nonsense";
+	expect_error(&c, "INGRESS_ADMIN_LISTEN", NULL);
+	c.admin_listen = "127.0.0.1:9100";
+	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
 }
 
 static void test_config_load(void **state)

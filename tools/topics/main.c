@@ -27,8 +27,8 @@ static const struct cfg_option topics_options[] = {
             "partitions of calls.requested and webhooks.* (the most workers that share the work)",
             partitions, 1, 10000, false),
     CFG_OPT(struct topics_config, "dlq-partitions", "TOPICS_DLQ_PARTITIONS", CFG_INT,
-            KBUS_TOPICS_TEXT(KBUS_TOPICS_DLQ_PARTITIONS),
-            "partitions of each .dlq topic", dlq_partitions, 1, 10000, false),
+            KBUS_TOPICS_TEXT(KBUS_TOPICS_DLQ_PARTITIONS), "partitions of each .dlq topic",
+            dlq_partitions, 1, 10000, false),
     CFG_OPT(struct topics_config, "replication-factor", "TOPICS_REPLICATION_FACTOR", CFG_INT, "-1",
             "replicas of each partition (-1: the broker's default.replication.factor)",
             replication_factor, -1, 100, false),
@@ -96,7 +96,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!conf.brokers || !*conf.brokers) {
-		fprintf(stderr, "topics: KAFKA_BROKERS (--kafka-brokers) is required for %s\n", cmd);
+		fprintf(stderr, "topics: KAFKA_BROKERS (--kafka-brokers) is required for %s\n",
+		        cmd);
 		goto out;
 	}
 	kc = (struct kbus_config){.brokers = conf.brokers,
