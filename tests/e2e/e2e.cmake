@@ -1,11 +1,13 @@
 # tests/e2e: the whole pipeline end to end (label e2e), and the compose/ validation (label
 # integration). Each e2e test brings up its own stack: a schema in the ctest Postgres (or a
-# private cluster), a devbroker, elevensim, the ingress and the workers, on free loopback ports.
+# private cluster), a devbroker (label kafka: topics and groups of its own on the run's Apache
+# Kafka broker, or a private one), elevensim, the ingress and the workers, on free loopback ports.
 set(E2E_HARNESS
   ${CMAKE_CURRENT_LIST_DIR}/e2e_stack.c
   ${CMAKE_CURRENT_LIST_DIR}/e2e_driver.c
   ${CMAKE_CURRENT_LIST_DIR}/e2e_check.c
-  ${CMAKE_CURRENT_LIST_DIR}/e2e_sim.c)
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_sim.c
+  ${CMAKE_CURRENT_LIST_DIR}/e2e_group.c)
 
 foreach(scenario load crash pg_outage broker scale)
   callpipe_integration_test(NAME e2e_${scenario}
@@ -31,3 +33,14 @@ set_tests_properties(compose_check PROPERTIES LABELS integration TIMEOUT 120)
 # groups of each test's own).
 callpipe_kafka_variant(e2e_crash)
 callpipe_kafka_variant(e2e_scale)
+
+# Kafka only: the broker itself is killed with -9 and restarted, a private one (the shared broker
+# serves the other tests). Needs the kafka fixture for the fetched jars, not for its broker.
+if(CALLPIPE_KAFKA_TESTS)
+  callpipe_integration_test(NAME e2e_kafka_restart
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_e2e_kafka_restart.c ${E2E_HARNESS}
+    LABELS kafka TIMEOUT 300)
+  target_include_directories(e2e_kafka_restart PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  set_tests_properties(e2e_kafka_restart PROPERTIES FIXTURES_REQUIRED "pg;kafka"
+    ENVIRONMENT "${CALLPIPE_TEST_ENV};CALLPIPE_TEST_BROKER=kafka")
+endif()

@@ -12,27 +12,31 @@
 
 #include <cmocka.h>
 
-const char *const e2e_worker_env_fast[] = {
-    "KAFKA_SESSION_TIMEOUT_MS=6000",
-    /* calls whose dial outcome died with a killed dialer are settled within the test: the
-     * sweeper looks at calls older than 20 s every 4 s. Its lease is max(5 s, 3 x interval)
-     * and it only works on a row while a whole request timeout fits in the lease (minus 1 s),
-     * so the request timeout must stay under 11 s here; with the 30 s default it would settle
-     * nothing at this interval. 10 s still rides out elevensim's occasional multi-second
-     * stalls under a burst of dials (an answer that late would be dial_outcome_unknown). */
-    "DIALER_SWEEP_AGE_S=20",
-    "DIALER_SWEEP_INTERVAL_S=4",
-    "DIALER_REQUEST_TIMEOUT_MS=10000",
-    "DIALER_CONNECT_TIMEOUT_MS=2000",
-    /* The sweeper leaves a claimed call without answer alone for as long as a dial may still
-     * be running somewhere: attempts x request timeout + the waits between them, capped by
-     * these. With the defaults (10 s, Retry-After up to 60 s) that is 5 x 10 + 4 x 60 = 290 s,
-     * longer than the test waits, so a dialer killed with a *refused* dial in flight (no
-     * webhook will ever settle that call) failed the test; here 5 x 10 + 4 x 5 = 70 s. */
-    "DIALER_RETRY_MAX_MS=2000",
-    "DIALER_RETRY_AFTER_MAX_S=5",
-    NULL,
-};
+/* The items of e2e_worker_env_fast (shared with e2e_worker_env_kill).
+ *
+ * Calls whose dial outcome died with a killed dialer are settled within the test: the sweeper
+ * looks at calls older than 20 s every 4 s. Its lease is max(5 s, 3 x interval) and it only
+ * works on a row while a whole request timeout fits in the lease (minus 1 s), so the request
+ * timeout must stay under 11 s here; with the 30 s default it would settle nothing at this
+ * interval. 10 s still rides out elevensim's occasional multi-second stalls under a burst of
+ * dials (an answer that late would be dial_outcome_unknown).
+ *
+ * The sweeper leaves a claimed call without answer alone for as long as a dial may still be
+ * running somewhere: attempts x request timeout + the waits between them, capped by the retry
+ * settings. With the defaults (10 s, Retry-After up to 60 s) that is 5 x 10 + 4 x 60 = 290 s,
+ * longer than the test waits, so a dialer killed with a *refused* dial in flight (no webhook
+ * will ever settle that call) failed the test; here 5 x 10 + 4 x 5 = 70 s. */
+#define E2E_WORKER_ENV_FAST                                                                   \
+	"KAFKA_SESSION_TIMEOUT_MS=" E2E_STR(E2E_SESSION_TIMEOUT_MS), "DIALER_SWEEP_AGE_S=20", \
+	    "DIALER_SWEEP_INTERVAL_S=4", "DIALER_REQUEST_TIMEOUT_MS=10000",                   \
+	    "DIALER_CONNECT_TIMEOUT_MS=2000", "DIALER_RETRY_MAX_MS=2000",                     \
+	    "DIALER_RETRY_AFTER_MAX_S=5"
+
+const char *const e2e_worker_env_fast[] = {E2E_WORKER_ENV_FAST, NULL};
+
+/* Two attempts per dial: 2 x 10 + 1 x 5 = 25 s instead of 70 before the sweeper may settle a
+ * dial that died with its dialer (a call answered 503 twice fails with HTTP 503). */
+const char *const e2e_worker_env_kill[] = {E2E_WORKER_ENV_FAST, "DIALER_MAX_ATTEMPTS=2", NULL};
 
 struct e2e_sim {
 	struct e2e_sim_call *calls;

@@ -59,7 +59,12 @@ const char *e2e_sim_outcome_str(enum e2e_sim_outcome o);
 #define E2E_SIM_REFUSAL_MESSAGE "Failed to initiate the call: number unreachable"
 
 /* Environment for workers that makes them react within a test's time: short consumer session
- * timeouts, a quick stuck-call sweeper, bounded retries. NULL-terminated. */
+ * timeouts (E2E_SESSION_TIMEOUT_MS), a quick stuck-call sweeper, bounded retries.
+ * NULL-terminated. */
+#define E2E_SESSION_TIMEOUT_MS 6000
 extern const char *const e2e_worker_env_fast[];
+/* The same for tests that kill dialers with dials in flight: those dials are settled by the
+ * sweeper (dial_outcome_unknown) within about 30 s instead of 75. */
+extern const char *const e2e_worker_env_kill[];
 
 #endif
