@@ -64,6 +64,39 @@ int codec_get_str(const json_t *obj, const char *name, bool required, size_t max
 	return 0;
 }
 
+bool codec_utf8_ok(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p++;
+		unsigned need, min, cp;
+
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1, min = 0x80, cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2, min = 0x800, cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3, min = 0x10000, cp = c & 0x07;
+		} else {
+			return false; /* a continuation byte, an overlong lead (c0, c1), or f5..ff
+			               */
+		}
+		if ((size_t)(end - p) < need)
+			return false;
+		for (unsigned i = 0; i < need; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
 /* codec_lookup, then a type check: "field 'name' must be <what>" when v is not of type. */
 static int codec_get_typed(const json_t *obj, const char *name, bool required, json_type type,
                            const char *what, json_t **out, char *errstr, size_t errstr_size)

@@ -18,6 +18,11 @@ int codec_get_obj(const json_t *obj, const char *name, bool required, json_t **o
 int codec_get_arr(const json_t *obj, const char *name, bool required, json_t **out, char *errstr,
                   size_t errstr_size);
 
+/* True when s[0..len) is well-formed UTF-8 by the rules jansson applies to JSON strings (no
+ * overlong forms, no surrogates, nothing above U+10FFFF): text that can become a JSON string or a
+ * Postgres text value. */
+bool codec_utf8_ok(const char *s, size_t len);
+
 /* Parses a buffer that must hold one JSON object. errstr says where it broke. Returns new ref. */
 json_t *codec_parse_object(const char *buf, size_t len, char *errstr, size_t errstr_size);
 

@@ -224,12 +224,19 @@ int httpd_resolve_listen(const char *setting, const char *listen, struct sockadd
 struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_ready_fn *ready,
                                  void *opaque, char *errstr, size_t errstr_size)
 {
+	return httpd_start_named("HTTP_LISTEN", listen, m, ready, opaque, errstr, errstr_size);
+}
+
+struct httpd *httpd_start_named(const char *setting, const char *listen, struct metrics *m,
+                                httpd_ready_fn *ready, void *opaque, char *errstr,
+                                size_t errstr_size)
+{
 	struct httpd *h = NULL;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
-	if (httpd_resolve_listen("HTTP_LISTEN", listen, &ss, errstr, errstr_size) < 0)
+	if (httpd_resolve_listen(setting, listen, &ss, errstr, errstr_size) < 0)
 		goto fail;
 	h = calloc(1, sizeof *h);
 	if (h == NULL) {
@@ -248,8 +255,8 @@ struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_re
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_CONN_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT, MHD_OPTION_END);
 	if (h->daemon == NULL) {
-		snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not local?)",
-		         listen);
+		snprintf(errstr, errstr_size,
+		         "%s: cannot listen on %s (address in use or not local?)", setting, listen);
 		goto fail;
 	}
 	info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);

@@ -346,7 +346,8 @@ static void metrics_put_double(FILE *fp, double v)
 		fputs(v > 0 ? "+Inf" : "-Inf", fp);
 		return;
 	}
-	if (v == (double)(long long)v && fabs(v) < 1e15) {
+	/* the range first: casting 1e21 to long long is undefined behaviour */
+	if (fabs(v) < 1e15 && v == (double)(long long)v) {
 		/* Integral values (most counters) print plainly: "1000000", not "1e+06". */
 		fprintf(fp, "%lld", (long long)v);
 		return;

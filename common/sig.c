@@ -12,9 +12,8 @@
 
 #define SIG_HEADER_MAX 4096 /* longer headers are malformed, not parsed */
 #define SIG_MAX_V0     8    /* at most this many candidate signatures are compared */
-#define SIG_MAC_LEN    32
-#define SIG_T_DIGITS   18 /* enough for any unix time, small enough to never overflow */
-#define SIG_BLOCK      64 /* SHA-256 block size: the HMAC key length */
+#define SIG_T_DIGITS   18   /* enough for any unix time, small enough to never overflow */
+#define SIG_BLOCK      64   /* SHA-256 block size: the HMAC key length */
 
 struct sig_key {
 	EVP_MD *md;        /* SHA-256, fetched once */
@@ -100,28 +99,26 @@ static int sig_prefix(int64_t t, char *out, size_t size)
 	return n + 1;
 }
 
-/* HMAC-SHA256(secret, "<t>.<body>") into mac (RFC 2104). The pads were hashed once in
- * sig_key_new; here the two states are copied and only "<t>.", the body and the inner digest
- * are hashed, in place. OpenSSL 3's one-shot HMAC() fetches HMAC and SHA-256 by name (under a
- * lock) and builds three digest contexts on every call. Returns 0 or -1. */
-static int sig_mac(const struct sig_key *k, int64_t t, const void *body, size_t len,
-                   unsigned char mac[SIG_MAC_LEN])
+/* HMAC-SHA256 of a || b into mac (RFC 2104). The pads were hashed once in sig_key_new; here the
+ * two states are copied and only the message and the inner digest are hashed, in place.
+ * OpenSSL 3's one-shot HMAC() fetches HMAC and SHA-256 by name (under a lock) and builds three
+ * digest contexts on every call. Returns 0 or -1. */
+int sig_key_hmac(const struct sig_key *k, const void *a, size_t alen, const void *b, size_t blen,
+                 unsigned char mac[SIG_MAC_LEN])
 {
 	unsigned char inner[SIG_MAC_LEN];
-	char prefix[32];
 	unsigned int n_in = 0, n_out = 0;
-	int n = sig_prefix(t, prefix, sizeof prefix);
 	EVP_MD_CTX *ctx = NULL;
 	int rc = -1;
 
-	if (k == NULL || n < 0 || (body == NULL && len > 0))
+	if (k == NULL || (a == NULL && alen > 0) || (b == NULL && blen > 0))
 		return -1;
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL)
 		goto out;
 	if (EVP_MD_CTX_copy_ex(ctx, k->inner) != 1 ||
-	    EVP_DigestUpdate(ctx, prefix, (size_t)n) != 1 ||
-	    (len > 0 && EVP_DigestUpdate(ctx, body, len) != 1) ||
+	    (alen > 0 && EVP_DigestUpdate(ctx, a, alen) != 1) ||
+	    (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
 	    EVP_DigestFinal_ex(ctx, inner, &n_in) != 1 || n_in != SIG_MAC_LEN)
 		goto out;
 	if (EVP_MD_CTX_copy_ex(ctx, k->outer) != 1 ||
@@ -133,6 +130,18 @@ out:
 	OPENSSL_cleanse(inner, sizeof inner);
 	EVP_MD_CTX_free(ctx);
 	return rc;
+}
+
+/* HMAC-SHA256(secret, "<t>.<body>") into mac. Returns 0 or -1. */
+static int sig_mac(const struct sig_key *k, int64_t t, const void *body, size_t len,
+                   unsigned char mac[SIG_MAC_LEN])
+{
+	char prefix[32];
+	int n = sig_prefix(t, prefix, sizeof prefix);
+
+	if (n < 0)
+		return -1;
+	return sig_key_hmac(k, prefix, (size_t)n, body, len, mac);
 }
 
 int sig_sign(const char *secret, int64_t t, const void *body, size_t len, char *out,
@@ -244,31 +253,58 @@ static int sig_parse(const char *header, struct sig_parsed *p)
 	return p->have_t && p->nv0 > 0 ? 0 : -1;
 }
 
-enum sig_result sig_key_verify(const struct sig_key *k, const char *header, const void *body,
-                               size_t len, int64_t now, long max_age_s, long max_skew_s)
+/* Parses header into *p and judges its t at now: everything but the MAC. */
+static enum sig_result sig_parse_fresh(const char *header, int64_t now, long max_age_s,
+                                       long max_skew_s, struct sig_parsed *p)
 {
-	struct sig_parsed p;
-	unsigned char mac[SIG_MAC_LEN];
-	bool match = false;
 	const char *h = header;
 
 	while (h != NULL && isspace((unsigned char)*h))
 		h++;
 	if (h == NULL || *h == '\0')
 		return SIG_MISSING;
-	if (sig_parse(h, &p) < 0)
+	if (sig_parse(h, p) < 0)
 		return SIG_MALFORMED;
-	if (now - p.t > max_age_s)
+	if (now - p->t > max_age_s)
 		return SIG_TOO_OLD;
-	if (p.t - now > max_skew_s)
+	if (p->t - now > max_skew_s)
 		return SIG_FUTURE;
+	return SIG_OK;
+}
+
+enum sig_result sig_check_header(const char *header, int64_t now, long max_age_s, long max_skew_s)
+{
+	struct sig_parsed p;
+
+	return sig_parse_fresh(header, now, max_age_s, max_skew_s, &p);
+}
+
+enum sig_result sig_key_verify_t(const struct sig_key *k, const char *header, const void *body,
+                                 size_t len, int64_t now, long max_age_s, long max_skew_s,
+                                 int64_t *t)
+{
+	struct sig_parsed p;
+	unsigned char mac[SIG_MAC_LEN];
+	bool match = false;
+	enum sig_result r = sig_parse_fresh(header, now, max_age_s, max_skew_s, &p);
+
+	if (r != SIG_OK)
+		return r;
 	if (sig_mac(k, p.t, body, len, mac) < 0)
 		return SIG_MISMATCH;
 	/* Compare against every candidate, without stopping early. */
 	for (size_t i = 0; i < p.nv0; i++)
 		match |= CRYPTO_memcmp(mac, p.v0[i], SIG_MAC_LEN) == 0;
 	OPENSSL_cleanse(mac, sizeof mac);
+	if (match && t != NULL)
+		*t = p.t;
 	return match ? SIG_OK : SIG_MISMATCH;
+}
+
+enum sig_result sig_key_verify(const struct sig_key *k, const char *header, const void *body,
+                               size_t len, int64_t now, long max_age_s, long max_skew_s)
+{
+	return sig_key_verify_t(k, header, body, len, now, max_age_s, max_skew_s, NULL);
 }
 
 enum sig_result sig_verify(const char *secret, const char *header, const void *body, size_t len,

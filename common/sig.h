@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SIG_MAC_LEN 32 /* HMAC-SHA256 */
+
 enum sig_result {
 	SIG_OK = 0,
 	SIG_MISSING,   /* no header */
@@ -31,6 +33,24 @@ int sig_sign(const char *secret, int64_t t, const void *body, size_t len, char *
  * (secret rotation); unknown keys are ignored. */
 enum sig_result sig_key_verify(const struct sig_key *k, const char *header, const void *body,
                                size_t len, int64_t now, long max_age_s, long max_skew_s);
+
+/* The checks of sig_key_verify that need no body: header present, well-formed, t within
+ * max_age_s before and max_skew_s after now. SIG_OK here means only that the MAC is worth
+ * computing once the body is in; sig_key_verify gives the same answer for any other result. */
+enum sig_result sig_check_header(const char *header, int64_t now, long max_age_s, long max_skew_s);
+
+/* sig_key_verify that also gives the verified timestamp: *t (may be NULL) is set only on SIG_OK.
+ * A signature covers the timestamp's value and the body, not the header's spelling (leading
+ * zeros, hex case, blanks, unknown items), so (*t, body) is what identifies a signed event. */
+enum sig_result sig_key_verify_t(const struct sig_key *k, const char *header, const void *body,
+                                 size_t len, int64_t now, long max_age_s, long max_skew_s,
+                                 int64_t *t);
+
+/* HMAC-SHA256 under k of the concatenation a || b (either may be empty) into mac; for other MACs
+ * under a secret of their own (common/calltoken.c). Returns 0 or -1. */
+__attribute__((warn_unused_result)) int sig_key_hmac(const struct sig_key *k, const void *a,
+                                                     size_t alen, const void *b, size_t blen,
+                                                     unsigned char mac[SIG_MAC_LEN]);
 
 /* sig_key_verify with a key made for this one call (tests, tools: a server keeps its key). */
 enum sig_result sig_verify(const char *secret, const char *header, const void *body, size_t len,

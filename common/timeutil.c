@@ -22,6 +22,15 @@ int64_t time_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int time_secs_to_ms(double secs, int64_t *ms)
+{
+	/* NaN fails both comparisons; +-inf and 1e300 fail one */
+	if (!(secs >= 0.0 && secs <= (double)TIME_UNIX_MAX_S))
+		return -1;
+	*ms = (int64_t)(secs * 1000.0);
+	return 0;
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {

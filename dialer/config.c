@@ -33,6 +33,15 @@ static const struct cfg_option dialer_options[] = {
     CFG_OPT(struct dialer_config, "transfer-number", "DIALER_TRANSFER_NUMBER", CFG_STR, "",
             "number the agent transfers to when the driver asks for a human (transfer_to)",
             transfer_number, 0, 0, false),
+    CFG_OPT(struct dialer_config, "call-token-secret", "CALL_TOKEN_SECRET", CFG_SECRET, NULL,
+            "key of the per-call tool tokens (the ingress's CALL_TOKEN_SECRET): each call gets "
+            "the dynamic variable call_token, which the agent's tool sends back in "
+            "X-Callpipe-Call-Token; unset: no call_token",
+            call_token_secret, 0, 0, false),
+    CFG_OPT(struct dialer_config, "call-token-ttl-s", "DIALER_CALL_TOKEN_TTL_S", CFG_INT, "21600",
+            "how long a call token is accepted after the dialer read the call request "
+            "(seconds): longer than any dial plus conversation",
+            call_token_ttl_s, 60, 2592000, false),
     CFG_OPT(struct dialer_config, "concurrency", "DIALER_CONCURRENCY", CFG_INT, "50",
             "most outbound-call requests in flight at once (ElevenLabs limits concurrent calls)",
             concurrency, 1, 10000, false),
@@ -148,6 +157,11 @@ int dialer_config_validate(const struct dialer_config *conf, char *errstr, size_
 		snprintf(errstr, errstr_size,
 		         "DIALER_RETRY_BASE_MS (%lld) must not exceed DIALER_RETRY_MAX_MS (%lld)",
 		         conf->retry_base_ms, conf->retry_max_ms);
+		return -1;
+	}
+	if (conf->call_token_secret && conf->call_token_secret[0] &&
+	    strlen(conf->call_token_secret) < 16) {
+		snprintf(errstr, errstr_size, "CALL_TOKEN_SECRET: shorter than 16 characters");
 		return -1;
 	}
 	if (conf->sweep_max_age_s && conf->sweep_max_age_s < conf->sweep_age_s) {

@@ -16,6 +16,8 @@ struct dialer_config {
 	char *http_listen, *log_level;
 	char *el_base_url, *el_api_key, *el_agent_id, *el_phone_number_id;
 	char *dispatcher_name, *transfer_number;
+	char *call_token_secret; /* NULL: no call_token dynamic variable */
+	long long call_token_ttl_s;
 	long long concurrency, rate_per_sec, max_attempts;
 	long long request_timeout_ms, connect_timeout_ms;
 	long long retry_base_ms, retry_max_ms, retry_after_max_s;

@@ -1,12 +1,14 @@
 /* job: decoding a calls.requested message into a dial job, and the job's database steps. */
 #include "job.h"
 
+#include "calltoken.h"
 #include "codec.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
 #include "prompt.h"
 #include "store_calls.h"
+#include "timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,7 @@ static int job_build(struct job *j, const struct codec_call_requested *m,
 {
 	const char *trip = m->trip_id;
 	struct prompt_input in;
+	char token[CALLTOKEN_SIZE] = "";
 	json_t *body;
 
 	if (!trip && json_is_object(m->violations))
@@ -48,6 +51,14 @@ static int job_build(struct job *j, const struct codec_call_requested *m,
 	snprintf(j->driver_id, sizeof j->driver_id, "%s", m->driver_id);
 	j->has_trip = trip && *trip;
 	snprintf(j->trip_id, sizeof j->trip_id, "%s", j->has_trip ? trip : "");
+	/* The agent's tool sends it back with every line; it is good for this call_sid only, and
+	 * from now (retries and the conversation included) for the configured time. */
+	if (conf->call_token_secret && conf->call_token_secret[0] &&
+	    calltoken_sign(conf->call_token_secret, m->call_sid,
+	                   time_now_ms() / 1000 + conf->call_token_ttl_s, token, sizeof token)) {
+		snprintf(j->error, sizeof j->error, "could not make the call token");
+		return -1;
+	}
 	in = (struct prompt_input){
 	    .call_sid = m->call_sid,
 	    .driver_id = m->driver_id,
@@ -59,6 +70,7 @@ static int job_build(struct job *j, const struct codec_call_requested *m,
 	    .violations = m->violations,
 	    .dispatcher_name = conf->dispatcher_name,
 	    .transfer_to = conf->transfer_number,
+	    .call_token = token,
 	};
 	body = prompt_outbound_body(&in, conf->el_agent_id, conf->el_phone_number_id);
 	j->body = body ? codec_dump(body, NULL) : NULL;

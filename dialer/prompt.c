@@ -195,6 +195,8 @@ json_t *prompt_dynamic_variables(const struct prompt_input *in)
 	rc |= prompt_set_text(vars, "custom_rules", rules);
 	rc |= prompt_set_text(vars, "first_message", first.s);
 	rc |= prompt_set_text(vars, "call_context", context.s);
+	if (prompt_str(in->call_token))
+		rc |= prompt_set_text(vars, "call_token", in->call_token);
 out:
 	free(summary.s);
 	free(first.s);

@@ -14,6 +14,7 @@ struct prompt_input {
 	const char *trip_id, *call_type, *custom_rules;
 	const json_t *violations;
 	const char *dispatcher_name, *transfer_to;
+	const char *call_token; /* the call's tool token (common/calltoken.h); NULL: none */
 };
 
 /* Longest text put into one dynamic variable (bytes, cut at a UTF-8 boundary). */
@@ -21,7 +22,8 @@ struct prompt_input {
 
 /* The dynamic variables: call_sid, driver_id, driver_name, dispatcher_name, transfer_to,
  * trip_id, call_type, violations_count, violations_summary, custom_rules, first_message,
- * call_context. Every value is a string except violations_count. Same input, same output.
+ * call_context, and call_token when the input has one. Every value is a string except
+ * violations_count. Same input, same output.
  * Returns a new object (caller owns), NULL on allocation failure. */
 json_t *prompt_dynamic_variables(const struct prompt_input *in);
 

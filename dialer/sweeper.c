@@ -71,15 +71,17 @@ void sweeper_classify(long http_status, const char *body, size_t len, struct swe
 	} else if (strcmp(status, "done") == 0) {
 		const json_t *start = json_object_get(meta, "start_time_unix_secs");
 		const json_t *dur = json_object_get(meta, "call_duration_secs");
+		int64_t ms;
 
 		v->action = SWEEP_COMPLETED;
 		v->label = "completed";
-		if (json_is_number(start) && json_number_value(start) > 0)
-			time_format_iso_ms(
-			    (int64_t)((json_number_value(start) +
-			               (json_is_number(dur) ? json_number_value(dur) : 0)) *
-			              1000),
-			    v->end_time, sizeof v->end_time);
+		/* an absurd start or duration is no end time (never an undefined conversion) */
+		if (json_is_number(start) && json_number_value(start) > 0 &&
+		    (!json_is_number(dur) || json_number_value(dur) >= 0) &&
+		    time_secs_to_ms(json_number_value(start) +
+		                        (json_is_number(dur) ? json_number_value(dur) : 0),
+		                    &ms) == 0)
+			time_format_iso_ms(ms, v->end_time, sizeof v->end_time);
 	} else if (strcmp(status, "failed") == 0) {
 		const char *why = json_string_value(json_object_get(meta, "termination_reason"));
 

@@ -24,12 +24,20 @@ static const struct cfg_option ingress_options[] = {
     CFG_OPT(struct ingress_config, "webhook-secret", "ELEVENLABS_WEBHOOK_SECRET", CFG_SECRET, NULL,
             "HMAC secret of the ElevenLabs webhooks (ElevenLabs-Signature header)", webhook_secret,
             0, 0, false),
-    CFG_OPT(
-        struct ingress_config, "tool-secret", "INGRESS_TOOL_SECRET", CFG_SECRET, NULL,
-        "shared secret the ElevenLabs per-turn webhook tool sends in the X-Callpipe-Tool-Secret "
-        "header (tools cannot sign); accepted on /webhooks/elevenlabs/transcription only, as an "
-        "alternative to a valid signature",
-        tool_secret, 0, 0, false),
+    CFG_OPT(struct ingress_config, "call-token-secret", "CALL_TOKEN_SECRET", CFG_SECRET, NULL,
+            "key of the per-call tokens the dialer hands the agent (dynamic variable call_token; "
+            "the same value in the dialer): with it, /webhooks/elevenlabs/transcription also "
+            "takes unsigned lines from the agent's tool that carry X-Callpipe-Call-Token, each "
+            "only for the call_sid its token was made for; unset: signed lines only",
+            call_token_secret, 0, 0, false),
+    CFG_OPT(struct ingress_config, "tool-secret", "INGRESS_TOOL_SECRET", CFG_SECRET, NULL,
+            "optional second check on tool lines: the X-Callpipe-Tool-Secret header they must "
+            "carry besides their call token (needs CALL_TOKEN_SECRET)",
+            tool_secret, 0, 0, false),
+    CFG_OPT(struct ingress_config, "admin-listen", "INGRESS_ADMIN_LISTEN", CFG_STR, NULL,
+            "host:port of the admin address (/metrics, /healthz, /readyz), kept off the "
+            "internet; when set, /metrics is no longer served on HTTP_LISTEN",
+            admin_listen, 0, 0, false),
     CFG_OPT(struct ingress_config, "allow-unauthenticated", "INGRESS_ALLOW_UNAUTHENTICATED",
             CFG_BOOL, "false",
             "explicit opt-in to run without INGRESS_API_TOKEN (anyone can place calls); logged",
@@ -63,6 +71,32 @@ static const struct cfg_option ingress_options[] = {
             "out); headers that do not fit: 431. libmicrohttpd zeroes it for every request, so "
             "more costs CPU",
             connection_memory, 4096, 1048576, false),
+    CFG_OPT(struct ingress_config, "connections-per-address", "INGRESS_CONNECTIONS_PER_ADDRESS",
+            CFG_INT, "256",
+            "most concurrent connections from one client address (IPv6: one /64); more are "
+            "closed at once. 0: no limit (behind a proxy, where every client has the proxy's "
+            "address: limit per client there)",
+            connections_per_address, 0, 1000000, false),
+    CFG_OPT(struct ingress_config, "header-timeout-ms", "INGRESS_HEADER_TIMEOUT_MS", CFG_INT,
+            "5000",
+            "a request's line and headers must be in within this long of the connection "
+            "opening (on a kept-alive connection: of its request line, which must come within "
+            "INGRESS_CONNECTION_TIMEOUT_S of the previous answer); later, the connection is "
+            "closed. A deadline, not an idle timeout: trickling bytes does not extend it",
+            header_timeout_ms, 100, 600000, false),
+    CFG_OPT(struct ingress_config, "body-timeout-ms", "INGRESS_BODY_TIMEOUT_MS", CFG_INT, "5000",
+            "a body must be in within this long of its headers, plus its length at "
+            "INGRESS_BODY_MIN_RATE (a chunked body: the route's size limit); later, the "
+            "connection is closed",
+            body_timeout_ms, 100, 600000, false),
+    CFG_OPT(struct ingress_config, "body-min-rate", "INGRESS_BODY_MIN_RATE", CFG_INT, "32768",
+            "slowest upload (bytes per second) a body's deadline allows for", body_min_rate, 1,
+            1073741824, false),
+    CFG_OPT(struct ingress_config, "body-budget", "INGRESS_BODY_BUDGET", CFG_INT, "67108864",
+            "bytes of request bodies held at once, all requests together (a body with "
+            "Content-Length counts it in full from its headers); a request that does not fit: "
+            "503 with Retry-After",
+            body_budget, 65536, 68719476736LL, false),
     CFG_OPT(struct ingress_config, "threads", "INGRESS_THREADS", CFG_INT, "2",
             "HTTP worker threads (each serves many connections; also the read pool size)", threads,
             1, INGRESS_THREADS_MAX, false),
@@ -158,6 +192,38 @@ int ingress_config_check(const struct ingress_config *conf, char *errstr, size_t
 		snprintf(errstr, errstr_size,
 		         "INGRESS_TOOL_SECRET (--tool-secret) is shorter than 16 characters");
 		return -1;
+	}
+	if (conf->body_budget < conf->max_body || conf->body_budget < conf->max_post_call_body) {
+		snprintf(
+		    errstr, errstr_size,
+		    "INGRESS_BODY_BUDGET (%lld) is below a body size limit "
+		    "(INGRESS_MAX_BODY %lld, INGRESS_MAX_POST_CALL_BODY %lld): such a body could "
+		    "never be accepted",
+		    conf->body_budget, conf->max_body, conf->max_post_call_body);
+		return -1;
+	}
+	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0' &&
+	    strlen(conf->call_token_secret) < 16) {
+		snprintf(errstr, errstr_size,
+		         "CALL_TOKEN_SECRET (--call-token-secret) is shorter than 16 characters");
+		return -1;
+	}
+	if (conf->tool_secret != NULL && conf->tool_secret[0] != '\0' &&
+	    (conf->call_token_secret == NULL || conf->call_token_secret[0] == '\0')) {
+		snprintf(
+		    errstr, errstr_size,
+		    "INGRESS_TOOL_SECRET (--tool-secret) is set but CALL_TOKEN_SECRET is not: "
+		    "a tool line needs its per-call token (X-Callpipe-Call-Token) besides the "
+		    "tool secret; set CALL_TOKEN_SECRET here and in the dialer (docs/ingress.md)");
+		return -1;
+	}
+	if (conf->admin_listen != NULL && conf->admin_listen[0] != '\0') {
+		if (cfg_parse_listen(conf->admin_listen, host, sizeof host, &port) != 0) {
+			snprintf(errstr, errstr_size,
+			         "INGRESS_ADMIN_LISTEN (--admin-listen): '%s' is not host:port",
+			         conf->admin_listen);
+			return -1;
+		}
 	}
 	if (conf->drain_timeout_ms <= conf->delivery_timeout_ms) {
 		snprintf(errstr, errstr_size,

@@ -18,7 +18,9 @@ struct ingress_config {
 	char *db_schema;
 	char *api_token;      /* secret; NULL = none */
 	char *webhook_secret; /* secret; NULL = none */
-	char *tool_secret;    /* secret; NULL = none: per-turn tool's shared header secret */
+	char *tool_secret;    /* secret; NULL = none: the tool's shared header, with a call token */
+	char *call_token_secret; /* secret; NULL = no tool path: key of the per-call tool tokens */
+	char *admin_listen;      /* NULL = none: /metrics stays on http_listen */
 	bool allow_unauthenticated;
 	bool allow_unsigned_webhooks;
 	long long max_body;
@@ -28,6 +30,11 @@ struct ingress_config {
 	long long connection_timeout_s;
 	long long connection_limit;
 	long long connection_memory;
+	long long connections_per_address; /* 0: no limit */
+	long long header_timeout_ms;
+	long long body_timeout_ms;
+	long long body_min_rate; /* bytes per second */
+	long long body_budget;   /* bytes of request bodies held at once */
 	long long threads;
 	long long sig_max_age_s;
 	long long sig_max_skew_s;
@@ -46,9 +53,10 @@ const struct cfg_spec *ingress_config_spec(void);
 enum cfg_result ingress_config_load(struct ingress_config *conf, int argc, char **argv,
                                     char *errstr, size_t errstr_size);
 
-/* Cross-field checks: listen address, log level, limits, and the secure-by-default rule (no token
- * without INGRESS_ALLOW_UNAUTHENTICATED, no webhook secret without
- * INGRESS_ALLOW_UNSIGNED_WEBHOOKS). Returns 0 or -1 with errstr. */
+/* Cross-field checks: listen addresses, log level, limits, and the secure-by-default rule (no
+ * token without INGRESS_ALLOW_UNAUTHENTICATED, no webhook secret without
+ * INGRESS_ALLOW_UNSIGNED_WEBHOOKS, no tool secret without CALL_TOKEN_SECRET). Returns 0 or -1
+ * with errstr. */
 __attribute__((warn_unused_result)) int ingress_config_check(const struct ingress_config *conf,
                                                              char *errstr, size_t errstr_size);
 

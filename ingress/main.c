@@ -1,6 +1,7 @@
 /* ingress: main: config → producer, read workers, HTTP server → run until SIGTERM → drain. */
 #include "calls_read.h"
 #include "config.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "publish.h"
@@ -38,6 +39,13 @@ static void main_log_security(const struct ingress_config *conf)
 		         "set, every webhook must be signed");
 	if (conf->database_url == NULL || conf->database_url[0] == '\0')
 		log_warn("DATABASE_URL is not set: GET /calls/{call_sid} answers 503");
+	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0')
+		log_info(
+		    "agent tool lines are accepted with their call's token "
+		    "(X-Callpipe-Call-Token)",
+		    LOGS("tool_secret", conf->tool_secret != NULL && conf->tool_secret[0] != '\0'
+		                            ? "required too"
+		                            : "not set"));
 }
 
 /* Fixed malloc thresholds. With glibc's defaults (dynamic, from 128 KiB) the librdkafka broker
@@ -56,6 +64,7 @@ int main(int argc, char **argv)
 	struct publish *pub = NULL;
 	struct calls_read *reads = NULL;
 	struct server *srv = NULL;
+	struct httpd *admin = NULL;
 	char errstr[512];
 	enum cfg_result r;
 	int rc = 1;
@@ -92,10 +101,22 @@ int main(int argc, char **argv)
 		log_error("cannot start the HTTP server", LOGS("error", errstr));
 		goto out;
 	}
+	if (conf.admin_listen != NULL && conf.admin_listen[0] != '\0') {
+		/* /metrics (and health) off the public address; read APIs will join it */
+		admin = httpd_start_named("INGRESS_ADMIN_LISTEN", conf.admin_listen, m,
+		                          server_is_ready, srv, errstr, sizeof errstr);
+		if (admin == NULL) {
+			log_error("cannot start the admin address", LOGS("error", errstr));
+			goto out;
+		}
+		log_info("ingress admin address listening", LOGS("listen", conf.admin_listen),
+		         LOGI("port", httpd_port(admin)));
+	}
 	log_info("ingress listening", LOGS("listen", conf.http_listen),
 	         LOGI("port", server_port(srv)), LOGS("brokers", conf.kafka_brokers),
 	         LOGS("topic", publish_topic_name(pub, PUBLISH_CALLS_REQUESTED)),
-	         LOGI("threads", conf.threads));
+	         LOGI("threads", conf.threads),
+	         LOGS("metrics", admin != NULL ? "admin address" : "this address"));
 
 	while (!shutdown_requested())
 		(void)shutdown_sleep_ms(1000);
@@ -116,6 +137,7 @@ out:
 	 * (their late callbacks still use the server struct), then the server struct. */
 	if (server_stop(srv) != 0)
 		rc = 1;
+	httpd_stop(admin); /* its /readyz asks the server struct */
 	calls_read_destroy(reads);
 	if (pub != NULL && publish_flush(pub, (int)conf.drain_timeout_ms) != 0) {
 		log_error("messages still queued for the broker at exit");

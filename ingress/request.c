@@ -2,6 +2,7 @@
 #include "request.h"
 
 #include "codec.h"
+#include "phone.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,43 +50,6 @@ int request_call_sid(const char *driver_id, const char *timestamp, char *out, si
 	n = snprintf(out, size, "EL_%s_%s", driver_id, timestamp);
 	if (n < 0 || (size_t)n >= size || n > CODEC_CALL_SID_MAX)
 		return -1;
-	return 0;
-}
-
-int request_phone_e164(const char *in, char *out, size_t size)
-{
-	char digits[REQUEST_PHONE_MAX + 1];
-	size_t nd = 0, i;
-	bool seen_digit = false, seen_plus = false;
-	const char *national;
-
-	if (in == NULL || size < REQUEST_E164_SIZE || strlen(in) > REQUEST_PHONE_MAX)
-		return -1;
-	for (i = 0; in[i] != '\0'; i++) {
-		char c = in[i];
-
-		if (c >= '0' && c <= '9') {
-			digits[nd++] = c;
-			seen_digit = true;
-		} else if (c == '+') {
-			/* one plus sign, before any digit */
-			if (seen_plus || seen_digit)
-				return -1;
-			seen_plus = true;
-		} else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')') {
-			return -1;
-		}
-	}
-	digits[nd] = '\0';
-	if (nd == 11 && digits[0] == '1')
-		national = digits + 1;
-	else if (nd == 10 && !seen_plus)
-		national = digits;
-	else
-		return -1;
-	if (national[0] < '2')
-		return -1; /* area codes never start with 0 or 1 */
-	snprintf(out, size, "+1%s", national);
 	return 0;
 }
 
@@ -163,7 +127,7 @@ static int request_driver(struct request_batch *rb, size_t i, json_t *drv, const
 	struct codec_call_requested m = {0};
 	const char *id = NULL, *name = NULL, *phone = NULL, *rules = NULL;
 	json_t *viol = NULL, *clean = NULL, *msg = NULL;
-	char why[256], e164[REQUEST_E164_SIZE];
+	char why[256], e164[PHONE_E164_SIZE];
 	int ret = -1;
 
 	if (!json_is_object(drv)) {
@@ -188,18 +152,16 @@ static int request_driver(struct request_batch *rb, size_t i, json_t *drv, const
 	}
 	e->driver_id = id;
 	if (codec_get_str(drv, "driverName", true, REQUEST_TEXT_MAX, &name, why, sizeof why) < 0 ||
-	    codec_get_str(drv, "phoneNumber", true, REQUEST_PHONE_MAX, &phone, why, sizeof why) <
-	        0 ||
+	    codec_get_str(drv, "phoneNumber", true, PHONE_INPUT_MAX, &phone, why, sizeof why) < 0 ||
 	    codec_get_str(drv, "customRules", false, REQUEST_RULES_MAX, &rules, why, sizeof why) <
 	        0 ||
 	    codec_get_obj(drv, "violations", false, &viol, why, sizeof why) < 0)
 		goto bad;
-	if (request_phone_e164(phone, e164, sizeof e164) != 0) {
-		snprintf(
-		    errstr, errstr_size,
-		    "drivers[%zu].phoneNumber: '%s' of driver '%s' is not a valid North American "
-		    "phone number (10 digits, optionally with a leading 1)",
-		    i, phone, id);
+	if (phone_e164(phone, e164, sizeof e164, why, sizeof why) != 0) {
+		snprintf(errstr, errstr_size,
+		         "drivers[%zu].phoneNumber: '%s' of driver '%s' is not a valid North "
+		         "American phone number: %.150s",
+		         i, phone, id, why);
 		return -1;
 	}
 	if (viol != NULL) {

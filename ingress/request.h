@@ -1,5 +1,5 @@
 /* request: the BatchCallRequest of POST /driver_data/call-elevenlabs: field-by-field validation,
- * call_sid construction and phone normalisation. Pure functions: no I/O, no globals. */
+ * call_sid construction (phone numbers: phone.h). Pure functions: no I/O, no globals. */
 #ifndef CALLPIPE_INGRESS_REQUEST_H
 #define CALLPIPE_INGRESS_REQUEST_H
 
@@ -14,8 +14,6 @@
 #define REQUEST_RULES_MAX      4096 /* customRules, violation description */
 #define REQUEST_DRIVERS_MAX    100
 #define REQUEST_VIOLATIONS_MAX 50
-#define REQUEST_PHONE_MAX      32 /* raw phoneNumber as sent */
-#define REQUEST_E164_SIZE      16 /* "+1" + 10 digits + NUL, rounded up */
 
 /* True when s is 1..max bytes of [A-Za-z0-9._:+-] (safe inside a call_sid and a Kafka key). */
 bool request_token_ok(const char *s, size_t max);
@@ -25,12 +23,6 @@ bool request_token_ok(const char *s, size_t max);
 __attribute__((warn_unused_result)) int request_call_sid(const char *driver_id,
                                                          const char *timestamp, char *out,
                                                          size_t size);
-
-/* Normalises a North American number to E.164 ("+1" + 10 digits). Accepts digits with the usual
- * separators (space . - ( ) and one leading +); drops them; 11 digits starting with 1 or 10 digits
- * are the national number; the area code must not start with 0 or 1. Anything else (letters,
- * too few/many digits) returns -1. out must hold REQUEST_E164_SIZE bytes. */
-__attribute__((warn_unused_result)) int request_phone_e164(const char *in, char *out, size_t size);
 
 /* A validated request: one calls.requested message per driver. */
 struct request_batch;

@@ -1,6 +1,7 @@
 /* respond: request lifetime (references, in-flight count) and the JSON replies. */
 #include "codec.h"
 #include "config.h"
+#include "conns.h"
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
@@ -30,6 +31,8 @@ struct req *req_new(struct server *s, struct MHD_Connection *conn)
 	pthread_mutex_init(&rq->lock, NULL);
 	rq->srv = s;
 	rq->conn = conn;
+	rq->edge = conns_get(conn);
+	conn_busy(rq->edge);       /* the headers are in */
 	atomic_init(&rq->refs, 1); /* MHD's, dropped in server_completed */
 	rq->start_mono_ms = time_mono_ms();
 	rq->received_ms = time_now_ms();
@@ -61,6 +64,7 @@ void req_unref(struct req *rq)
 	json_decref(rq->ok_body);
 	json_decref(rq->done_body);
 	free(rq->body);
+	admit_release(rq);
 	pthread_mutex_destroy(&rq->lock);
 	free(rq);
 }
@@ -78,6 +82,7 @@ void server_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		log_debug("request ended early", LOGS("route", route_names[rq->route]),
 		          LOGS("request_id", rq->request_id), LOGI("reason", toe));
 	*req_cls = NULL;
+	conn_answered(rq->edge, time_mono_ms()); /* the next request's headers are due */
 	/* Answered (or given up): no longer in flight, even if a late delivery report still holds
 	 * a reference. */
 	metric_set(s->m_in_flight, (double)(atomic_fetch_sub(&s->in_flight, 1) - 1));

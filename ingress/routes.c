@@ -1,5 +1,6 @@
 /* routes: the three POST endpoints (call requests, transcription and post-call webhooks): header
  * checks, authentication, validation and what each publishes. */
+#include "calltoken.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -10,7 +11,6 @@
 #include "webhook.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -18,13 +18,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define ROUTES_SIG_HEADER  "ElevenLabs-Signature"
-#define ROUTES_TOOL_HEADER "X-Callpipe-Tool-Secret"
-
-/* Compares a presented secret with the digest of the configured one. Comparing fixed-size
- * digests keeps the time independent of where (and whether) they differ, and of the length. */
-static bool routes_secret_equal(const struct server *s, const char *presented,
-                                const unsigned char want[32])
+/* Comparing fixed-size digests keeps the time independent of where (and whether) they differ,
+ * and of the length. */
+bool routes_secret_equal(const struct server *s, const char *presented,
+                         const unsigned char want[32])
 {
 	unsigned char got[32];
 
@@ -70,13 +67,14 @@ bool routes_admit(struct req *rq, enum MHD_Result *ret)
 {
 	const struct ingress_config *conf = rq->srv->conf;
 	const char *ct, *cl;
-	char msg[96];
 
 	if (rq->route == ROUTE_CALL_REQUEST && !routes_authorized(rq)) {
 		*ret =
 		    server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
 		return false;
 	}
+	if (rq->route != ROUTE_CALL_REQUEST && !admit_webhook(rq, ret))
+		return false;
 	ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (!routes_json_type(ct)) {
 		*ret = server_reply_error(rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -88,37 +86,19 @@ bool routes_admit(struct req *rq, enum MHD_Result *ret)
 	rq->limit =
 	    (size_t)(rq->route == ROUTE_POST_CALL ? conf->max_post_call_body : conf->max_body);
 	cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl != NULL) {
-		char *end;
-		unsigned long long n;
-
-		errno = 0;
-		n = strtoull(cl, &end, 10);
-		if (errno != 0 || end == cl || n > rq->limit) {
-			snprintf(msg, sizeof msg, "body larger than %zu bytes", rq->limit);
-			*ret = server_reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, msg,
-			                          "body_too_large");
-			return false;
-		}
-		if (n > 0) {
-			/* at most 64 KiB up front: a client may announce more than it sends */
-			size_t first = n < 65536 ? (size_t)n : 65536;
-
-			rq->body = malloc(first);
-			rq->cap = rq->body != NULL ? first : 0;
-		}
-	}
-	return true;
+	return admit_length(rq, cl, ret);
 }
 
-/* Verifies the webhook signature (or, in unsigned mode, skips it) and sets rq->event_id. Returns
- * true to go on; otherwise an answer was queued into *ret. */
+/* Verifies the webhook signature (or, in unsigned mode, skips it) and sets rq->event_id from
+ * what the signature covers (the verified t and the raw body), never from the header's text.
+ * Returns true to go on; otherwise an answer was queued into *ret. */
 static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 {
 	const struct ingress_config *conf = rq->srv->conf;
 	const char *header;
 	enum sig_result r;
 	char reason[40];
+	int64_t t = 0;
 
 	if (rq->srv->webhook_key == NULL) {
 		if (webhook_event_id_random(rq->event_id, sizeof rq->event_id) == 0)
@@ -128,36 +108,88 @@ static bool routes_signature(struct req *rq, enum MHD_Result *ret)
 		return false;
 	}
 	header = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_SIG_HEADER);
-	if (header == NULL && rq->route == ROUTE_TRANSCRIPTION && rq->srv->has_tool_secret) {
-		/* The per-turn tool cannot sign: it may prove itself with the shared secret. Such
-		 * a line has no delivery identity to hash, so its event_id is random. */
-		const char *tool =
-		    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_TOOL_HEADER);
-
-		if (tool != NULL) {
-			if (!routes_secret_equal(rq->srv, tool, rq->srv->tool_hash)) {
-				*ret =
-				    server_reply_error(rq, MHD_HTTP_UNAUTHORIZED,
-				                       "Invalid signature", "tool_secret_mismatch");
-				return false;
-			}
-			if (webhook_event_id_random(rq->event_id, sizeof rq->event_id) == 0)
-				return true;
-			*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			                          "no randomness", "internal");
-			return false;
-		}
-	}
-	r = sig_key_verify(rq->srv->webhook_key, header, rq->body, rq->len, rq->received_ms / 1000,
-	                   (long)conf->sig_max_age_s, (long)conf->sig_max_skew_s);
+	r = sig_key_verify_t(rq->srv->webhook_key, header, rq->body, rq->len,
+	                     rq->received_ms / 1000, (long)conf->sig_max_age_s,
+	                     (long)conf->sig_max_skew_s, &t);
 	if (r != SIG_OK) {
 		snprintf(reason, sizeof reason, "signature_%s", sig_result_str(r));
 		*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid signature", reason);
 		return false;
 	}
-	if (webhook_event_id_signed(rq->srv->sha256, header, rq->body, rq->len, rq->event_id,
+	if (webhook_event_id_signed(rq->srv->sha256, t, rq->body, rq->len, rq->event_id,
 	                            sizeof rq->event_id) != 0) {
 		*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot hash",
+		                          "internal");
+		return false;
+	}
+	return true;
+}
+
+/* A per-turn line from the agent's tool: the tool path configured (CALL_TOKEN_SECRET), no
+ * signature header, and a call token or tool secret header (a tool secret alone, as tools sent
+ * before call tokens, is then refused as call_token_missing). A signed request is judged by its
+ * signature alone; unsigned mode takes every request as it is. */
+static bool routes_is_tool(struct req *rq)
+{
+	const struct server *s = rq->srv;
+
+	return s->call_token_key != NULL && s->webhook_key != NULL &&
+	       MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_SIG_HEADER) == NULL &&
+	       (MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_TOKEN_HEADER) !=
+	            NULL ||
+	        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_TOOL_HEADER) != NULL);
+}
+
+static enum MHD_Result routes_tool_refused(struct req *rq, const char *why)
+{
+	char reason[40];
+
+	snprintf(reason, sizeof reason, "call_token_%s", why);
+	return server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid call token", reason);
+}
+
+/* The tool path: the tool secret when one is configured, then the call token, which must have
+ * been made for the line's call_sid (so the tool's shared secret alone writes into no call).
+ * The event id comes from the line's idempotency key, else it is random. Parses line (the caller
+ * clears it) and sets rq->event_id; returns true to go on, else an answer was queued. */
+static bool routes_tool_auth(struct req *rq, struct webhook_line *line, enum MHD_Result *ret)
+{
+	const struct server *s = rq->srv;
+	const char *token =
+	    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_TOKEN_HEADER);
+	int64_t now = rq->received_ms / 1000;
+	enum calltoken_result r;
+	char err[512];
+
+	if (s->has_tool_secret) {
+		const char *tool =
+		    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, ROUTES_TOOL_HEADER);
+
+		if (tool == NULL || !routes_secret_equal(s, tool, s->tool_hash)) {
+			*ret = server_reply_error(rq, MHD_HTTP_UNAUTHORIZED, "Invalid call token",
+			                          "tool_secret_mismatch");
+			return false;
+		}
+	}
+	/* what the header alone can tell, before the body is parsed */
+	r = calltoken_check(token, now);
+	if (r != CALLTOKEN_OK) {
+		*ret = routes_tool_refused(rq, calltoken_result_str(r));
+		return false;
+	}
+	if (webhook_line_parse(rq->body, rq->len, line, err, sizeof err) != 0) {
+		*ret = server_reply_error(rq, MHD_HTTP_BAD_REQUEST, err, "invalid_webhook");
+		return false;
+	}
+	r = calltoken_verify(s->call_token_key, token, line->call_sid, now);
+	if (r != CALLTOKEN_OK) {
+		*ret = routes_tool_refused(rq, calltoken_result_str(r));
+		return false;
+	}
+	if (line->key != NULL ? webhook_event_id_tool(s->sha256, line->call_sid, line->key,
+	                                              rq->event_id, sizeof rq->event_id)
+	                      : webhook_event_id_random(rq->event_id, sizeof rq->event_id)) {
+		*ret = server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot make an id",
 		                          "internal");
 		return false;
 	}
@@ -249,15 +281,30 @@ static enum MHD_Result routes_publish_webhook(struct req *rq, enum publish_topic
 
 enum MHD_Result routes_transcription(struct req *rq)
 {
+	struct webhook_line line = {0};
 	struct webhook_msg msg;
 	enum MHD_Result ret;
 	char err[512];
 
-	if (!routes_signature(rq, &ret))
-		return ret;
-	if (webhook_transcription(rq->body, rq->len, rq->event_id, rq->received_at, &msg, err,
-	                          sizeof err) != 0)
-		return server_reply_error(rq, MHD_HTTP_BAD_REQUEST, err, "invalid_webhook");
+	if (routes_is_tool(rq)) {
+		if (!routes_tool_auth(rq, &line, &ret)) {
+			webhook_line_clear(&line);
+			return ret;
+		}
+		if (webhook_line_encode(&line, rq->event_id, rq->received_at, &msg, err,
+		                        sizeof err) != 0) {
+			webhook_line_clear(&line);
+			return server_reply_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, err,
+			                          "internal");
+		}
+		webhook_line_clear(&line);
+	} else {
+		if (!routes_signature(rq, &ret))
+			return ret;
+		if (webhook_transcription(rq->body, rq->len, rq->event_id, rq->received_at, &msg,
+		                          err, sizeof err) != 0)
+			return server_reply_error(rq, MHD_HTTP_BAD_REQUEST, err, "invalid_webhook");
+	}
 	ret = routes_publish_webhook(rq, PUBLISH_TRANSCRIPTION, &msg);
 	webhook_msg_clear(&msg);
 	return ret;

@@ -2,11 +2,14 @@
 #include "server.h"
 
 #include "calls_read.h"
+#include "calltoken.h"
 #include "config.h"
+#include "conns.h"
 #include "httpd.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "ready.h"
 #include "server_int.h"
 #include "timeutil.h"
 #include "webhook.h"
@@ -20,8 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SERVER_CALLS_PREFIX "/calls/"
-#define SERVER_READY_TTL_MS 1000 /* /readyz asks the broker at most once per second */
+#define SERVER_CALLS_PREFIX     "/calls/"
+#define SERVER_READY_EVERY_MS   1000 /* the readiness thread asks the broker once a second */
+#define SERVER_READY_TIMEOUT_MS 500  /* ... and waits this long for its answer */
 
 static enum route server_route(const char *url)
 {
@@ -48,22 +52,18 @@ static bool server_is_get(const char *method)
 	       strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 }
 
-/* /readyz: the broker answered a metadata request recently, and we are not draining. The answer is
- * cached briefly so probes cannot pile blocking metadata requests onto the HTTP threads. */
-static bool server_ready(void *opaque)
+/* The readiness thread's last answer (ready.c: never a broker round trip on an HTTP thread). */
+bool server_is_ready(void *opaque)
 {
 	struct server *s = opaque;
-	int64_t now = time_mono_ms();
-	int64_t checked = atomic_load(&s->ready_checked_ms);
 
-	if (atomic_load(&s->draining))
-		return false;
-	if (now - checked < SERVER_READY_TTL_MS)
-		return atomic_load(&s->ready);
-	if (!atomic_compare_exchange_strong(&s->ready_checked_ms, &checked, now))
-		return atomic_load(&s->ready); /* another thread is asking right now */
-	atomic_store(&s->ready, publish_ready(s->pub, 500));
-	return atomic_load(&s->ready);
+	return !atomic_load(&s->draining) && ready_broker(s->probe);
+}
+
+/* A readiness already judged: opaque non-NULL means ready. */
+static bool server_ready_decided(void *opaque)
+{
+	return opaque != NULL;
 }
 
 /* Answers the built-in GET routes through the shared httpd helpers. */
@@ -72,12 +72,12 @@ static enum MHD_Result server_builtin(struct req *rq, const char *method, const 
 	struct server *s = rq->srv;
 	enum MHD_Result ret = MHD_NO;
 	unsigned status = 200;
+	bool ready = server_is_ready(s); /* judged once: the answer counted is the one given */
 
-	if (!httpd_builtin(rq->conn, method, url, s->metrics, server_ready, s, &ret))
+	if (!httpd_builtin(rq->conn, method, url, s->metrics, server_ready_decided,
+	                   ready ? (void *)s : NULL, &ret))
 		return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "not found", "not_found");
-	if (rq->route == ROUTE_READYZ && !atomic_load(&s->ready))
-		status = 503;
-	if (rq->route == ROUTE_READYZ && atomic_load(&s->draining))
+	if (rq->route == ROUTE_READYZ && !ready)
 		status = 503;
 	server_count_request(s, rq->route, status);
 	return ret;
@@ -131,10 +131,14 @@ static enum MHD_Result server_headers(struct req *rq, const char *url, const cha
 		if (!routes_admit(rq, &ret))
 			return ret;
 		return MHD_YES; /* wait for the body */
+	case ROUTE_METRICS:
+		/* with an admin address (INGRESS_ADMIN_LISTEN) metrics are served there only */
+		if (s->conf->admin_listen != NULL && s->conf->admin_listen[0] != '\0')
+			return server_reply_error(rq, MHD_HTTP_NOT_FOUND, "not found", "not_found");
+		/* fall through */
 	case ROUTE_CALLS_READ:
 	case ROUTE_HEALTHZ:
 	case ROUTE_READYZ:
-	case ROUTE_METRICS:
 		if (!server_is_get(method))
 			return server_reply_405(rq, allow_get);
 		if (rq->route == ROUTE_CALLS_READ)
@@ -146,30 +150,6 @@ static enum MHD_Result server_headers(struct req *rq, const char *url, const cha
 	}
 }
 
-/* Appends one chunk of body. Returns false when the body outgrows the route's limit. */
-static bool server_body_append(struct req *rq, const char *data, size_t size)
-{
-	if (size > rq->limit - rq->len)
-		return false;
-	if (rq->len + size > rq->cap) {
-		size_t cap = rq->cap ? rq->cap : 4096;
-		char *nb;
-
-		while (cap < rq->len + size)
-			cap *= 2;
-		if (cap > rq->limit)
-			cap = rq->limit;
-		nb = realloc(rq->body, cap);
-		if (nb == NULL)
-			return false;
-		rq->body = nb;
-		rq->cap = cap;
-	}
-	memcpy(rq->body + rq->len, data, size);
-	rq->len += size;
-	return true;
-}
-
 static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, const char *url,
                                      const char *method, const char *version,
                                      const char *upload_data, size_t *upload_data_size,
@@ -177,6 +157,7 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 {
 	struct server *s = cls;
 	struct req *rq = *req_cls;
+	enum MHD_Result ret;
 
 	(void)version;
 	if (rq == NULL) {
@@ -188,24 +169,15 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 		return server_headers(rq, url, method);
 	}
 	if (*upload_data_size > 0) {
-		if (!server_body_append(rq, upload_data, *upload_data_size)) {
-			/* Only a body without Content-Length gets here (the header was checked):
-			 * MHD cannot answer mid-upload, so the connection is closed instead. */
-			metric_inc(metrics_counter(s->metrics, "ingress_rejected_total",
-			                           "Requests refused, by reason", "reason",
-			                           "body_too_large", NULL));
-			log_info_limited(
-			    &s->log_refused,
-			    "request refused: body over the limit, closing the connection",
-			    LOGS("route", route_names[rq->route]),
-			    LOGS("request_id", rq->request_id), LOGI("limit", rq->limit));
-			return MHD_NO;
-		}
+		ret = admit_body(rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		return MHD_YES;
+		return ret;
 	}
 	if (rq->waiting)
 		return server_answer_done(rq);
+	conn_busy(rq->edge); /* the body is in */
+	if (admit_refused(rq, &ret))
+		return ret;
 	switch (rq->route) {
 	case ROUTE_CALL_REQUEST:
 		return routes_call_request(rq);
@@ -218,19 +190,23 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 	}
 }
 
-/* libmicrohttpd's own diagnostics, as JSON log lines. */
+/* libmicrohttpd's own diagnostics, as JSON log lines: at most one a second, since most are
+ * about one connection ("closed by remote side", a connection the deadlines shut) and a flood
+ * of clients would otherwise flood the log. */
 __attribute__((format(printf, 2, 0))) static void server_mhd_log(void *cls, const char *fmt,
                                                                  va_list ap)
 {
+	struct server *s = cls;
 	char line[512];
 	size_t n;
 
-	(void)cls;
+	if (!log_enabled(LOG_WARN))
+		return;
 	vsnprintf(line, sizeof line, fmt, ap);
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	log_warn("microhttpd", LOGS("detail", line));
+	log_warn_limited(&s->log_mhd, "microhttpd", LOGS("detail", line));
 }
 
 /* One single-threaded daemon per HTTP thread, each with its own listening socket on the same
@@ -255,13 +231,15 @@ static int server_start_daemons(struct server *s, unsigned int flags, struct soc
 		unsigned limit = total / n + (i < total % n ? 1u : 0u);
 		const union MHD_DaemonInfo *info;
 		struct MHD_Daemon *d = MHD_start_daemon(
-		    flags, 0, NULL, NULL, server_access, s, MHD_OPTION_EXTERNAL_LOGGER,
+		    flags, 0, conns_accept, s->conns, server_access, s, MHD_OPTION_EXTERNAL_LOGGER,
 		    server_mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
 		    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
 		    limit > 0 ? limit : 1u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)conf->connection_memory,
-		    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_END);
+		    MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+		    conns_notify, s->conns, MHD_OPTION_URI_LOG_CALLBACK, conns_request_line,
+		    s->conns, MHD_OPTION_END);
 
 		if (d == NULL) {
 			snprintf(errstr, errstr_size,
@@ -281,6 +259,25 @@ static int server_start_daemons(struct server *s, unsigned int flags, struct soc
 			return -1;
 		}
 		listen_set_port(ss, s->port);
+	}
+	return 0;
+}
+
+/* The connection registry: INGRESS_CONNECTIONS_PER_ADDRESS and the deadlines. */
+static int server_conns_new(struct server *s, char *errstr, size_t errstr_size)
+{
+	const struct ingress_config *conf = s->conf;
+	struct conns_limits lim = {
+	    .per_address = (unsigned)conf->connections_per_address,
+	    .max_conns = (size_t)conf->connection_limit,
+	    .header_ms = conf->header_timeout_ms,
+	    .keepalive_ms = conf->connection_timeout_s * 1000,
+	};
+
+	s->conns = conns_new(&lim, s->metrics);
+	if (s->conns == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
 	}
 	return 0;
 }
@@ -311,13 +308,12 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	atomic_init(&s->draining, false);
 	atomic_init(&s->in_flight, 0);
 	atomic_init(&s->suspended, 0);
+	atomic_init(&s->body_bytes, 0);
 	atomic_init(&s->request_seq, 0);
 	if (getrandom(&s->request_id_base, sizeof s->request_id_base, 0) !=
 	    (ssize_t)sizeof s->request_id_base)
 		s->request_id_base = (uint64_t)time_now_ms() << 20;
 	pthread_mutex_init(&s->wait_lock, NULL);
-	atomic_init(&s->ready, false);
-	atomic_init(&s->ready_checked_ms, INT64_MIN / 2);
 	s->m_in_flight =
 	    metrics_gauge(m, "ingress_in_flight",
 	                  "Requests being handled (waiting for the broker included)", NULL);
@@ -328,6 +324,11 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	                               "post-call webhooks of an unknown type, answered 200 and "
 	                               "dropped",
 	                               NULL);
+	s->m_connections = metrics_gauge(m, "ingress_connections", "Open connections", NULL);
+	s->m_body_bytes = metrics_gauge(
+	    m, "ingress_body_bytes", "Bytes of request bodies held (of INGRESS_BODY_BUDGET)", NULL);
+	if (server_conns_new(s, errstr, errstr_size) != 0)
+		goto fail;
 	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (s->sha256 == NULL) {
 		snprintf(errstr, errstr_size, "OpenSSL has no SHA-256");
@@ -349,6 +350,13 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 			goto fail;
 		}
 	}
+	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0') {
+		s->call_token_key = calltoken_key_new(conf->call_token_secret);
+		if (s->call_token_key == NULL) {
+			snprintf(errstr, errstr_size, "cannot prepare the call token secret");
+			goto fail;
+		}
+	}
 	if (conf->webhook_secret != NULL && conf->webhook_secret[0] != '\0') {
 		s->webhook_key = sig_key_new(conf->webhook_secret);
 		if (s->webhook_key == NULL) {
@@ -362,6 +370,10 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 		goto fail;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	s->probe =
+	    ready_start(pub, SERVER_READY_EVERY_MS, SERVER_READY_TIMEOUT_MS, errstr, errstr_size);
+	if (s->probe == NULL)
+		goto fail;
 	if (server_timer_start(s) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the deadline timer");
 		goto fail;
@@ -375,10 +387,13 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
 	atomic_store(&s->draining, false);
 	return s;
 fail:
+	ready_stop(s->probe);
 	server_timer_stop(s);
 	for (unsigned i = 0; i < s->ndaemons; i++)
 		MHD_stop_daemon(s->daemons[i]);
+	conns_destroy(s->conns);
 	sig_key_free(s->webhook_key);
+	calltoken_key_free(s->call_token_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);
@@ -420,7 +435,12 @@ int server_drain(struct server *s, long timeout_ms)
 
 int server_stop(struct server *s)
 {
-	if (s == NULL || s->ndaemons == 0)
+	if (s == NULL)
+		return 0;
+	/* first, whatever else happens: the probe uses the producer, which goes next */
+	ready_stop(s->probe);
+	s->probe = NULL;
+	if (s->ndaemons == 0)
 		return 0;
 	if (atomic_load(&s->suspended) > 0) {
 		log_error("HTTP server not stopped: requests are still waiting",
@@ -445,7 +465,9 @@ void server_destroy(struct server *s)
 		return;
 	if (server_stop(s) != 0)
 		return; /* leaked on purpose: suspended connections still point into it */
+	conns_destroy(s->conns);
 	sig_key_free(s->webhook_key);
+	calltoken_key_free(s->call_token_key);
 	EVP_MD_free(s->sha256);
 	pthread_mutex_destroy(&s->wait_lock);
 	free(s);

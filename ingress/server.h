@@ -3,6 +3,7 @@
 #ifndef CALLPIPE_INGRESS_SERVER_H
 #define CALLPIPE_INGRESS_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ingress_config;
@@ -18,6 +19,10 @@ struct server;
 struct server *server_start(const struct ingress_config *conf, struct publish *pub,
                             struct calls_read *reads, struct metrics *m, char *errstr,
                             size_t errstr_size);
+
+/* /readyz's answer (an httpd_ready_fn; opaque is the server): the broker answered the last
+ * check of the readiness thread, and the server is not draining. Never blocks. */
+bool server_is_ready(void *opaque);
 
 /* The bound port (useful with port 0). */
 unsigned server_port(const struct server *s);

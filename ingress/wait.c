@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define WAIT_TICK_US 20000 /* the timer's resolution */
+#define WAIT_TICK_US    20000 /* the timer's resolution */
+#define WAIT_EDGE_TICKS 5     /* connection deadlines: checked every 100 ms */
 
 static void wait_list_add(struct req *rq)
 {
@@ -197,10 +198,12 @@ enum MHD_Result server_read_call(struct req *rq, const char *call_sid)
 	return wait_suspend(rq);
 }
 
-/* Every tick: takes the expired waits off the list and answers them 503. */
+/* Every tick: takes the expired waits off the list and answers them 503; every few, closes the
+ * connections past their deadlines (admit_tick). */
 static void *wait_timer(void *arg)
 {
 	struct server *s = arg;
+	unsigned tick = 0;
 
 	while (!atomic_load(&s->timer_stop)) {
 		struct req *expired = NULL, *rq, *next;
@@ -208,6 +211,8 @@ static void *wait_timer(void *arg)
 
 		usleep(WAIT_TICK_US);
 		now = time_mono_ms();
+		if (++tick % WAIT_EDGE_TICKS == 0)
+			admit_tick(s, now);
 		pthread_mutex_lock(&s->wait_lock);
 		for (rq = s->wait_head; rq != NULL; rq = next) {
 			next = rq->wait_next;

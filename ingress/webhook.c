@@ -2,6 +2,7 @@
 #include "webhook.h"
 
 #include "codec.h"
+#include "timeutil.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -14,9 +15,12 @@
 #define WEBHOOK_TYPE_TRANSCRIPT "post_call_transcription"
 #define WEBHOOK_TYPE_FAILURE    "call_initiation_failure"
 #define WEBHOOK_TYPE_AUDIO      "post_call_audio"
+/* Longest call_duration_secs taken for real: a conversation is minutes long; a month is absurd. */
+#define WEBHOOK_DURATION_MAX_S 2592000.0
 
-int webhook_event_id_signed(const EVP_MD *sha256, const char *sig_header, const void *body,
-                            size_t len, char *out, size_t size)
+/* Lowercase hex SHA-256 of the n parts into out (>= WEBHOOK_EVENT_ID_SIZE). Returns 0 or -1. */
+static int webhook_sha256_hex(const EVP_MD *sha256, const void *const *parts, const size_t *lens,
+                              size_t n, char *out, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -24,15 +28,17 @@ int webhook_event_id_signed(const EVP_MD *sha256, const char *sig_header, const 
 	EVP_MD_CTX *ctx;
 	int ret = -1;
 
-	if (sig_header == NULL || size < WEBHOOK_EVENT_ID_SIZE)
+	if (size < WEBHOOK_EVENT_ID_SIZE)
 		return -1;
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL)
 		return -1;
-	if (EVP_DigestInit_ex(ctx, sha256 != NULL ? sha256 : EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, sig_header, strlen(sig_header)) != 1 ||
-	    EVP_DigestUpdate(ctx, "\n", 1) != 1 || EVP_DigestUpdate(ctx, body, len) != 1 ||
-	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+	if (EVP_DigestInit_ex(ctx, sha256 != NULL ? sha256 : EVP_sha256(), NULL) != 1)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (lens[i] > 0 && EVP_DigestUpdate(ctx, parts[i], lens[i]) != 1)
+			goto out;
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
 		goto out;
 	for (unsigned i = 0; i < mdlen; i++) {
 		out[2 * i] = hex[md[i] >> 4];
@@ -43,6 +49,32 @@ int webhook_event_id_signed(const EVP_MD *sha256, const char *sig_header, const 
 out:
 	EVP_MD_CTX_free(ctx);
 	return ret;
+}
+
+int webhook_event_id_signed(const EVP_MD *sha256, int64_t t, const void *body, size_t len,
+                            char *out, size_t size)
+{
+	char prefix[32];
+	int n = snprintf(prefix, sizeof prefix, "%lld.", (long long)t);
+	const void *parts[] = {prefix, body};
+	size_t lens[] = {(size_t)n, len};
+
+	if (t < 0 || n < 0 || (size_t)n >= sizeof prefix || (body == NULL && len > 0))
+		return -1;
+	return webhook_sha256_hex(sha256, parts, lens, 2, out, size);
+}
+
+int webhook_event_id_tool(const EVP_MD *sha256, const char *call_sid, const char *key, char *out,
+                          size_t size)
+{
+	const void *parts[] = {"tool\n", call_sid, "\n", key};
+	size_t lens[4] = {5, 0, 1, 0};
+
+	if (call_sid == NULL || key == NULL)
+		return -1;
+	lens[1] = strlen(call_sid);
+	lens[3] = strlen(key);
+	return webhook_sha256_hex(sha256, parts, lens, 4, out, size);
 }
 
 int webhook_event_id_random(char *out, size_t size)
@@ -79,7 +111,7 @@ bool webhook_id_ok(const char *s, size_t max)
 		if (n >= max || c < 0x20 || c == 0x7f)
 			return false;
 	}
-	return n > 0;
+	return n > 0 && codec_utf8_ok(s, n);
 }
 
 void webhook_msg_clear(struct webhook_msg *m)
@@ -108,38 +140,105 @@ static int webhook_finish(json_t *enc, const char *key, struct webhook_msg *out,
 	return 0;
 }
 
+void webhook_line_clear(struct webhook_line *line)
+{
+	if (line == NULL)
+		return;
+	json_decref(line->root);
+	memset(line, 0, sizeof *line);
+}
+
+/* The optional idempotency key: a string (1..WEBHOOK_IDEMPOTENCY_MAX bytes, no control
+ * characters) or an integer (what a tool parameter of type number sends). Returns 0 or -1. */
+static int webhook_line_key(struct webhook_line *line, char *errstr, size_t errstr_size)
+{
+	json_t *v = json_object_get(line->root, WEBHOOK_IDEMPOTENCY_FIELD);
+
+	line->key = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_integer(v)) {
+		snprintf(line->key_buf, sizeof line->key_buf, "%" JSON_INTEGER_FORMAT,
+		         json_integer_value(v));
+		line->key = line->key_buf;
+		return 0;
+	}
+	if (codec_get_str(line->root, WEBHOOK_IDEMPOTENCY_FIELD, false, WEBHOOK_IDEMPOTENCY_MAX,
+	                  &line->key, errstr, errstr_size) < 0)
+		return -1;
+	if (!webhook_id_ok(line->key, WEBHOOK_IDEMPOTENCY_MAX)) {
+		snprintf(errstr, errstr_size, "field '%s' must not contain control characters",
+		         WEBHOOK_IDEMPOTENCY_FIELD);
+		line->key = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int webhook_line_parse(const char *body, size_t len, struct webhook_line *line, char *errstr,
+                       size_t errstr_size)
+{
+	const char *speaker = NULL, *message = NULL;
+
+	memset(line, 0, sizeof *line);
+	line->root = codec_parse_object(body, len, errstr, errstr_size);
+	if (line->root == NULL)
+		return -1;
+	if (codec_get_str(line->root, "call_sid", true, CODEC_CALL_SID_MAX, &line->call_sid, errstr,
+	                  errstr_size) < 0 ||
+	    codec_get_str(line->root, "speaker", true, 16, &speaker, errstr, errstr_size) < 0 ||
+	    codec_get_str(line->root, "message", true, CODEC_MESSAGE_MAX, &message, errstr,
+	                  errstr_size) < 0)
+		goto fail;
+	if (!webhook_id_ok(line->call_sid, CODEC_CALL_SID_MAX)) {
+		snprintf(errstr, errstr_size,
+		         "field 'call_sid' must not contain control characters");
+		goto fail;
+	}
+	if (strcmp(speaker, "agent") != 0 && strcmp(speaker, "user") != 0) {
+		snprintf(errstr, errstr_size, "field 'speaker' must be \"agent\" or \"user\"");
+		goto fail;
+	}
+	if (webhook_line_key(line, errstr, errstr_size) < 0)
+		goto fail;
+	return 0;
+fail:
+	webhook_line_clear(line);
+	return -1;
+}
+
+int webhook_line_encode(const struct webhook_line *line, const char *event_id,
+                        const char *received_at, struct webhook_msg *out, char *errstr,
+                        size_t errstr_size)
+{
+	json_t *copy, *enc;
+
+	memset(out, 0, sizeof *out);
+	/* The parsed body becomes the message, with no copy of the text: the stamp edits the object
+	 * in place (drops the fields that are not the message's), so it works on a shallow copy and
+	 * line stays intact. */
+	copy = json_copy(line->root);
+	if (copy == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	enc = codec_transcription_stamp(copy, event_id, received_at);
+	json_decref(copy);
+	return webhook_finish(enc, line->call_sid, out, errstr, errstr_size);
+}
+
 int webhook_transcription(const char *body, size_t len, const char *event_id,
                           const char *received_at, struct webhook_msg *out, char *errstr,
                           size_t errstr_size)
 {
-	struct codec_transcription m = {0};
-	json_t *root;
-	int ret = -1;
+	struct webhook_line line;
+	int ret;
 
 	memset(out, 0, sizeof *out);
-	root = codec_parse_object(body, len, errstr, errstr_size);
-	if (root == NULL)
+	if (webhook_line_parse(body, len, &line, errstr, errstr_size) < 0)
 		return -1;
-	if (codec_get_str(root, "call_sid", true, CODEC_CALL_SID_MAX, &m.call_sid, errstr,
-	                  errstr_size) < 0 ||
-	    codec_get_str(root, "speaker", true, 16, &m.speaker, errstr, errstr_size) < 0 ||
-	    codec_get_str(root, "message", true, CODEC_MESSAGE_MAX, &m.message, errstr,
-	                  errstr_size) < 0)
-		goto out;
-	if (!webhook_id_ok(m.call_sid, CODEC_CALL_SID_MAX)) {
-		snprintf(errstr, errstr_size,
-		         "field 'call_sid' must not contain control characters");
-		goto out;
-	}
-	if (strcmp(m.speaker, "agent") != 0 && strcmp(m.speaker, "user") != 0) {
-		snprintf(errstr, errstr_size, "field 'speaker' must be \"agent\" or \"user\"");
-		goto out;
-	}
-	/* the parsed body becomes the message: no second object, no copy of the text */
-	ret = webhook_finish(codec_transcription_stamp(root, event_id, received_at), m.call_sid,
-	                     out, errstr, errstr_size);
-out:
-	json_decref(root);
+	ret = webhook_line_encode(&line, event_id, received_at, out, errstr, errstr_size);
+	webhook_line_clear(&line);
 	return ret;
 }
 
@@ -164,6 +263,58 @@ static int webhook_post_call_sid(json_t *data, const char **call_sid, char *errs
 	if (*call_sid != NULL && !webhook_id_ok(*call_sid, CODEC_CALL_SID_MAX)) {
 		snprintf(errstr, errstr_size,
 		         "field 'call_sid' of the dynamic variables contains control characters");
+		return -1;
+	}
+	return 0;
+}
+
+/* A number field of obj, when present and a number, must lie in lo..hi: 0, or -1 with errstr
+ * naming it (where: its path's head). Other types are left to the consumer's tolerance. *out
+ * gets the value (or -1 when absent or not a number). */
+static int webhook_number_in(const json_t *obj, const char *where, const char *name, double lo,
+                             double hi, double *out, char *errstr, size_t errstr_size)
+{
+	const json_t *v = json_object_get(obj, name);
+	double x;
+
+	*out = -1;
+	if (!json_is_number(v))
+		return 0;
+	x = json_number_value(v);
+	if (!(x >= lo && x <= hi)) { /* NaN cannot come from JSON, but would fail too */
+		snprintf(errstr, errstr_size, "field '%s%s' is out of range (%.0f..%.0f)", where,
+		         name, lo, hi);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+/* The times a post-call carries: event_timestamp and data.metadata's start_time_unix_secs and
+ * call_duration_secs must be real times (0..TIME_UNIX_MAX_S, a duration of at most a month,
+ * start + duration a time too), so the consumer's arithmetic on them is always defined.
+ * Returns 0, or -1 with errstr naming the field. */
+static int webhook_post_call_times(const json_t *root, const json_t *data, char *errstr,
+                                   size_t errstr_size)
+{
+	const json_t *meta = json_object_get(data, "metadata");
+	double ev, start, dur;
+
+	if (webhook_number_in(root, "", "event_timestamp", 0, (double)TIME_UNIX_MAX_S, &ev, errstr,
+	                      errstr_size) < 0)
+		return -1;
+	if (!json_is_object(meta))
+		return 0;
+	if (webhook_number_in(meta, "data.metadata.", "start_time_unix_secs", 0,
+	                      (double)TIME_UNIX_MAX_S, &start, errstr, errstr_size) < 0 ||
+	    webhook_number_in(meta, "data.metadata.", "call_duration_secs", 0,
+	                      WEBHOOK_DURATION_MAX_S, &dur, errstr, errstr_size) < 0)
+		return -1;
+	if (start >= 0 && dur > 0 && start + dur > (double)TIME_UNIX_MAX_S) {
+		snprintf(errstr, errstr_size,
+		         "fields 'data.metadata.start_time_unix_secs' + 'call_duration_secs' are "
+		         "past %lld",
+		         TIME_UNIX_MAX_S);
 		return -1;
 	}
 	return 0;
@@ -207,7 +358,8 @@ int webhook_post_call(const char *body, size_t len, const char *event_id, const 
 		         "field 'data.conversation_id' must not contain control characters");
 		goto out;
 	}
-	if (webhook_post_call_sid(data, &m.call_sid, errstr, errstr_size) < 0)
+	if (webhook_post_call_sid(data, &m.call_sid, errstr, errstr_size) < 0 ||
+	    webhook_post_call_times(root, data, errstr, errstr_size) < 0)
 		goto out;
 	if (m.call_sid == NULL && conv == NULL) {
 		snprintf(

@@ -105,15 +105,19 @@ static void tr_post_call_end_time(const json_t *body, const json_t *data, struct
 {
 	const json_t *meta = tr_obj(data, "metadata");
 	double start, duration, event;
+	int64_t ms;
 
+	/* a time out of range (1e300, a negative duration) is no time: never a conversion with
+	 * undefined behaviour (the ingress refuses such webhooks; older messages may have them) */
 	pc->end_time[0] = '\0';
 	if (tr_secs(meta, "start_time_unix_secs", &start)) {
 		if (!tr_secs(meta, "call_duration_secs", &duration))
 			duration = 0;
-		time_format_iso_ms((int64_t)((start + duration) * 1000.0), pc->end_time,
-		                   sizeof pc->end_time);
+		if (time_secs_to_ms(start + duration, &ms) == 0)
+			time_format_iso_ms(ms, pc->end_time, sizeof pc->end_time);
 	} else if (tr_secs(body, "event_timestamp", &event)) {
-		time_format_iso_ms((int64_t)(event * 1000.0), pc->end_time, sizeof pc->end_time);
+		if (time_secs_to_ms(event, &ms) == 0)
+			time_format_iso_ms(ms, pc->end_time, sizeof pc->end_time);
 	}
 }
 

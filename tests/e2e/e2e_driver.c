@@ -25,7 +25,8 @@ static char *e2e_request_body(const struct e2e_run *run, const char *tag, int fi
 
 		snprintf(id, sizeof id, "%s%04d", tag, i);
 		snprintf(name, sizeof name, "Driver %s %d", tag, i);
-		snprintf(phone, sizeof phone, "+1555%07d", 1000000 + i);
+		/* (212) N55-XXXX: valid under the numbering plan's rules for 80,000 drivers */
+		snprintf(phone, sizeof phone, "+1212%d55%04d", 2 + (i / 10000) % 8, i % 10000);
 		snprintf(desc, sizeof desc, "%d mph in a 55 zone", 60 + i % 30);
 		json_array_append_new(
 		    drivers,

@@ -77,6 +77,10 @@ void e2e_stack_service_env(const struct e2e_stack *s, struct e2e_env *env)
 	e2e_env_add(env, "DB_SCHEMA=%s", s->schema);
 	e2e_env_add(env, "INGRESS_API_TOKEN=%s", s->token);
 	e2e_env_add(env, "ELEVENLABS_WEBHOOK_SECRET=%s", s->secret);
+	/* per-turn lines go the agent tool's way: a call token from the dialer, and the tool
+	 * secret, which elevensim sends too */
+	e2e_env_add(env, "CALL_TOKEN_SECRET=ct-%s", s->secret);
+	e2e_env_add(env, "INGRESS_TOOL_SECRET=tool-%s", s->secret);
 	e2e_env_add(env, "ELEVENLABS_BASE_URL=%s", s->sim_url);
 	e2e_env_add(env, "ELEVENLABS_API_KEY=%s", s->api_key);
 	e2e_env_add(env, "ELEVENLABS_AGENT_ID=agent_e2e");
@@ -164,6 +168,7 @@ static void e2e_stack_start_sim(struct e2e_stack *s)
 	e2e_env_add(&env, "ELEVENSIM_WEBHOOK_URL=%s", s->ingress_url);
 	e2e_env_add(&env, "ELEVENLABS_API_KEY=%s", s->api_key);
 	e2e_env_add(&env, "ELEVENLABS_WEBHOOK_SECRET=%s", s->secret);
+	e2e_env_add(&env, "INGRESS_TOOL_SECRET=tool-%s", s->secret);
 	e2e_env_add(&env, "LOG_LEVEL=info");
 	ts_proc_start(&s->sim, argv, (const char *const *)env.items);
 	e2e_env_free(&env);

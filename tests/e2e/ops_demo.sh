@@ -98,7 +98,7 @@ post_calls() { # timestamp driverId...
 	local ts=$1 drivers="" d
 	shift
 	for d in "$@"; do
-		drivers+="${drivers:+,}{\"driverId\":\"$d\",\"driverName\":\"Driver $d\",\"phoneNumber\":\"555-010-$d\"}"
+		drivers+="${drivers:+,}{\"driverId\":\"$d\",\"driverName\":\"Driver $d\",\"phoneNumber\":\"212-555-$d\"}"
 	done
 	curl -sS -X POST "$ingress/driver_data/call-elevenlabs" -H "Authorization: Bearer $token" \
 		-H 'Content-Type: application/json' \

@@ -2,6 +2,7 @@
  * not crashing, every accepted request must encode messages the consumer-side decoder accepts,
  * with call_sids that are safe Kafka keys. */
 #include "codec.h"
+#include "phone.h"
 #include "request.h"
 
 #include <stdint.h>
@@ -40,7 +41,7 @@ static void fuzz_check_batch(const struct request_batch *rb)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char err[512], e164[REQUEST_E164_SIZE];
+	char err[512], e164[PHONE_E164_SIZE];
 	struct request_batch *rb;
 	char *text;
 
@@ -57,9 +58,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (request_phone_e164(text, e164, sizeof e164) == 0 &&
-	    (strlen(e164) != 12 || strncmp(e164, "+1", 2) != 0 || e164[2] < '2'))
+	/* an accepted number obeys the numbering plan; a refused one says why */
+	err[0] = '\0';
+	if (phone_e164(text, e164, sizeof e164, err, sizeof err) == 0) {
+		if (strlen(e164) != 12 || strncmp(e164, "+1", 2) != 0 || e164[2] < '2' ||
+		    e164[5] < '2' || (e164[3] == '1' && e164[4] == '1') ||
+		    (e164[6] == '1' && e164[7] == '1') || strncmp(e164 + 2, "900", 3) == 0 ||
+		    strncmp(e164 + 5, "976", 3) == 0)
+			abort();
+	} else if (err[0] == '\0') {
 		abort();
+	}
 	free(text);
 	return 0;
 }

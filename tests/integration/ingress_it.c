@@ -9,14 +9,22 @@
 
 #include "sig.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The topic prefix of b, after checking that the caller's prefix is the one b was started with
  * (on Kafka, b->prefix has the test's own namespace in front of it). */
@@ -129,16 +137,17 @@ void it_post_signed(const struct it_ingress *in, const char *path, const char *b
 	ts_http("POST", it_url(in, path), headers, body, strlen(body), resp);
 }
 
-void it_event_id(const char *sig_header, const char *body, char out[65])
+void it_event_id(int64_t t, const char *body, char out[65])
 {
 	unsigned char md[32];
 	unsigned int len = 0;
+	char prefix[32];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
+	snprintf(prefix, sizeof prefix, "%lld.", (long long)t);
 	assert_non_null(ctx);
 	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
-	assert_int_equal(EVP_DigestUpdate(ctx, sig_header, strlen(sig_header)), 1);
-	assert_int_equal(EVP_DigestUpdate(ctx, "\n", 1), 1);
+	assert_int_equal(EVP_DigestUpdate(ctx, prefix, strlen(prefix)), 1);
 	assert_int_equal(EVP_DigestUpdate(ctx, body, strlen(body)), 1);
 	assert_int_equal(EVP_DigestFinal_ex(ctx, md, &len), 1);
 	EVP_MD_CTX_free(ctx);
@@ -282,4 +291,124 @@ size_t it_log_count(const struct it_ingress *in, const char *needle)
 			n++;
 	fclose(fp);
 	return n;
+}
+
+long long it_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int it_raw_connect(const struct it_ingress *in, const char *src)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)in->port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	assert_true(fd >= 0);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (src != NULL) {
+		struct sockaddr_in from = {.sin_family = AF_INET};
+
+		assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+		if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0)
+			fail_msg("bind %s: %s", src, strerror(errno));
+	}
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+		fail_msg("connect to the ingress: %s", strerror(errno));
+	return fd;
+}
+
+bool it_raw_send(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+int it_raw_status(int fd, int timeout_ms, char *headers, size_t size)
+{
+	char buf[8192];
+	size_t have = 0;
+	long long end = it_now_ms() + timeout_ms;
+	int status = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = end - it_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return -1;
+		n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if (strstr(buf, "\r\n\r\n") != NULL || have == sizeof buf - 1)
+			break;
+	}
+	buf[have] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		status = 0;
+	if (headers != NULL)
+		snprintf(headers, size, "%s", buf);
+	return status;
+}
+
+long it_raw_wait_close(int fd, int timeout_ms)
+{
+	long long t0 = it_now_ms(), end = t0 + timeout_ms;
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = end - it_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return -1;
+		n = recv(fd, buf, sizeof buf, 0);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return (long)(it_now_ms() - t0);
+	}
+}
+
+bool it_raw_open(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+long it_proc_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t fl = strlen(field);
+	long kib = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof line, fp) != NULL)
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+			kib = strtol(line + fl + 1, NULL, 10);
+	fclose(fp);
+	if (kib < 0)
+		fail_msg("no %s in %s", field, path);
+	return kib;
 }

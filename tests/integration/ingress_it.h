@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define IT_TOKEN  "it-token-0123456789abcdef"
 #define IT_SECRET "whsec_it_0123456789"
@@ -54,8 +55,9 @@ void it_post_signed(const struct it_ingress *in, const char *path, const char *b
                     const char *secret, int64_t t, struct ts_http_resp *resp);
 /* The signature header value for body at t ("t=..,v0=.."). */
 void it_sign(const char *secret, int64_t t, const char *body, char *out, size_t size);
-/* Lowercase hex SHA-256 of (a + "\n" + b), computed here independently of the ingress. */
-void it_event_id(const char *sig_header, const char *body, char out[65]);
+/* The event id of a webhook signed at t: lowercase hex SHA-256 of "<t>.<body>" (the signed
+ * payload), computed here independently of the ingress. */
+void it_event_id(int64_t t, const char *body, char out[65]);
 
 /* Header value from a raw response header block (case-insensitive name), copied into out;
  * false when absent. */
@@ -77,5 +79,24 @@ double it_metric(const struct it_ingress *in, const char *series);
 
 /* Lines of the ingress's log (stderr) that contain needle. */
 size_t it_log_count(const struct it_ingress *in, const char *needle);
+
+/* ---- raw connections, for clients no HTTP library would be (slow, greedy, half-sent) ---- */
+/* A blocking TCP connection to the ingress from source address src ("127.0.0.2": any address of
+ * 127/8 is this host; NULL: the default). Fails the test when it cannot connect. */
+int it_raw_connect(const struct it_ingress *in, const char *src);
+/* Sends all of len bytes; false when the connection failed (closed or reset by the server). */
+bool it_raw_send(int fd, const void *data, size_t len);
+/* Reads a response's status line and headers, up to timeout_ms (headers may be NULL). Returns
+ * the status; 0 when the connection ended without one; -1 when nothing came in time. */
+int it_raw_status(int fd, int timeout_ms, char *headers, size_t size);
+/* Waits up to timeout_ms for the server to close fd (what arrives is discarded); returns the
+ * milliseconds it took, -1 when fd is still open. */
+long it_raw_wait_close(int fd, int timeout_ms);
+/* True when fd is still open (nothing to read, no end of stream), without waiting. */
+bool it_raw_open(int fd);
+/* A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"); fails the test when absent. */
+long it_proc_kib(pid_t pid, const char *field);
+/* Monotonic milliseconds. */
+long long it_now_ms(void);
 
 #endif

@@ -2,7 +2,8 @@
  * in the kafka tier), a test schema and elevensim: one dial per call_sid (also when the request
  * is delivered 3 times), the audit row of a refused call, the retry policy (429/503 retried,
  * 4xx/500 not, a hang is dial_outcome_unknown), bad messages to the DLQ, committed offsets
- * surviving a restart, and the SIGTERM drain. */
+ * surviving a restart, and the SIGTERM drain; and the per-call tool token handed to the agent as
+ * the dynamic variable call_token. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "calltoken.h"
 #include "dialer_it.h"
 
 #include <signal.h>
@@ -18,7 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#define PREFIX "dfl."
+#define PREFIX       "dfl."
+#define TOKEN_SECRET "call-token-secret-dflow-01"
 
 struct env {
 	struct dit_stack st;
@@ -26,10 +29,9 @@ struct env {
 };
 
 static const char *const dialer_env[] = {
-    "DIALER_MAX_ATTEMPTS=3",
-    "DIALER_REQUEST_TIMEOUT_MS=1500",
-    "DIALER_RETRY_AFTER_MAX_S=5",
-    NULL,
+    "DIALER_MAX_ATTEMPTS=3",       "DIALER_REQUEST_TIMEOUT_MS=1500",
+    "DIALER_RETRY_AFTER_MAX_S=5",  "CALL_TOKEN_SECRET=" TOKEN_SECRET,
+    "DIALER_CALL_TOKEN_TTL_S=600", NULL,
 };
 
 static int setup(void **state)
@@ -107,6 +109,20 @@ static void test_dialer_flow_dials_once(void **state)
 	assert_string_equal(json_string_value(json_object_get(vars, "first_message")),
 	                    "Hi Ada Lovelace, this is Maria, calling about 1 violation on trip "
 	                    "TRIP-IT. Do you have a minute?");
+	/* the agent got this call's tool token: good for EL_1_ok only, for about 600 s */
+	{
+		const char *tok = json_string_value(json_object_get(vars, "call_token"));
+		struct calltoken_key *k = calltoken_key_new(TOKEN_SECRET);
+		int64_t now = time(NULL);
+
+		assert_non_null(tok);
+		assert_non_null(k);
+		assert_int_equal(calltoken_verify(k, tok, "EL_1_ok", now), CALLTOKEN_OK);
+		assert_int_equal(calltoken_verify(k, tok, "EL_1_ok", now + 550), CALLTOKEN_OK);
+		assert_int_equal(calltoken_verify(k, tok, "EL_1_ok", now + 660), CALLTOKEN_EXPIRED);
+		assert_int_equal(calltoken_verify(k, tok, "EL_2_ok", now), CALLTOKEN_MISMATCH);
+		calltoken_key_free(k);
+	}
 	assert_true(dit_metric(&e->dialer, "dialer_dials_succeeded_total") >= 1);
 	assert_true(dit_metric(&e->dialer, "dialer_api_latency_seconds_count") >= 1);
 	json_decref(conv);

@@ -37,7 +37,7 @@ static enum MHD_Result rx_handler(void *cls, struct MHD_Connection *conn, const 
 	struct rx_req *r = *con_cls;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	const char *sig;
+	const char *sig, *tok, *tool;
 	unsigned status = 200;
 
 	(void)method;
@@ -55,6 +55,8 @@ static enum MHD_Result rx_handler(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "ElevenLabs-Signature");
+	tok = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Callpipe-Call-Token");
+	tool = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Callpipe-Tool-Secret");
 	pthread_mutex_lock(&rx->mu);
 	if (rx->seen++ < rx->fail_first) {
 		status = 503;
@@ -63,6 +65,8 @@ static enum MHD_Result rx_handler(void *cls, struct MHD_Connection *conn, const 
 
 		snprintf(h->path, sizeof h->path, "%s", url);
 		snprintf(h->signature, sizeof h->signature, "%s", sig ? sig : "");
+		snprintf(h->call_token, sizeof h->call_token, "%s", tok ? tok : "");
+		snprintf(h->tool_secret, sizeof h->tool_secret, "%s", tool ? tool : "");
 		h->body = r->body ? r->body : strdup("");
 		r->body = NULL;
 		h->at_ms = est_now_ms();
@@ -113,7 +117,7 @@ int est_setup(void **state)
 	struct est_env *e = calloc(1, sizeof *e);
 	char url[64], wh[80];
 	const char *args[] = {"--webhook-url", url, "--webhook-backoff-ms", "50", NULL};
-	const char *env[] = {wh, NULL};
+	const char *env[] = {wh, "INGRESS_TOOL_SECRET=" EST_TOOL_SECRET, NULL};
 
 	pthread_mutex_init(&e->rx.mu, NULL);
 	e->rx.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, rx_handler,

@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define EST_MAX_HOOKS 64
+#define EST_MAX_HOOKS   64
+#define EST_TOOL_SECRET "est-tool-secret-0123456"
 
 struct MHD_Daemon;
 
@@ -19,6 +20,8 @@ struct MHD_Daemon;
 struct est_hook {
 	char path[64];
 	char signature[160];
+	char call_token[128];  /* X-Callpipe-Call-Token ("" when absent) */
+	char tool_secret[128]; /* X-Callpipe-Tool-Secret ("" when absent) */
 	char *body;
 	long long at_ms;
 };
@@ -50,7 +53,8 @@ int est_rx_count(struct est_receiver *rx);
 bool est_rx_wait(struct est_receiver *rx, int n, int timeout_ms);
 
 /* cmocka group setup and teardown: start (stop) the receiver and elevensim (webhooks to the
- * receiver, signed with DIT_SECRET, 50 ms retry backoff); *state is a struct est_env. */
+ * receiver, signed with DIT_SECRET, tool lines with EST_TOOL_SECRET, 50 ms retry backoff);
+ * *state is a struct est_env. */
 int est_setup(void **state);
 int est_teardown(void **state);
 /* cmocka per-test setup: POST /sim/reset, forget the webhooks, then 2 turns 50 ms apart, no

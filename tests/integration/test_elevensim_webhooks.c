@@ -47,6 +47,8 @@ static void test_elevensim_webhooks(void **state)
 
 		assert_string_equal(h->path, "/webhooks/elevenlabs/transcription");
 		check_signature(h);
+		assert_string_equal(h->call_token, ""); /* no call_token: signed, as before */
+		assert_null(json_object_get(turn, "idempotency_key"));
 		assert_string_equal(est_str(turn, "call_sid"), "EL_w");
 		assert_string_equal(est_str(turn, "speaker"), speakers[i]);
 		assert_non_null(est_str(turn, "message"));
@@ -84,6 +86,49 @@ static void test_elevensim_webhooks(void **state)
 	assert_string_equal(est_str(call, "outcome"), "ok");
 	assert_int_equal(json_array_size(json_object_get(call, "lines")), 3);
 	json_decref(call);
+}
+
+/* A call whose dynamic variables carry a call_token plays its turns as an agent's tool would
+ * post them: unsigned, with the token and the tool secret in headers and an idempotency key per
+ * turn; the post-call webhook (ElevenLabs' own) stays signed. */
+static void test_elevensim_tool_lines(void **state)
+{
+	static const char token[] =
+	    "v1.1763800000.331b46d693ad6dd57fff49ea6ac4dedcfc18e0b57c38615ede046f0ece128ade";
+	struct est_env *e = *state;
+	struct ts_http_resp resp;
+	json_t *root;
+	char body[700], conv[64], want_key[96];
+
+	snprintf(
+	    body, sizeof body,
+	    "{\"agent_id\": \"agent_x\", \"agent_phone_number_id\": \"ph_x\", \"to_number\": "
+	    "\"+12125550101\", \"conversation_initiation_client_data\": {\"dynamic_variables\": "
+	    "{\"call_sid\": \"EL_tool\", \"first_message\": \"Hi\", \"call_token\": \"%s\"}}}",
+	    token);
+	est_dial(e, DIT_API_KEY, "EL_tool", body, &resp);
+	assert_int_equal(resp.status, 200);
+	root = est_body_json(&resp);
+	snprintf(conv, sizeof conv, "%s", est_str(root, "conversation_id"));
+	json_decref(root);
+	ts_http_resp_free(&resp);
+	assert_true(est_rx_wait(&e->rx, 3, 10000)); /* 2 turns + post-call */
+	for (int i = 0; i < 2; i++) {
+		const struct est_hook *h = &e->rx.hooks[i];
+		json_t *turn = json_loads(h->body, 0, NULL);
+
+		assert_string_equal(h->path, "/webhooks/elevenlabs/transcription");
+		assert_string_equal(h->signature, "");
+		assert_string_equal(h->call_token, token);
+		assert_string_equal(h->tool_secret, EST_TOOL_SECRET);
+		assert_string_equal(est_str(turn, "call_sid"), "EL_tool");
+		snprintf(want_key, sizeof want_key, "%s:%d", conv, i);
+		assert_string_equal(est_str(turn, "idempotency_key"), want_key);
+		json_decref(turn);
+	}
+	assert_string_equal(e->rx.hooks[2].path, "/webhooks/elevenlabs/post-call");
+	check_signature(&e->rx.hooks[2]);
+	assert_string_equal(e->rx.hooks[2].call_token, "");
 }
 
 static void test_elevensim_webhook_retries(void **state)
@@ -307,6 +352,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_elevensim_webhooks, est_reset),
+	    cmocka_unit_test_setup(test_elevensim_tool_lines, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_webhook_retries, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_race, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_race_burst_unreachable, est_reset),

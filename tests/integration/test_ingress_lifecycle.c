@@ -82,6 +82,8 @@ static void test_lifecycle_help_lists_settings(void **state)
 	    "INGRESS_API_TOKEN",
 	    "ELEVENLABS_WEBHOOK_SECRET",
 	    "INGRESS_TOOL_SECRET",
+	    "CALL_TOKEN_SECRET",
+	    "INGRESS_ADMIN_LISTEN",
 	    "INGRESS_ALLOW_UNAUTHENTICATED",
 	    "INGRESS_ALLOW_UNSIGNED_WEBHOOKS",
 	    "INGRESS_MAX_BODY",
@@ -90,6 +92,11 @@ static void test_lifecycle_help_lists_settings(void **state)
 	    "INGRESS_RETRY_AFTER_S",
 	    "INGRESS_CONNECTION_TIMEOUT_S",
 	    "INGRESS_CONNECTION_LIMIT",
+	    "INGRESS_CONNECTIONS_PER_ADDRESS",
+	    "INGRESS_HEADER_TIMEOUT_MS",
+	    "INGRESS_BODY_TIMEOUT_MS",
+	    "INGRESS_BODY_MIN_RATE",
+	    "INGRESS_BODY_BUDGET",
 	    "INGRESS_THREADS",
 	    "INGRESS_SIGNATURE_MAX_AGE_S",
 	    "INGRESS_SIGNATURE_MAX_SKEW_S",
@@ -261,9 +268,10 @@ static void test_lifecycle_stalled_client_times_out(void **state)
 	struct timeval tv = {.tv_sec = 6};
 	struct ts_http_resp resp;
 	const char *extra[] = {"INGRESS_CONNECTION_TIMEOUT_S=1", NULL};
-	static const char partial[] = "POST /webhooks/elevenlabs/transcription HTTP/1.1\r\n"
-	                              "Host: x\r\nContent-Type: application/json\r\n"
-	                              "Content-Length: 100\r\n\r\n{\"call_sid\":";
+	/* authenticated (an unauthenticated one is refused on its headers, before any body) */
+	static const char partial[] = "POST /driver_data/call-elevenlabs HTTP/1.1\r\n"
+	                              "Host: x\r\n" IT_AUTH "\r\nContent-Type: application/json\r\n"
+	                              "Content-Length: 100\r\n\r\n{\"callType\":";
 	char buf[512];
 	long long t0;
 	ssize_t n;

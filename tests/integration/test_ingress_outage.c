@@ -33,8 +33,13 @@ static long long now_ms(void)
 
 static int setup(void **state)
 {
-	const char *extra[] = {"INGRESS_DELIVERY_TIMEOUT_MS=1500", "INGRESS_RETRY_AFTER_S=7",
-	                       "INGRESS_DRAIN_TIMEOUT_MS=5000", "LOG_LEVEL=info", NULL};
+	/* the bursts come from one address, the test's */
+	const char *extra[] = {"INGRESS_DELIVERY_TIMEOUT_MS=1500",
+	                       "INGRESS_RETRY_AFTER_S=7",
+	                       "INGRESS_DRAIN_TIMEOUT_MS=5000",
+	                       "INGRESS_CONNECTIONS_PER_ADDRESS=0",
+	                       "LOG_LEVEL=info",
+	                       NULL};
 
 	*state = it_stack_new(PREFIX, 4, extra);
 	return 0;
@@ -201,7 +206,8 @@ static void test_outage_slow_broker_many_waiting(void **state)
 	struct it_stack *e = *state;
 	struct it_ingress in;
 	const char *extra[] = {"INGRESS_DELIVERY_TIMEOUT_MS=20000",
-	                       "INGRESS_DRAIN_TIMEOUT_MS=30000", "LOG_LEVEL=info", NULL};
+	                       "INGRESS_DRAIN_TIMEOUT_MS=30000",
+	                       "INGRESS_CONNECTIONS_PER_ADDRESS=0", "LOG_LEVEL=info", NULL};
 	struct burst *b = calloc(1, sizeof *b);
 	char sig[160];
 	pthread_t th;

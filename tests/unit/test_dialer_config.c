@@ -88,6 +88,9 @@ static void test_dialer_config_flags_and_validation(void **state)
 	    {"--connect-timeout-ms", "60000", "DIALER_CONNECT_TIMEOUT_MS"},
 	    {"--retry-base-ms", "20000", "DIALER_RETRY_BASE_MS"},
 	    {"--sweep-max-age-s", "10", "DIALER_SWEEP_MAX_AGE_S"},
+	    {"--call-token-secret", "short", "CALL_TOKEN_SECRET"},
+	    {"--call-token-secret", "call-token-secret-0123", NULL},
+	    {"--call-token-ttl-s", "10", "call-token-ttl-s"},
 	};
 
 	(void)state;
@@ -159,6 +162,8 @@ static void test_dialer_config_help_lists_everything(void **state)
 	    "KAFKA_SESSION_TIMEOUT_MS",
 	    "LOG_LEVEL",
 	    "DIALER_DRAIN_TIMEOUT_MS",
+	    "CALL_TOKEN_SECRET",
+	    "DIALER_CALL_TOKEN_TTL_S",
 	};
 	char *text = help_text();
 

@@ -132,6 +132,25 @@ static void test_dialer_prompt_minimal(void **state)
 	    var(vars, "first_message"),
 	    "Hi there, this is dispatch, calling to check in with you. Do you have a "
 	    "minute?");
+	assert_null(json_object_get(vars, "call_token")); /* none configured: none sent */
+	json_decref(vars);
+}
+
+/* The call's tool token rides along as the dynamic variable call_token, untouched. */
+static void test_dialer_prompt_call_token(void **state)
+{
+	static const char token[] =
+	    "v1.1763800000.331b46d693ad6dd57fff49ea6ac4dedcfc18e0b57c38615ede046f0ece128ade";
+	struct prompt_input in = {.call_sid = "EL_7_t", .call_token = token};
+	json_t *vars = prompt_dynamic_variables(&in);
+
+	(void)state;
+	assert_non_null(vars);
+	assert_string_equal(var(vars, "call_token"), token);
+	json_decref(vars);
+	in.call_token = "";
+	vars = prompt_dynamic_variables(&in);
+	assert_null(json_object_get(vars, "call_token"));
 	json_decref(vars);
 }
 
@@ -219,6 +238,7 @@ int main(void)
 	    cmocka_unit_test(test_dialer_prompt_full),
 	    cmocka_unit_test(test_dialer_prompt_deterministic),
 	    cmocka_unit_test(test_dialer_prompt_minimal),
+	    cmocka_unit_test(test_dialer_prompt_call_token),
 	    cmocka_unit_test(test_dialer_prompt_violation_shapes),
 	    cmocka_unit_test(test_dialer_prompt_hostile_text),
 	    cmocka_unit_test(test_dialer_prompt_copy_utf8),

@@ -32,6 +32,18 @@ static void test_dialer_sweeper_done(void **state)
 	classify(200, "{\"status\":\"done\"}", &v);
 	assert_int_equal(v.action, SWEEP_COMPLETED);
 	assert_string_equal(v.end_time, "");
+	/* absurd numbers: completed, no end time, and no undefined conversion (UBSan) */
+	classify(200,
+	         "{\"status\":\"done\",\"metadata\":{\"start_time_unix_secs\":1e300,"
+	         "\"call_duration_secs\":95}}",
+	         &v);
+	assert_int_equal(v.action, SWEEP_COMPLETED);
+	assert_string_equal(v.end_time, "");
+	classify(200,
+	         "{\"status\":\"done\",\"metadata\":{\"start_time_unix_secs\":1763721000,"
+	         "\"call_duration_secs\":-95}}",
+	         &v);
+	assert_string_equal(v.end_time, "");
 }
 
 static void test_dialer_sweeper_failed_and_running(void **state)

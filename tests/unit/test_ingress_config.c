@@ -23,9 +23,17 @@ static const char *const env_names[] = {
     "ELEVENLABS_WEBHOOK_SECRET",
     "INGRESS_ALLOW_UNAUTHENTICATED",
     "INGRESS_ALLOW_UNSIGNED_WEBHOOKS",
+    "INGRESS_TOOL_SECRET",
+    "CALL_TOKEN_SECRET",
+    "INGRESS_ADMIN_LISTEN",
     "INGRESS_MAX_BODY",
     "INGRESS_DELIVERY_TIMEOUT_MS",
     "INGRESS_DRAIN_TIMEOUT_MS",
+    "INGRESS_CONNECTIONS_PER_ADDRESS",
+    "INGRESS_HEADER_TIMEOUT_MS",
+    "INGRESS_BODY_TIMEOUT_MS",
+    "INGRESS_BODY_MIN_RATE",
+    "INGRESS_BODY_BUDGET",
     "LOG_LEVEL",
 };
 
@@ -48,6 +56,7 @@ static void base(struct ingress_config *c)
 	c->webhook_secret = "whsec_0123456789";
 	c->max_body = 65536;
 	c->max_post_call_body = 1048576;
+	c->body_budget = 67108864;
 	c->delivery_timeout_ms = 5000;
 	c->drain_timeout_ms = 15000;
 	c->log_level = "info";
@@ -88,11 +97,24 @@ static void test_config_secure_by_default(void **state)
 	base(&c);
 	c.api_token = "short";
 	expect_error(&c, "INGRESS_API_TOKEN", "16");
+
+	/* the tool secret alone would open every call: it needs the per-call token key */
+	base(&c);
+	c.tool_secret = "tool-secret-0123456789";
+	expect_error(&c, "INGRESS_TOOL_SECRET", "CALL_TOKEN_SECRET");
+	c.call_token_secret = "call-token-secret-0123";
+	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	c.call_token_secret = "short";
+	expect_error(&c, "CALL_TOKEN_SECRET", "16");
+	c.tool_secret = NULL;
+	c.call_token_secret = "call-token-secret-0123"; /* a token key alone is fine */
+	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
 }
 
 static void test_config_cross_checks(void **state)
 {
 	struct ingress_config c;
+	char err[512];
 
 	(void)state;
 	base(&c);
@@ -107,6 +129,15 @@ static void test_config_cross_checks(void **state)
 	base(&c);
 	c.database_url = "host=localhost port";
 	expect_error(&c, "DATABASE_URL", NULL);
+	/* a budget a largest body cannot fit in would refuse that body forever */
+	base(&c);
+	c.body_budget = 1048575;
+	expect_error(&c, "INGRESS_BODY_BUDGET", "INGRESS_MAX_POST_CALL_BODY");
+	base(&c);
+	c.admin_listen = "nonsense";
+	expect_error(&c, "INGRESS_ADMIN_LISTEN", NULL);
+	c.admin_listen = "127.0.0.1:9100";
+	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
 }
 
 static void test_config_load(void **state)
@@ -132,6 +163,12 @@ static void test_config_load(void **state)
 	assert_int_equal(c.delivery_timeout_ms, 5000);
 	assert_int_equal(c.sig_max_age_s, 1800);
 	assert_int_equal(c.sig_max_skew_s, 300);
+	/* the edge's defaults (docs/ingress.md, Security model) */
+	assert_int_equal(c.connections_per_address, 256);
+	assert_int_equal(c.header_timeout_ms, 5000);
+	assert_int_equal(c.body_timeout_ms, 5000);
+	assert_int_equal(c.body_min_rate, 32768);
+	assert_int_equal(c.body_budget, 67108864);
 	ingress_config_free(&c);
 
 	/* no secret and no opt-in: refused, naming both settings */

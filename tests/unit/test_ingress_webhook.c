@@ -16,37 +16,35 @@
 
 #include "webhook.h"
 
-#define AT "2025-11-21T10:30:00.123Z"
-#define EV "e2fa7436f53f4a558289079569737a50a83cb5b978c9dafb0d10af0df135b23f"
+#define AT        "2025-11-21T10:30:00.123Z"
+#define EV        "e2fa7436f53f4a558289079569737a50a83cb5b978c9dafb0d10af0df135b23f"
+#define EV_SIGNED "a26b28cbf50311f74b2b88ce4d829da70369a53ce920e134d6e31848a662e9c4"
 
 static void test_webhook_event_id_signed(void **state)
 {
 	char id[WEBHOOK_EVENT_ID_SIZE], other[WEBHOOK_EVENT_ID_SIZE];
 
 	(void)state;
-	/* sha256("t=1,v0=ab\n{}"), computed with sha256sum */
-	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{}", 2, id, sizeof id), 0);
-	assert_string_equal(id, EV);
-	/* the same delivery again: the same id; any other byte: another id */
-	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{}", 2, other, sizeof other),
-	                 0);
+	/* sha256("1.{}"): the signed payload "<t>.<body>", computed with sha256sum */
+	assert_int_equal(webhook_event_id_signed(NULL, 1, "{}", 2, id, sizeof id), 0);
+	assert_string_equal(id, EV_SIGNED);
+	/* the same (t, body) again: the same id; any other byte or second: another id */
+	assert_int_equal(webhook_event_id_signed(NULL, 1, "{}", 2, other, sizeof other), 0);
 	assert_string_equal(id, other);
-	assert_int_equal(webhook_event_id_signed(NULL, "t=2,v0=ab", "{}", 2, other, sizeof other),
-	                 0);
+	assert_int_equal(webhook_event_id_signed(NULL, 2, "{}", 2, other, sizeof other), 0);
 	assert_string_not_equal(id, other);
-	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{ }", 3, other, sizeof other),
-	                 0);
+	assert_int_equal(webhook_event_id_signed(NULL, 1, "{ }", 3, other, sizeof other), 0);
 	assert_string_not_equal(id, other);
-	assert_int_equal(webhook_event_id_signed(NULL, "t=1,v0=ab", "{}", 2, other, 64), -1);
-	assert_int_equal(webhook_event_id_signed(NULL, NULL, "{}", 2, other, sizeof other), -1);
+	assert_int_equal(webhook_event_id_signed(NULL, 1, "{}", 2, other, 64), -1);
+	assert_int_equal(webhook_event_id_signed(NULL, -1, "{}", 2, other, sizeof other), -1);
+	assert_int_equal(webhook_event_id_signed(NULL, 1, NULL, 2, other, sizeof other), -1);
 	{
 		/* with a SHA-256 fetched once, as the server does: the same id */
 		EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
 
 		assert_non_null(md);
-		assert_int_equal(
-		    webhook_event_id_signed(md, "t=1,v0=ab", "{}", 2, other, sizeof other), 0);
-		assert_string_equal(other, EV);
+		assert_int_equal(webhook_event_id_signed(md, 1, "{}", 2, other, sizeof other), 0);
+		assert_string_equal(other, EV_SIGNED);
 		EVP_MD_free(md);
 	}
 }

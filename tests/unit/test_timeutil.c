@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <math.h>
 
 #include "timeutil.h"
 
@@ -134,13 +135,48 @@ static void test_timeutil_clocks(void **state)
 	assert_true(now < 4102444800000LL);
 }
 
+/* Seconds from a JSON number: in range becomes ms, anything else is refused, never converted
+ * (a float-to-integer conversion out of range is undefined behaviour: UBSan would say so). */
+static void test_timeutil_secs_to_ms(void **state)
+{
+	static const struct {
+		double secs;
+		int rc;
+		int64_t ms;
+	} cases[] = {
+	    {0, 0, 0},
+	    {1763721000, 0, 1763721000000LL},
+	    {1763721000.5, 0, 1763721000500LL},
+	    {253402300799.0, 0, 253402300799000LL},
+	    {253402300800.0, -1, 0},
+	    {-0.001, -1, 0},
+	    {-1e300, -1, 0},
+	    {1e300, -1, 0},
+	    {1e19, -1, 0},
+	    {HUGE_VAL, -1, 0},
+	    {-HUGE_VAL, -1, 0},
+	    {NAN, -1, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t ms = -7;
+		int rc = time_secs_to_ms(cases[i].secs, &ms);
+
+		if (rc != cases[i].rc || (rc == 0 && ms != cases[i].ms))
+			fail_msg("case %zu (%g): rc %d ms %lld", i, cases[i].secs, rc,
+			         (long long)ms);
+		if (rc != 0 && ms != -7)
+			fail_msg("case %zu: refused but wrote %lld", i, (long long)ms);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_timeutil_format),
-	    cmocka_unit_test(test_timeutil_parse),
-	    cmocka_unit_test(test_timeutil_round_trip),
-	    cmocka_unit_test(test_timeutil_clocks),
+	    cmocka_unit_test(test_timeutil_format),     cmocka_unit_test(test_timeutil_parse),
+	    cmocka_unit_test(test_timeutil_round_trip), cmocka_unit_test(test_timeutil_clocks),
+	    cmocka_unit_test(test_timeutil_secs_to_ms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,6 +106,46 @@ static void test_transcriber_post_call_end_time_fallback(void **state)
 	json_decref(none);
 }
 
+/* Absurd numbers (older messages, or a redrive) give no end time, and no undefined conversion
+ * on the way (run under UBSan: scripts/build --sanitize undefined). */
+static void test_transcriber_post_call_absurd_times(void **state)
+{
+	static const char *const bodies[] = {
+	    "{\"type\":\"post_call_transcription\",\"data\":{\"conversation_id\":\"c\","
+	    "\"metadata\":{\"start_time_unix_secs\":1e300,\"call_duration_secs\":5}}}",
+	    "{\"type\":\"post_call_transcription\",\"data\":{\"conversation_id\":\"c\","
+	    "\"metadata\":{\"start_time_unix_secs\":1763721000,\"call_duration_secs\":1e308}}}",
+	    "{\"type\":\"post_call_transcription\",\"event_timestamp\":1e300,\"data\":{"
+	    "\"conversation_id\":\"c\",\"metadata\":{}}}",
+	    "{\"type\":\"post_call_transcription\",\"event_timestamp\":-1e300,\"data\":{"
+	    "\"conversation_id\":\"c\",\"metadata\":{}}}",
+	};
+	struct tr_post_call pc;
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		json_t *body = parse(bodies[i]);
+
+		assert_int_equal(tr_post_call_parse(body, &pc, err, sizeof err), 0);
+		assert_string_equal(pc.end_time, "");
+		tr_post_call_clear(&pc);
+		json_decref(body);
+	}
+	{
+		/* a negative duration counts as none: the end is the start */
+		json_t *body = parse(
+		    "{\"type\":\"post_call_transcription\",\"data\":{\"conversation_id\":\"c\","
+		    "\"metadata\":{\"start_time_unix_secs\":1739537000,\"call_duration_secs\":-9}}"
+		    "}");
+
+		assert_int_equal(tr_post_call_parse(body, &pc, err, sizeof err), 0);
+		assert_string_equal(pc.end_time, "2025-02-14T12:43:20.000Z");
+		tr_post_call_clear(&pc);
+		json_decref(body);
+	}
+}
+
 /* Table: bodies and what parsing must say. */
 static void test_transcriber_post_call_types_and_errors(void **state)
 {
@@ -288,6 +328,7 @@ int main(void)
 	    cmocka_unit_test(test_transcriber_retry_delay_grows_and_caps),
 	    cmocka_unit_test(test_transcriber_post_call_transcription),
 	    cmocka_unit_test(test_transcriber_post_call_end_time_fallback),
+	    cmocka_unit_test(test_transcriber_post_call_absurd_times),
 	    cmocka_unit_test(test_transcriber_post_call_types_and_errors),
 	    cmocka_unit_test(test_transcriber_reconcile_nothing_stored),
 	    cmocka_unit_test(test_transcriber_reconcile_all_stored),

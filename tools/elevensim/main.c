@@ -60,8 +60,8 @@ int main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto out;
 	store = sim_store_new();
-	play = store ? sim_play_start(conf, store, opt.webhook_secret, (int)opt.webhook_threads,
-	                              errstr, sizeof errstr)
+	play = store ? sim_play_start(conf, store, opt.webhook_secret, opt.tool_secret,
+	                              (int)opt.webhook_threads, errstr, sizeof errstr)
 	             : NULL;
 	api = play
 	          ? sim_api_start(opt.listen, opt.api_key, conf, store, play, errstr, sizeof errstr)

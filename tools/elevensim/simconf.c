@@ -18,6 +18,10 @@ static const struct cfg_option sim_options_table[] = {
     CFG_OPT(struct sim_options, "webhook-secret", "ELEVENLABS_WEBHOOK_SECRET", CFG_SECRET, "",
             "HMAC secret for ElevenLabs-Signature on webhooks (empty: unsigned)", webhook_secret, 0,
             0, false),
+    CFG_OPT(struct sim_options, "tool-secret", "INGRESS_TOOL_SECRET", CFG_SECRET, "",
+            "X-Callpipe-Tool-Secret sent with the per-turn lines of calls that have a call_token "
+            "(as an agent's tool configured with it would)",
+            tool_secret, 0, 0, false),
     CFG_OPT(struct sim_options, "webhook-url", "ELEVENSIM_WEBHOOK_URL", CFG_STR, "",
             "ingress base URL; webhooks go to <url>/webhooks/elevenlabs/{transcription,post-call} "
             "(empty: calls play without webhooks)",

@@ -14,7 +14,7 @@
 /* Start-up options (cfg fills them; strings owned, sim_conf_free). Shares are text here and
  * parsed into struct sim_knobs. */
 struct sim_options {
-	char *listen, *url_file, *api_key, *webhook_secret, *webhook_url, *log_level;
+	char *listen, *url_file, *api_key, *webhook_secret, *tool_secret, *webhook_url, *log_level;
 	char *share_429, *share_500, *share_503, *share_success_false, *share_hang;
 	char *share_race, *share_initiation_failure, *share_no_post_call;
 	long long latency_ms, turns, turn_delay_ms, seed, retry_after_s, hang_ms;

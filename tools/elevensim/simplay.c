@@ -1,6 +1,7 @@
 /* simplay: the timer thread and the webhook threads of elevensim. */
 #include "simplay.h"
 
+#include "calltoken.h"
 #include "log.h"
 #include "sig.h"
 #include "simconf.h"
@@ -27,6 +28,7 @@ struct sim_item {
 	char *body; /* a webhook being retried */
 	enum sim_event ev;
 	char call_sid[256];
+	char call_token[CALLTOKEN_SIZE]; /* a tool line: sent as X-Callpipe-Call-Token, unsigned */
 	int attempts;
 	sim_timer_fn *first_done;
 	void *first_arg;
@@ -42,6 +44,7 @@ struct sim_play {
 	struct sim_conf *conf;
 	struct sim_store *store;
 	char secret[256];
+	char tool_secret[256]; /* X-Callpipe-Tool-Secret of tool lines ("" none) */
 	pthread_mutex_t mu;
 	pthread_cond_t timer_cv, work_cv;
 	struct sim_heap timers, steps;
@@ -239,17 +242,26 @@ static int sim_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl
 	return atomic_load(&p->stopping) ? 1 : 0;
 }
 
-/* POSTs body to url, signed when secret is set. Returns the HTTP status, 0 on transport error. */
+/* POSTs body to url. A tool line (call_token set) goes as a configured agent's tool sends it:
+ * unsigned, with its call token and the tool secret if there is one; any other webhook is
+ * signed when secret is set. Returns the HTTP status, 0 on transport error. */
 static long sim_post(struct sim_play *p, CURL *easy, const char *url, const char *body,
-                     long timeout_ms)
+                     const char *call_token, long timeout_ms)
 {
 	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
 	char sig[256], hdr[300];
 	long status = 0;
 	CURLcode rc;
 
-	if (p->secret[0] &&
-	    sig_sign(p->secret, time_now_ms() / 1000, body, strlen(body), sig, sizeof sig) == 0) {
+	if (call_token[0]) {
+		snprintf(hdr, sizeof hdr, "X-Callpipe-Call-Token: %s", call_token);
+		headers = headers ? curl_slist_append(headers, hdr) : NULL;
+		if (p->tool_secret[0]) {
+			snprintf(hdr, sizeof hdr, "X-Callpipe-Tool-Secret: %s", p->tool_secret);
+			headers = headers ? curl_slist_append(headers, hdr) : NULL;
+		}
+	} else if (p->secret[0] && sig_sign(p->secret, time_now_ms() / 1000, body, strlen(body),
+	                                    sig, sizeof sig) == 0) {
 		snprintf(hdr, sizeof hdr, "ElevenLabs-Signature: %s", sig);
 		headers = headers ? curl_slist_append(headers, hdr) : NULL;
 	}
@@ -310,7 +322,7 @@ static void sim_step(struct sim_play *p, CURL *easy, struct sim_item *it)
 		json_t *body = NULL;
 
 		it->ev = sim_store_next(p->store, it->conv_id, it->generation, &body, it->call_sid,
-		                        sizeof it->call_sid);
+		                        sizeof it->call_sid, it->call_token, sizeof it->call_token);
 		it->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
 		json_decref(body);
 		it->attempts = 0;
@@ -329,7 +341,7 @@ static void sim_step(struct sim_play *p, CURL *easy, struct sim_item *it)
 		                                  : "/webhooks/elevenlabs/post-call");
 		it->attempts++;
 		sim_store_webhook_attempt(p->store, it->call_sid);
-		status = sim_post(p, easy, url, it->body, k.webhook_timeout_ms);
+		status = sim_post(p, easy, url, it->body, it->call_token, k.webhook_timeout_ms);
 		if (status != 200 && atomic_load(&p->stopping)) { /* abandoned */
 			sim_first_done(it);
 			sim_item_free(it);
@@ -385,7 +397,8 @@ static void *sim_worker_main(void *arg)
 }
 
 struct sim_play *sim_play_start(struct sim_conf *conf, struct sim_store *store, const char *secret,
-                                int nthreads, char *errstr, size_t errstr_size)
+                                const char *tool_secret, int nthreads, char *errstr,
+                                size_t errstr_size)
 {
 	struct sim_play *p = calloc(1, sizeof *p);
 
@@ -398,6 +411,7 @@ struct sim_play *sim_play_start(struct sim_conf *conf, struct sim_store *store, 
 	p->conf = conf;
 	p->store = store;
 	snprintf(p->secret, sizeof p->secret, "%s", secret ? secret : "");
+	snprintf(p->tool_secret, sizeof p->tool_secret, "%s", tool_secret ? tool_secret : "");
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->timer_cv, NULL);
 	pthread_cond_init(&p->work_cv, NULL);

@@ -1,7 +1,7 @@
 /* simplay: elevensim's clockwork. A timer thread runs delayed callbacks (answers held for the
- * configured latency); webhook threads play conversations turn by turn, signing and POSTing each
- * webhook to the ingress and retrying non-200 answers with backoff, so the API never waits on
- * them. */
+ * configured latency); webhook threads play conversations turn by turn, signing (or, for an agent
+ * tool's lines, tokening) and POSTing each webhook to the ingress and retrying non-200 answers with
+ * backoff, so the API never waits on them. */
 #ifndef CALLPIPE_ELEVENSIM_SIMPLAY_H
 #define CALLPIPE_ELEVENSIM_SIMPLAY_H
 
@@ -13,10 +13,12 @@ struct sim_play;
 
 typedef void sim_timer_fn(void *arg);
 
-/* Starts the timer thread and nthreads webhook threads. secret may be "" (unsigned webhooks).
- * conf and store are borrowed. NULL + errstr on failure. */
+/* Starts the timer thread and nthreads webhook threads. secret may be "" (unsigned webhooks);
+ * tool_secret (may be "") goes with the tool lines of calls that have a call_token. conf and
+ * store are borrowed. NULL + errstr on failure. */
 struct sim_play *sim_play_start(struct sim_conf *conf, struct sim_store *store, const char *secret,
-                                int nthreads, char *errstr, size_t errstr_size);
+                                const char *tool_secret, int nthreads, char *errstr,
+                                size_t errstr_size);
 
 /* Stops every thread. Callbacks still pending run at once (so held answers are released);
  * later sim_play_after calls run their callback synchronously. NULL ok. */

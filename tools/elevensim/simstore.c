@@ -346,13 +346,16 @@ static json_t *sim_init_failure_body(const struct sim_conv *v)
 }
 
 enum sim_event sim_store_next(struct sim_store *s, const char *conv_id, uint64_t generation,
-                              json_t **body, char *call_sid, size_t call_sid_size)
+                              json_t **body, char *call_sid, size_t call_sid_size, char *call_token,
+                              size_t call_token_size)
 {
 	struct sim_conv *v;
 	enum sim_event ev = SIM_EVENT_NONE;
 	char text[2048];
 
 	*body = NULL;
+	if (call_token_size > 0)
+		call_token[0] = '\0';
 	pthread_mutex_lock(&s->mu);
 	v = sim_map_get(&s->convs, conv_id);
 	if (!v || v->over || v->generation != generation || generation != s->generation)
@@ -376,6 +379,13 @@ enum sim_event sim_store_next(struct sim_store *s, const char *conv_id, uint64_t
 		              (json_int_t)((time_now_ms() - v->start_ms) / 1000)));
 		*body = json_pack("{s:s, s:s, s:s}", "call_sid", v->call_sid, "speaker", role,
 		                  "message", text);
+		if (*body && sim_var(v, "call_token")) {
+			char key[96];
+
+			snprintf(key, sizeof key, "%s:%d", v->id, v->next_turn);
+			snprintf(call_token, call_token_size, "%s", sim_var(v, "call_token"));
+			json_object_set_new(*body, "idempotency_key", json_string(key));
+		}
 		v->next_turn++;
 		v->status = v->next_turn == v->turns ? "processing" : "in-progress";
 		ev = SIM_EVENT_TURN;

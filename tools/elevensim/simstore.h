@@ -41,9 +41,13 @@ enum sim_event {
 
 /* The next thing conversation conv_id does, and its webhook body (new reference, NULL for
  * SIM_EVENT_NONE or a post-call that is not sent). Advances the conversation: a turn is added
- * to its transcript, statuses move initiated -> in-progress -> processing -> done/failed. */
+ * to its transcript, statuses move initiated -> in-progress -> processing -> done/failed.
+ * call_token gets the call_token dynamic variable for a turn of a call that has one ("" else):
+ * such a turn is the agent's tool posting, and its body carries idempotency_key
+ * "<conversation_id>:<turn>". */
 enum sim_event sim_store_next(struct sim_store *s, const char *conv_id, uint64_t generation,
-                              json_t **body, char *call_sid, size_t call_sid_size);
+                              json_t **body, char *call_sid, size_t call_sid_size, char *call_token,
+                              size_t call_token_size);
 
 /* Webhook bookkeeping for the call: one attempt made, and whether it was finally delivered
  * (body: the webhook sent; a delivered turn is added to the call's "lines"). */
