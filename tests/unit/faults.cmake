@@ -8,6 +8,10 @@
 callpipe_unit_test(NAME test_dialer_track SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_dialer_track.c
                    LIBS dialer_lib)
 target_link_options(test_dialer_track PRIVATE -Wl,--wrap=malloc -Wl,--wrap=realloc)
+callpipe_unit_test(NAME test_transcriber_track
+                   SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_transcriber_track.c
+                   LIBS transcriber_lib)
+target_link_options(test_transcriber_track PRIVATE -Wl,--wrap=realloc)
 
 foreach(svc dialer transcriber)
   get_target_property(srcs ${svc}_lib SOURCES)
