@@ -147,7 +147,8 @@ static void test_dialer_refetch_refused_message_is_read_again(void **state)
 	assert_int_equal(committed(e), CALLS);
 	assert_int_equal(refusals(e), REFUSALS);
 	assert_int_equal(log_count(e, "reading it again after a pause"), REFUSALS);
-	assert_int_equal(dit_metric(&e->dialer, "dialer_messages_total{result=\"dialled\"}"), CALLS);
+	assert_int_equal(dit_metric(&e->dialer, "dialer_messages_total{result=\"dialled\"}"),
+	                 CALLS);
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
 }
 

@@ -101,8 +101,8 @@ bool fault_track_refuse(const char *topic, int32_t partition, int64_t offset)
 	}
 	pthread_mutex_unlock(&fault_mu);
 	if (refuse)
-		log_warn("fault: offsets tracker refused a message", LOGS("topic", topic ? topic : ""),
-		         LOGI("partition", partition), LOGI("offset", offset),
-		         LOGI("refusals_left", left));
+		log_warn("fault: offsets tracker refused a message",
+		         LOGS("topic", topic ? topic : ""), LOGI("partition", partition),
+		         LOGI("offset", offset), LOGI("refusals_left", left));
 	return refuse;
 }

@@ -66,8 +66,9 @@ static void test_transcriber_track_offsets_refused(void **state)
 
 static struct tr_msg *line(int32_t partition, int64_t offset)
 {
-	static const char value[] = "{\"event_id\":\"e\",\"received_at\":\"2025-11-21T10:30:00Z\","
-	                            "\"call_sid\":\"EL_1_x\",\"speaker\":\"agent\",\"message\":\"hi\"}";
+	static const char value[] =
+	    "{\"event_id\":\"e\",\"received_at\":\"2025-11-21T10:30:00Z\","
+	    "\"call_sid\":\"EL_1_x\",\"speaker\":\"agent\",\"message\":\"hi\"}";
 	struct tr_msg *m = tr_msg_new(LINES, partition, offset, 1000 + offset, "EL_1_x", value,
 	                              strlen(value), NULL, 0);
 
