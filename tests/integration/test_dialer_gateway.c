@@ -63,9 +63,12 @@ static int setup(void **state)
 	/* The sweeper settles a claimed call without conversation_id once the claim is older
 	 * than the longest possible dial (one attempt of 3 s) + 5 s. */
 	static const char *const dialer_env[] = {
-	    "DIALER_SWEEPER=true",         "DIALER_SWEEP_AGE_S=1",
-	    "DIALER_SWEEP_INTERVAL_S=1",   "DIALER_MAX_ATTEMPTS=1",
-	    "DIALER_REQUEST_TIMEOUT_MS=3000", "DIALER_RETRY_AFTER_MAX_S=0",
+	    "DIALER_SWEEPER=true",
+	    "DIALER_SWEEP_AGE_S=1",
+	    "DIALER_SWEEP_INTERVAL_S=1",
+	    "DIALER_MAX_ATTEMPTS=1",
+	    "DIALER_REQUEST_TIMEOUT_MS=3000",
+	    "DIALER_RETRY_AFTER_MAX_S=0",
 	    NULL,
 	};
 	struct env *e = calloc(1, sizeof *e);
@@ -161,7 +164,8 @@ static void test_dialer_gateway_error_without_webhook_swept(void **state)
 	struct store_call c;
 	json_t *totals;
 
-	script(e, "EL_gw_lost", "{\"answers\": [\"placed_504\", \"ok\"], \"mode\": \"no_post_call\"}");
+	script(e, "EL_gw_lost",
+	       "{\"answers\": [\"placed_504\", \"ok\"], \"mode\": \"no_post_call\"}");
 	dit_publish(&e->st.broker, PREFIX, "EL_gw_lost", "gw");
 	assert_true(dit_wait_requests(&e->st.sim, "EL_gw_lost", 1, 15000));
 	ts_sleep_ms(1000);
