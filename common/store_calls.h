@@ -13,6 +13,10 @@ struct db;
 #define STORE_CALL_COMPLETED   "completed"
 #define STORE_CALL_FAILED      "failed"
 
+/* The failure_reason of a call whose dial may have placed it (the sweeper's verdict when no
+ * answer and no post-call came): the one failed state a post-call may still complete. */
+#define STORE_CALL_REASON_UNKNOWN "dial_outcome_unknown"
+
 /* A call row. Strings are copies owned by the struct (fixed buffers); "" means SQL NULL unless a
  * has_* flag says otherwise. Times are ISO-8601 UTC text ("" when NULL). */
 struct store_call {

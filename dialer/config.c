@@ -49,12 +49,13 @@ static const struct cfg_option dialer_options[] = {
             "most outbound-call requests started per second, retries included (0: unlimited)",
             rate_per_sec, 0, 100000, false),
     CFG_OPT(struct dialer_config, "max-attempts", "DIALER_MAX_ATTEMPTS", CFG_INT, "5",
-            "HTTP attempts per call for retryable failures (connect errors, 429, 502, 503, 504)",
+            "HTTP attempts per call for retryable failures (connect errors before sending, 429, "
+            "503)",
             max_attempts, 1, 50, false),
     CFG_OPT(struct dialer_config, "request-timeout-ms", "DIALER_REQUEST_TIMEOUT_MS", CFG_INT,
             "30000",
-            "whole outbound-call request timeout; after the request was sent this means "
-            "dial_outcome_unknown (never retried)",
+            "whole outbound-call request timeout; after the request was sent the outcome is "
+            "unknown (never retried; the post-call webhook or the sweeper settles the call)",
             request_timeout_ms, 100, 600000, false),
     CFG_OPT(struct dialer_config, "connect-timeout-ms", "DIALER_CONNECT_TIMEOUT_MS", CFG_INT,
             "5000", "TCP/TLS connect timeout (a connect failure is retried: nothing was sent)",
@@ -76,8 +77,8 @@ static const struct cfg_option dialer_options[] = {
             "database down: consuming stops and reconnects back off up to this", db_retry_max_ms,
             10, 600000, false),
     CFG_OPT(struct dialer_config, "drain-timeout-ms", "DIALER_DRAIN_TIMEOUT_MS", CFG_INT, "10000",
-            "on SIGTERM, how long in-flight dials may finish before they are recorded as "
-            "dial_outcome_unknown",
+            "on SIGTERM, how long in-flight dials may finish before they are ended (outcome "
+            "unknown: left to the post-call webhook or the sweeper)",
             drain_timeout_ms, 0, 600000, false),
     CFG_OPT(struct dialer_config, "sweeper", "DIALER_SWEEPER", CFG_BOOL, "true",
             "run the stuck-call sweeper (safe in every dialer: calls are leased)", sweeper, 0, 0,

@@ -19,11 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONSUME_INTAKE_BATCH 500 /* messages taken per loop turn at most */
-#define CONSUME_IDLE_MS      100 /* longest sleep in kafka poll when there is nothing to do */
-#define CONSUME_BUSY_MS      20  /* longest sleep in curl while dials are in flight */
-#define CONSUME_DLQ_TIMEOUT  10000
-#define CONSUME_LAG_EVERY_MS 1000
+#define CONSUME_INTAKE_BATCH    500 /* messages taken per loop turn at most */
+#define CONSUME_IDLE_MS         100 /* longest sleep in kafka poll when there is nothing to do */
+#define CONSUME_BUSY_MS         20  /* longest sleep in curl while dials are in flight */
+#define CONSUME_DLQ_TIMEOUT     10000
+#define CONSUME_LAG_EVERY_MS    1000
+#define CONSUME_SEEK_TIMEOUT_MS 5000
 
 struct job_queue {
 	struct job *head, *tail;
@@ -43,9 +44,12 @@ struct consume {
 	int32_t *assigned; /* partitions of topic we own */
 	size_t nassigned, assigned_cap;
 	bool paused;
-	struct job_queue backlog;  /* consumed, not yet claimed */
-	struct job_queue outcomes; /* dialled, outcome not yet stored */
-	bool stalled;              /* database (or DLQ broker) unavailable: stop taking work */
+	struct job_queue backlog;    /* consumed, not yet claimed */
+	struct job_queue outcomes;   /* dialled, outcome not yet stored */
+	bool stalled;                /* database (or DLQ broker) unavailable: stop taking work */
+	int64_t hold_until_ms;       /* a message could not be taken: fetching paused until then */
+	struct backoff hold_backoff; /* how long, growing while it keeps happening */
+	bool failed;                 /* stopped on an error (exit status 1) */
 	int64_t retry_at_ms;
 	struct backoff stall_backoff;
 	int64_t last_commit_ms, last_lag_ms;
@@ -208,6 +212,7 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 	if (kbus_topics_require(&c->kconf, need, 2, 3000, errstr, errstr_size))
 		goto fail;
 	backoff_init(&c->stall_backoff, 100, conf->db_retry_max_ms);
+	backoff_init(&c->hold_backoff, 100, conf->db_retry_max_ms);
 	c->offsets = offsets_new();
 	c->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
 	if (!c->offsets || !c->db)
@@ -426,7 +431,30 @@ static int consume_record(struct consume *c)
 	return n;
 }
 
-/* Takes up to a batch of messages; waits up to timeout_ms for the first. */
+/* A consumed message could not be taken (out of memory: no job, or the offsets tracker refused
+ * it). Passing over it would let the next message of its partition carry the committed offset
+ * past it, so the partition is paused and moved back to it, and fetching holds for a backoff
+ * (the work already taken goes on): it is read again then. If even the seek fails, the worker
+ * stops (its drain commits nothing at or past the message, so it is read again after the
+ * restart). */
+static void consume_refetch(struct consume *c, int32_t partition, int64_t offset)
+{
+	log_error("dialer: out of memory taking a message: reading it again after a pause",
+	          LOGI("partition", partition), LOGI("offset", offset));
+	(void)kbus_consumer_pause(c->consumer, c->topic, partition);
+	if (kbus_consumer_seek(c->consumer, c->topic, partition, offset, CONSUME_SEEK_TIMEOUT_MS)) {
+		log_error("dialer: cannot move back to a message it could not take: stopping",
+		          LOGI("partition", partition), LOGI("offset", offset));
+		c->failed = true;
+		shutdown_request();
+		return;
+	}
+	c->hold_until_ms = time_mono_ms() + backoff_next(&c->hold_backoff);
+	consume_set_paused(c, true);
+}
+
+/* Takes up to a batch of messages; waits up to timeout_ms for the first. A message is tracked
+ * only together with its job: either both exist or neither does. */
 static int consume_intake(struct consume *c, int timeout_ms)
 {
 	int n = 0;
@@ -434,17 +462,15 @@ static int consume_intake(struct consume *c, int timeout_ms)
 
 	while (n < CONSUME_INTAKE_BATCH &&
 	       (rkm = kbus_consumer_poll(c->consumer, n ? 0 : timeout_ms))) {
-		struct job *j = NULL;
+		struct job *j = job_from_message(rkm, c->conf);
 
-		if (offsets_add(c->offsets, rkm->partition, rkm->offset) == 0)
-			j = job_from_message(rkm, c->conf);
-		if (!j) {
-			/* out of memory: not tracked, so never committed; re-read after restart */
-			log_error("dialer: out of memory taking a message",
-			          LOGI("offset", rkm->offset));
+		if (!j || offsets_add(c->offsets, rkm->partition, rkm->offset)) {
+			job_free(j);
+			consume_refetch(c, rkm->partition, rkm->offset);
 			rd_kafka_message_destroy(rkm);
 			break;
 		}
+		backoff_reset(&c->hold_backoff);
 		rd_kafka_message_destroy(rkm);
 		queue_push(&c->backlog, j);
 		n++;
@@ -522,7 +548,8 @@ int consume_run(struct consume *c)
 		int progress = 0;
 
 		consume_unstall(c);
-		consume_set_paused(c, c->stalled || c->backlog.count >= (size_t)c->conf->backlog);
+		consume_set_paused(c, c->stalled || time_mono_ms() < c->hold_until_ms ||
+		                          c->backlog.count >= (size_t)c->conf->backlog);
 		can_start = !c->stalled && c->backlog.count > 0 && dial_engine_can_start(c->engine);
 		idle = !can_start && c->outcomes.count == 0;
 		progress += consume_intake(
@@ -533,5 +560,5 @@ int consume_run(struct consume *c)
 		consume_commit(c, false);
 		consume_lag(c);
 	}
-	return consume_drain(c);
+	return consume_drain(c) == 0 && !c->failed ? 0 : -1;
 }

@@ -19,8 +19,9 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
                             size_t errstr_size);
 
 /* Runs until shutdown is requested, then drains: stops fetching, lets in-flight dials finish for
- * up to the drain timeout (the rest become dial_outcome_unknown), stores outcomes and commits.
- * Returns 0 after a clean drain, -1 when outcomes could not all be stored. */
+ * up to the drain timeout (the rest end with an unknown outcome), stores outcomes and commits.
+ * Returns 0 after a clean drain, -1 when outcomes could not all be stored or it stopped on an
+ * error (a message it could neither take nor read again). */
 int consume_run(struct consume *c);
 
 /* Leaves the group and frees everything (NULL ok). */

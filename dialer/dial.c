@@ -334,6 +334,10 @@ static void dial_attempt_done(struct dial_engine *e, struct dial_job *j, CURLcod
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
 		policy_classify_http(status, j->resp, j->resp_len,
 		                     j->retry_after[0] ? j->retry_after : NULL, time_now_ms(), &v);
+		if (v.action == POLICY_UNKNOWN)
+			log_warn("dial: the answer does not say whether the call was placed",
+			         LOGS("call_sid", j->call_sid), LOGS("answer", v.reason),
+			         LOGI("http_status", status));
 	} else {
 		policy_classify_transport((int)rc, j->errbuf, dial_request_sent(j->easy), &v);
 		if (v.action == POLICY_UNKNOWN)

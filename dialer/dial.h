@@ -24,7 +24,8 @@ struct dial_engine_config {
 enum dial_status {
 	DIAL_OK,      /* accepted: conversation_id (may be "") */
 	DIAL_FAILED,  /* refused, or never placed: reason */
-	DIAL_UNKNOWN, /* may have been placed: reason is "dial_outcome_unknown" */
+	DIAL_UNKNOWN, /* may have been placed (timeout or reset after sending, 502, 504): reason is
+	                 "dial_outcome_unknown"; the call row is left for the webhook or sweeper */
 };
 
 /* A finished dial. Strings are borrowed for the duration of the callback. */

@@ -176,6 +176,16 @@ enum job_db_result job_record(struct db *db, const struct job *j)
 			    LOGS("conversation_id", j->conversation_id));
 		return JOB_DB_OK;
 	}
+	if (j->status == DIAL_UNKNOWN) {
+		/* The call may exist: leave the row as a crash between claim and answer would
+		 * (in_progress, claimed, no conversation_id). Its post-call webhook fills in the
+		 * conversation_id and completes it; without one the sweeper fails it as
+		 * dial_outcome_unknown. Never dialled again: the claim is taken. */
+		log_warn("dialer: dial outcome unknown: left in_progress for the post-call webhook "
+		         "or the sweeper",
+		         LOGS("call_sid", j->call_sid));
+		return JOB_DB_OK;
+	}
 	if (store_call_set_failed(db, j->call_sid, j->reason, &changed))
 		return job_db_error(db, j, "set_failed");
 	if (!changed)

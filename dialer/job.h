@@ -49,7 +49,9 @@ enum job_db_result job_claim(struct db *db, struct job *j, bool *claimed);
 /* Copies a dial outcome into the job. */
 void job_set_outcome(struct job *j, const struct dial_outcome *out);
 
-/* Stores the outcome: conversation_id, or status failed with the reason. */
+/* Stores the outcome: conversation_id, or status failed with the reason. An unknown outcome
+ * (DIAL_UNKNOWN: the call may have been placed) stores nothing: the row stays in_progress and
+ * claimed, for the post-call webhook or the sweeper. */
 enum job_db_result job_record(struct db *db, const struct job *j);
 
 #endif

@@ -1,6 +1,8 @@
 /* offsets: per-partition in-order offset tracking (a ring of {offset, done} per partition). */
 #include "offsets.h"
 
+#include "fault.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +70,7 @@ int offsets_add(struct offsets *o, int32_t partition, int64_t offset)
 {
 	struct offsets_part *p;
 
-	if (partition < 0)
+	if (partition < 0 || fault_track_refuse(NULL, partition, offset))
 		return -1;
 	if (partition >= o->nparts) {
 		int32_t n = partition + 1;

@@ -15,7 +15,8 @@ void offsets_destroy(struct offsets *o);
 
 /* Records a consumed, not yet handled message. Offsets of a partition must arrive increasing; a
  * lower or equal one means the partition was re-fetched (rebalance, seek): its old state is
- * dropped first. Returns 0, or -1 on allocation failure. */
+ * dropped first. Returns 0, or -1 on allocation failure (nothing recorded: the caller must not
+ * pass over the message, see consume.c). */
 __attribute__((warn_unused_result)) int offsets_add(struct offsets *o, int32_t partition,
                                                     int64_t offset);
 

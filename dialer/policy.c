@@ -169,16 +169,16 @@ void policy_classify_http(long status, const char *body, size_t len, const char 
 	}
 	policy_http_reason(status, body, len, v->reason, sizeof v->reason);
 	switch (status) {
-	case 429:
-	case 502:
-	case 503:
-	case 504:
+	case 429: /* refused before any work: rate limit */
+	case 503: /* refused before any work: the service is not taking requests */
 		v->action = POLICY_RETRY;
-		v->label = status == 429   ? "429"
-		           : status == 502 ? "502"
-		           : status == 503 ? "503"
-		                           : "504";
+		v->label = status == 429 ? "429" : "503";
 		v->retry_after_ms = policy_parse_retry_after(retry_after, now_ms);
+		return;
+	case 502: /* a gateway lost the upstream's answer, or gave up waiting for it: */
+	case 504: /* the API may have placed the call, so never a second ring */
+		v->action = POLICY_UNKNOWN;
+		v->label = status == 502 ? "502" : "504";
 		return;
 	default:
 		break;

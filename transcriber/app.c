@@ -11,6 +11,7 @@
 
 #define TR_APP_END_QUERY_MS    1000 /* longest wait for the broker to report a partition's end */
 #define TR_APP_TOPICS_CHECK_MS 3000 /* longest wait at start for the cluster's list of topics */
+#define TR_APP_SEEK_MS         5000 /* longest wait for a seek back to a message */
 
 int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metrics *metrics,
                  char *errstr, size_t errstr_size)
@@ -79,14 +80,35 @@ int tr_app_round(struct tr_app *app, struct tr_engine *e)
 	return tr_engine_run(e, time_mono_ms());
 }
 
+/* A consumed message could not be taken: passing over it would let the next message of its
+ * partition carry the committed offset past it, so the partition is paused and moved back to it.
+ * Returns TR_POLL_REFUSED, or TR_POLL_STUCK when the seek failed. */
+static enum tr_poll_end tr_app_refetch(struct kbus_consumer *kc, const rd_kafka_message_t *rkm)
+{
+	const char *topic = rd_kafka_topic_name(rkm->rkt);
+
+	log_error("out of memory taking a message: reading it again after a pause",
+	          LOGS("topic", topic), LOGI("partition", rkm->partition),
+	          LOGI("offset", rkm->offset));
+	(void)kbus_consumer_pause(kc, topic, rkm->partition);
+	if (kbus_consumer_seek(kc, topic, rkm->partition, rkm->offset, TR_APP_SEEK_MS) < 0) {
+		log_error("cannot move back to a message it could not take", LOGS("topic", topic),
+		          LOGI("partition", rkm->partition), LOGI("offset", rkm->offset));
+		return TR_POLL_STUCK;
+	}
+	return TR_POLL_REFUSED;
+}
+
 size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, struct tr_engine *e,
                          int first_wait_ms,
-                         bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque)
+                         bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque,
+                         enum tr_poll_end *end)
 {
 	size_t n = 0;
 	int64_t deadline = 0;
 	int wait = first_wait_ms;
 
+	*end = TR_POLL_OK;
 	while (n < (size_t)app->conf->batch_max) {
 		rd_kafka_message_t *rkm = kbus_consumer_poll(kc, wait > 0 ? wait : 0);
 		struct tr_msg *m;
@@ -97,12 +119,13 @@ size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, str
 			rd_kafka_message_destroy(rkm);
 		} else {
 			m = tr_msg_from_kafka(rkm);
+			if (!m || tr_engine_add(e, m) < 0) { /* tr_engine_add freed m */
+				*end = tr_app_refetch(kc, rkm);
+				rd_kafka_message_destroy(rkm);
+				break;
+			}
 			rd_kafka_message_destroy(rkm);
-			if (!m)
-				log_error("out of memory copying a message: it comes back after a "
-				          "restart");
-			else if (tr_engine_add(e, m) == 0)
-				n++;
+			n++;
 		}
 		if (!deadline)
 			deadline = time_mono_ms() + app->conf->batch_wait_ms;

@@ -39,12 +39,24 @@ struct tr_engine_config tr_app_engine_config(const struct tr_app *app);
 /* Runs one engine round, reconnecting to the database first when needed. 0 or -1 (transient). */
 __attribute__((warn_unused_result)) int tr_app_round(struct tr_app *app, struct tr_engine *e);
 
+/* How a poll batch ended (tr_app_poll_batch). */
+enum tr_poll_end {
+	TR_POLL_OK,
+	/* a message could not be taken (out of memory): its partition is paused and moved back to
+	 * it, and the batch ended there; hold consumption for a while, it is read again after */
+	TR_POLL_REFUSED,
+	/* the same, but moving back failed: only a restart reads it again; stop the worker */
+	TR_POLL_STUCK,
+};
+
 /* Polls up to batch_max messages into e: waits up to first_wait_ms for the first, then at most
  * batch_wait_ms for the rest. keep decides per message (NULL: all); a rejected message is
- * destroyed. Returns the number added. */
+ * destroyed. A message that cannot be taken is never passed over: see enum tr_poll_end (*end).
+ * Returns the number added. */
 size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, struct tr_engine *e,
                          int first_wait_ms,
-                         bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque);
+                         bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque,
+                         enum tr_poll_end *end);
 
 /* True when the consumer has read topic/partition to its end: its position at the end from its
  * fetches, or, before its first fetch, its assigned offset at the end the broker reports. */

@@ -35,8 +35,11 @@ struct tr_consumer {
 	bool reapply; /* the assignment changed: apply the pause state again */
 	bool blocked; /* the last round failed: database (or broker) away */
 	int64_t blocked_since, retry_at;
-	int64_t next_commit; /* commits are spaced by commit_interval_ms */
-	int64_t next_ping;   /* idle: next database check */
+	int64_t hold_until;          /* a message could not be taken: paused until then */
+	struct backoff hold_backoff; /* how long, growing while it keeps happening */
+	bool failed;                 /* stopped on an error: tr_loop_run returns -1 */
+	int64_t next_commit;         /* commits are spaced by commit_interval_ms */
+	int64_t next_ping;           /* idle: next database check */
 	struct backoff backoff;
 };
 
@@ -100,7 +103,8 @@ static void tr_consumer_pause(struct tr_consumer *c)
 	size_t waiting = tr_engine_waiting(c->engine);
 	bool full = c->paused ? waiting >= (size_t)(conf->park_max * 9 / 10)
 	                      : waiting >= (size_t)conf->park_max;
-	bool want = c->blocked || full;
+	bool held = time_mono_ms() < c->hold_until;
+	bool want = c->blocked || full || held;
 
 	metric_set(c->app->tm.parked, (double)waiting);
 	if (want == c->paused && !c->reapply)
@@ -108,6 +112,7 @@ static void tr_consumer_pause(struct tr_consumer *c)
 	if (want != c->paused)
 		log_warn(want ? "consumption paused" : "consumption resumed",
 		         LOGS("cause", c->blocked ? "database"
+		                       : held     ? "memory"
 		                       : full     ? "parked"
 		                                  : "none"),
 		         LOGI("parked", waiting));
@@ -177,6 +182,32 @@ static void tr_consumer_round(struct tr_consumer *c)
 	tr_consumer_commit_due(c);
 }
 
+/* Ends the poll loop on an error: it drains, and tr_loop_run returns -1 (exit 1: restarted, the
+ * service reads what it could not handle again from its committed offsets). */
+static void tr_consumer_fail(struct tr_consumer *c, const char *why)
+{
+	log_error(why);
+	c->failed = true;
+}
+
+/* After a poll batch: a message that could not be taken (out of memory) holds consumption for a
+ * backoff, then it is read again (its partition was moved back to it). A run that ends by itself
+ * (replay) could end before reading it again, and a failed seek leaves nothing to read it again:
+ * those stop. Returns false when the loop must stop. */
+static bool tr_consumer_polled(struct tr_consumer *c, size_t got, enum tr_poll_end end)
+{
+	if (end == TR_POLL_STUCK || (end == TR_POLL_REFUSED && c->hooks->finished)) {
+		tr_consumer_fail(c, "stopping: a consumed message could not be taken (out of "
+		                    "memory); it is read again by the next run");
+		return false;
+	}
+	if (end == TR_POLL_REFUSED)
+		c->hold_until = time_mono_ms() + backoff_next(&c->hold_backoff);
+	else if (got > 0)
+		backoff_reset(&c->hold_backoff);
+	return true;
+}
+
 /* The poll timeout: until the next retry or due parked call, at most TR_POLL_MAX_MS. */
 static int tr_consumer_wait_ms(const struct tr_consumer *c)
 {
@@ -228,6 +259,7 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 		ec.once_per_run = true;
 	}
 	backoff_init(&c.backoff, 200, (long)conf->db_retry_max_ms);
+	backoff_init(&c.hold_backoff, 100, (long)conf->db_retry_max_ms);
 	c.engine = tr_engine_new(&ec, app->db, app->producer, &app->tm, tr_consumer_caught_up, &c);
 	if (!c.engine) {
 		log_error("out of memory creating the engine");
@@ -245,11 +277,14 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 	         LOGS("post_call_topic", app->post_topic));
 	while (!shutdown_requested() &&
 	       !(hooks->finished && hooks->finished(hooks->opaque, c.engine))) {
+		enum tr_poll_end end;
 		size_t got;
 
 		tr_consumer_pause(&c);
 		got = tr_app_poll_batch(app, c.kc, c.engine, tr_consumer_wait_ms(&c), hooks->keep,
-		                        hooks->opaque);
+		                        hooks->opaque, &end);
+		if (!tr_consumer_polled(&c, got, end))
+			break;
 		if (hooks->after_poll)
 			hooks->after_poll(hooks->opaque, c.kc);
 		if (time_mono_ms() >= next_lag) {
@@ -264,11 +299,18 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 			tr_consumer_round(&c);
 			c.next_ping = time_mono_ms() + TR_PING_EVERY_MS;
 		}
+		if (tr_engine_lost(c.engine)) {
+			tr_consumer_fail(&c,
+			                 "stopping: messages could not be held (out of memory); "
+			                 "no commit passes them, they are read again by the next "
+			                 "run");
+			break;
+		}
 	}
 	tr_consumer_drain(&c);
 	if (stats)
 		*stats = *tr_engine_stats(c.engine);
-	rc = 0;
+	rc = c.failed ? -1 : 0;
 out:
 	kbus_consumer_close(c.kc);
 	tr_engine_destroy(c.engine);

@@ -30,8 +30,9 @@ struct tr_loop_hooks {
 };
 
 /* Runs the loop until shutdown is requested or hooks->finished says so, then drains. Copies the
- * engine's counts into stats (may be NULL). Returns 0 after a drain, -1 when it could not start
- * (logged). */
+ * engine's counts into stats (may be NULL). Returns 0 after a drain, -1 when it could not start or
+ * stopped on an error: a message it could neither take nor hold (out of memory), whose offset no
+ * commit passed (logged). */
 __attribute__((warn_unused_result)) int tr_loop_run(struct tr_app *app,
                                                     const struct tr_loop_hooks *hooks,
                                                     struct tr_stats *stats);

@@ -81,10 +81,14 @@ int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 		tr_msg_free(m);
 		return 0;
 	}
-	if (tr_offsets_add(e->offsets, m->topic, m->partition, m->offset, m->timestamp_ms) < 0 ||
-	    tr_vec_push(&e->fresh, m) < 0) {
-		log_error("out of memory taking a message", LOGS("topic", m->topic),
-		          LOGI("offset", m->offset));
+	/* Held and tracked, or neither: a message tracked but not held would block its partition's
+	 * commits for good, one held but not tracked would let them pass it. */
+	if (tr_vec_push(&e->fresh, m) < 0) {
+		tr_msg_free(m);
+		return -1;
+	}
+	if (tr_offsets_add(e->offsets, m->topic, m->partition, m->offset, m->timestamp_ms) < 0) {
+		e->fresh.n--;
 		tr_msg_free(m);
 		return -1;
 	}
@@ -94,6 +98,20 @@ int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 		e->stats.read++;
 	tr_metrics_consumed(e->tm, m->topic);
 	return 0;
+}
+
+void tr_lost(struct tr_engine *e, struct tr_msg *m, const char *what)
+{
+	log_error("out of memory: a message could not be held; its offset is not committed",
+	          LOGS("step", what), LOGS("call_sid", m->call_sid), LOGS("topic", m->topic),
+	          LOGI("partition", m->partition), LOGI("offset", m->offset));
+	e->lost++;
+	tr_msg_free(m);
+}
+
+bool tr_engine_lost(const struct tr_engine *e)
+{
+	return e->lost > 0;
 }
 
 bool tr_is_assigned(const struct tr_engine *e, const char *topic, int32_t partition)
@@ -163,7 +181,7 @@ void tr_engine_assign(struct tr_engine *e, const char *topic, int32_t partition,
 	e->ndead = keep;
 	if (tr_offsets_drop(e->offsets, topic, partition) < 0)
 		log_error("out of memory keeping a revoked partition's unhandled offsets: a replay "
-		          "may skip them",
+		          "takes them again, and may count some messages twice",
 		          LOGS("topic", topic), LOGI("partition", partition));
 }
 

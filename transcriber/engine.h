@@ -48,8 +48,9 @@ struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *
 void tr_engine_destroy(struct tr_engine *e);
 
 /* Takes a consumed message (ownership passes, also on failure). A second delivery of an offset
- * already taken in this assignment is dropped. Returns 0, or -1 when out of memory (the message
- * is dropped uncommitted: it comes back after a restart). */
+ * already taken in this assignment is dropped. Returns 0, or -1 when out of memory: the message
+ * is freed and nothing about it recorded, so the caller must read it again before any later
+ * message of its partition (tr_app_poll_batch seeks back to it). */
 __attribute__((warn_unused_result)) int tr_engine_add(struct tr_engine *e, struct tr_msg *m);
 
 /* Partition assignment changes. A revoked partition's messages and offsets are forgotten: they
@@ -70,6 +71,11 @@ size_t tr_engine_waiting(const struct tr_engine *e);
 
 /* True when nothing is pending, waiting or undelivered. */
 bool tr_engine_idle(const struct tr_engine *e);
+
+/* True once a message the engine took could not be held through a round (out of memory): no
+ * commit passes its offset, but only reading it again (a restart) handles it, so the consumer
+ * stops. */
+bool tr_engine_lost(const struct tr_engine *e);
 
 /* Moves every waiting message's wait start later by ms (time the database was away must not
  * count against the unknown-call and missing-conversation windows). */

@@ -49,10 +49,15 @@ struct tr_engine {
 	size_t nassigned;
 	uint64_t rng;
 	struct tr_stats stats;
+	size_t lost; /* messages taken but not held (out of memory): offsets still pending */
 };
 
 /* Frees every message in v, then its array (v is left empty). */
 void tr_vec_free_msgs(struct tr_vec *v);
+
+/* Drops m, which could not be held (out of memory; what says where). Its offset stays pending,
+ * so no commit passes it; e->lost tells the consumer to stop so that it is read again. */
+void tr_lost(struct tr_engine *e, struct tr_msg *m, const char *what);
 
 /* True when topic/partition is assigned to us now. */
 bool tr_is_assigned(const struct tr_engine *e, const char *topic, int32_t partition);

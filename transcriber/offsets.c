@@ -1,6 +1,8 @@
 /* offsets: sorted arrays of unhandled offsets per partition; the minimum bounds the commit. */
 #include "offsets.h"
 
+#include "fault.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,30 +105,36 @@ static size_t tr_search(const int64_t *v, size_t n, int64_t offset)
 int tr_offsets_add(struct tr_offsets *o, const char *topic, int32_t partition, int64_t offset,
                    int64_t timestamp_ms)
 {
-	struct tr_part *p = tr_part_get(o, topic, partition);
+	struct tr_part *p;
 	size_t at;
 
+	if (fault_track_refuse(topic, partition, offset))
+		return -1;
+	p = tr_part_get(o, topic, partition);
 	if (!p)
 		return -1;
+	at = tr_search(p->pending, p->npending, offset);
+	if (at == p->npending || p->pending[at] != offset) {
+		if (p->npending == p->cap) {
+			size_t cap = p->cap ? p->cap * 2 : 64;
+			int64_t *pending = realloc(p->pending, cap * sizeof *pending);
+
+			if (!pending)
+				return -1;
+			p->pending = pending;
+			p->cap = cap;
+		}
+		memmove(&p->pending[at + 1], &p->pending[at],
+		        (p->npending - at) * sizeof *p->pending);
+		p->pending[at] = offset;
+		p->npending++;
+	}
+	/* Only now: a refused offset must not count as consumed, or the commit (last + 1 when
+	 * nothing is pending) would pass it and its next delivery would look like a duplicate. */
 	if (offset > p->last_offset) {
 		p->last_offset = offset;
 		p->last_ts = timestamp_ms;
 	}
-	at = tr_search(p->pending, p->npending, offset);
-	if (at < p->npending && p->pending[at] == offset)
-		return 0;
-	if (p->npending == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 64;
-		int64_t *pending = realloc(p->pending, cap * sizeof *pending);
-
-		if (!pending)
-			return -1;
-		p->pending = pending;
-		p->cap = cap;
-	}
-	memmove(&p->pending[at + 1], &p->pending[at], (p->npending - at) * sizeof *p->pending);
-	p->pending[at] = offset;
-	p->npending++;
 	return 0;
 }
 
@@ -233,6 +241,11 @@ int tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition)
 	ret = tr_part_keep_holes(p);
 	if (p->last_offset > p->top)
 		p->top = p->last_offset;
+	/* Out of memory keeping the unhandled ones as holes: from the lowest of them up everything
+	 * counts as new again, so it is taken again (some handled ones too, counted twice) rather
+	 * than passed over as handled. */
+	if (ret < 0 && p->pending[0] - 1 < p->top)
+		p->top = p->pending[0] - 1;
 	free(p->pending);
 	p->pending = NULL;
 	p->npending = p->cap = 0;

@@ -12,7 +12,9 @@ struct tr_offsets;
 struct tr_offsets *tr_offsets_new(void);
 void tr_offsets_destroy(struct tr_offsets *o);
 
-/* Records a consumed offset (not handled yet) and the message's timestamp. Returns 0 or -1. */
+/* Records a consumed offset (not handled yet) and the message's timestamp. Returns 0, or -1 when
+ * out of memory: then nothing is recorded (the offset does not count as consumed), and the caller
+ * must not pass over the message (see tr_app_poll_batch). */
 __attribute__((warn_unused_result)) int tr_offsets_add(struct tr_offsets *o, const char *topic,
                                                        int32_t partition, int64_t offset,
                                                        int64_t timestamp_ms);
@@ -43,7 +45,8 @@ void tr_offsets_each_uncommitted(struct tr_offsets *o,
 
 /* Forgets a partition's pending offsets and progress (revoked), keeping what tr_offsets_past
  * needs: the highest offset taken and the ones dropped unhandled. Returns 0, or -1 when out of
- * memory (the dropped ones then count as handled for tr_offsets_past). */
+ * memory (then tr_offsets_past counts everything from the lowest dropped one up as new: taken
+ * again, never passed over). */
 int tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition);
 
 /* What earlier (dropped) assignments of the partition did with offset. */

@@ -170,7 +170,11 @@ int tr_postcall_apply(struct db *db, const struct tr_msg *m, struct tr_result *r
 		res->post_call = changed ? "failed" : "unchanged";
 		return 0;
 	}
-	if (strcmp(call.status, STORE_CALL_FAILED) == 0) {
+	/* A call failed as dial_outcome_unknown (no answer and no post-call for longer than the
+	 * sweeper waits) is completed by its post-call: the proof the call happened. Every other
+	 * failed call stays failed. */
+	if (strcmp(call.status, STORE_CALL_FAILED) == 0 &&
+	    strcmp(call.failure_reason, STORE_CALL_REASON_UNKNOWN) != 0) {
 		tr_result_dlq(res, TR_DLQ_CALL_FAILED, "call is failed (%s): post-call not applied",
 		              call.failure_reason);
 		return 0;

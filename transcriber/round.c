@@ -25,7 +25,7 @@ static void tr_done(struct tr_engine *e, struct tr_msg *m)
 }
 
 /* Queues m for the dead-letter topic (ownership passes). On allocation failure the message is
- * dropped uncommitted, like any message we cannot hold. */
+ * lost (tr_lost), like any message we cannot hold. */
 static void tr_dead(struct tr_engine *e, struct tr_msg *m, const char *reason, const char *error)
 {
 	if (e->ndead == e->capdead) {
@@ -33,9 +33,7 @@ static void tr_dead(struct tr_engine *e, struct tr_msg *m, const char *reason, c
 		struct tr_dead *d = realloc(e->dead, cap * sizeof *d);
 
 		if (!d) {
-			log_error("out of memory queueing a dead-letter", LOGS("topic", m->topic),
-			          LOGI("offset", m->offset));
-			tr_msg_free(m);
+			tr_lost(e, m, "dead-letter queue");
 			return;
 		}
 		e->dead = d;
@@ -160,9 +158,11 @@ static void tr_route(struct tr_engine *e, struct tr_msg *m, struct tr_vec *lines
 			}
 			if (m->pc.conversation_id &&
 			    !tr_wait_expired(&e->conf.windows, TR_WAIT_UNKNOWN_CALL,
-			                     m->wait_since_ms, now_ms) &&
-			    tr_vec_push(&e->gate, m) == 0)
+			                     m->wait_since_ms, now_ms)) {
+				if (tr_vec_push(&e->gate, m) < 0)
+					tr_lost(e, m, "post-call waiting for its call");
 				return;
+			}
 			snprintf(
 			    error, sizeof error,
 			    "%s webhook carries no call_sid and no call has its conversation %s",
@@ -184,9 +184,7 @@ static void tr_route(struct tr_engine *e, struct tr_msg *m, struct tr_vec *lines
 	}
 	if (tr_park_holds(e->park, m->call_sid)) {
 		if (tr_park_push(e->park, m->call_sid, m, INT64_MAX) < 0) {
-			log_error("out of memory parking a message: dropped until restart",
-			          LOGS("call_sid", m->call_sid), LOGI("offset", m->offset));
-			tr_msg_free(m); /* its offset stays uncommitted */
+			tr_lost(e, m, "parking behind its call");
 			return;
 		}
 		/* A post-call carrying the conversation_id unblocks a call waiting for it. */
@@ -194,11 +192,8 @@ static void tr_route(struct tr_engine *e, struct tr_msg *m, struct tr_vec *lines
 			tr_park_wake(e->park, m->call_sid, now_ms);
 		return;
 	}
-	if (tr_vec_push(work, m) < 0) {
-		log_error("out of memory routing a message: dropped until restart",
-		          LOGS("call_sid", m->call_sid), LOGI("offset", m->offset));
-		tr_msg_free(m);
-	}
+	if (tr_vec_push(work, m) < 0)
+		tr_lost(e, m, "routing");
 }
 
 /* Gathers this round's work: due parked calls first, then opened gates, then new messages. */
@@ -252,11 +247,8 @@ static void tr_apply(struct tr_engine *e, struct tr_msg *m, const struct tr_resu
 		if (tr_park_push(e->park, m->call_sid, m,
 		                 now_ms + tr_retry_delay_ms(e->conf.retry_base_ms,
 		                                            e->conf.retry_max_ms, m->attempts,
-		                                            &e->rng)) < 0) {
-			log_error("out of memory parking a message: dropped until restart",
-			          LOGS("call_sid", m->call_sid), LOGI("offset", m->offset));
-			tr_msg_free(m);
-		}
+		                                            &e->rng)) < 0)
+			tr_lost(e, m, "parking to wait");
 		break;
 	case TR_RES_DLQ:
 		tr_dead(e, m, r->dlq_reason, r->error);
@@ -308,10 +300,11 @@ int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 	work = malloc(n * sizeof *work);
 	res = calloc(n, sizeof *res);
 	if (!work || !res) {
-		/* The messages are lost until a restart: their offsets stay uncommitted. */
-		log_error("out of memory running a round", LOGI("messages", n));
-		tr_vec_free_msgs(&lines);
-		tr_vec_free_msgs(&posts);
+		for (size_t i = 0; i < lines.n; i++)
+			tr_lost(e, lines.v[i], "running a round");
+		for (size_t i = 0; i < posts.n; i++)
+			tr_lost(e, posts.v[i], "running a round");
+		lines.n = posts.n = 0;
 		goto out;
 	}
 	/* A round writes its lines before its post-calls (the same call's lines first). */

@@ -132,10 +132,11 @@ static void e2e_compare_call(const char *sid, json_t *row, const struct e2e_sim_
 		}
 		return;
 	}
-	/* A refusal (or a 503 never retried) whose answer died with a killed dialer: nobody knows
-	 * the outcome, the sweeper settles it without dialling again. */
-	if (exp->allow_lost_answers && sim->outcome == E2E_SIM_API_ERROR &&
-	    strcmp(status, "failed") == 0 &&
+	/* A refusal (or a 503 never retried) whose answer died with a killed dialer, or a 502/504
+	 * that placed nothing (the dialer cannot know: outcome unknown): the sweeper settles it
+	 * without dialling again. */
+	if ((exp->allow_lost_answers || sim->last_answer == 502 || sim->last_answer == 504) &&
+	    sim->outcome == E2E_SIM_API_ERROR && strcmp(status, "failed") == 0 &&
 	    strcmp(e2e_str(row, "failure_reason"), "dial_outcome_unknown") == 0 &&
 	    json_array_size(lines) == 0)
 		return;

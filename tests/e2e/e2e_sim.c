@@ -19,7 +19,7 @@
  * works on a row while a whole request timeout fits in the lease (minus 1 s), so the request
  * timeout must stay under 11 s here; with the 30 s default it would settle nothing at this
  * interval. 10 s still rides out elevensim's occasional multi-second stalls under a burst of
- * dials (an answer that late would be dial_outcome_unknown).
+ * dials (an answer that late leaves the dial's outcome unknown, for the post-call or the sweeper).
  *
  * The sweeper leaves a claimed call without answer alone for as long as a dial may still be
  * running somewhere: attempts x request timeout + the waits between them, capped by the retry
@@ -65,10 +65,11 @@ static int e2e_sim_cmp(const void *a, const void *b)
 	              ((const struct e2e_sim_call *)b)->call_sid);
 }
 
-/* True for answers the dialer retries (the request did not place a call). */
+/* True for answers the dialer retries (the request did not place a call). A 502 or 504 is
+ * final for it: the call may exist, the outcome is unknown, it is never dialled again. */
 static bool e2e_sim_retriable(json_int_t status)
 {
-	return status == 429 || status == 502 || status == 503 || status == 504;
+	return status == 429 || status == 503;
 }
 
 /* Fills c from one per-call object of /sim/stats. */

@@ -31,7 +31,7 @@ enum e2e_sim_outcome {
 struct e2e_sim_call {
 	char call_sid[256];
 	int requests; /* outbound-call requests received for it */
-	int finals; /* of those, answered with a final outcome (not 429/502/503/504): real dials */
+	int finals;   /* of those, answered with a final outcome (not 429/503): real dials */
 	bool request_after_final; /* a request arrived after a final answer: a second dial */
 	int last_answer;          /* HTTP status of the last answer (0: none / hung) */
 	enum e2e_sim_outcome outcome;

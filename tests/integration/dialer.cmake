@@ -14,6 +14,11 @@ foreach(t flow scale)
   callpipe_kafka_variant(test_dialer_${t})
 endforeach()
 
+# A gateway error after sending: the whole webhook path (elevensim -> ingress -> transcriber).
+callpipe_integration_test(NAME test_dialer_gateway
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dialer_gateway.c LIBS dialer_it ingress_it TIMEOUT 180)
+add_dependencies(test_dialer_gateway dialer elevensim ingress transcriber devbroker migrate)
+
 # Both elevensim tests share the webhook receiver and helpers in test_elevensim_util.c.
 foreach(t elevensim elevensim_webhooks)
   callpipe_integration_test(NAME test_${t}

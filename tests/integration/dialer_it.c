@@ -169,6 +169,13 @@ static const char *dit_prefix(const struct ts_broker *b, const char *prefix)
 void dit_dialer_start(struct dit_dialer *d, const struct ts_broker *b, const char *prefix,
                       const char *schema, const char *sim_url, const char *const *extra)
 {
+	dit_dialer_start_bin(d, "dialer", b, prefix, schema, sim_url, extra);
+}
+
+void dit_dialer_start_bin(struct dit_dialer *d, const char *name, const struct ts_broker *b,
+                          const char *prefix, const char *schema, const char *sim_url,
+                          const char *const *extra)
+{
 	char bin[512], health[96], group[200];
 	char e_brokers[300], e_prefix[200], e_group[240], e_db[512], e_schema[128], e_listen[64],
 	    e_base[200];
@@ -209,7 +216,7 @@ void dit_dialer_start(struct dit_dialer *d, const struct ts_broker *b, const cha
 	for (; extra && *extra && n < 63; extra++)
 		env[n++] = *extra;
 	env[n] = NULL;
-	argv[0] = ts_bin("dialer", bin, sizeof bin);
+	argv[0] = ts_bin(name, bin, sizeof bin);
 	argv[1] = NULL;
 	ts_proc_start(&d->proc, argv, env);
 	d->running = true;

@@ -62,6 +62,10 @@ struct dit_dialer {
  * /healthz. */
 void dit_dialer_start(struct dit_dialer *d, const struct ts_broker *b, const char *prefix,
                       const char *schema, const char *sim_url, const char *const *extra);
+/* The same with another build of the dialer: name is the binary ("dialer-faults"). */
+void dit_dialer_start_bin(struct dit_dialer *d, const char *name, const struct ts_broker *b,
+                          const char *prefix, const char *schema, const char *sim_url,
+                          const char *const *extra);
 /* Sends sig and waits; returns the exit status (ts_proc_stop). No-op (-1) when not running. */
 int dit_dialer_stop(struct dit_dialer *d, int sig, int timeout_ms);
 /* Value of one series of the dialer's /metrics, e.g. "dialer_dials_started_total" or

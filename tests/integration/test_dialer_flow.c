@@ -1,9 +1,10 @@
 /* test_dialer_flow: the real dialer against the test's broker (a private devbroker, or real Kafka
  * in the kafka tier), a test schema and elevensim: one dial per call_sid (also when the request
  * is delivered 3 times), the audit row of a refused call, the retry policy (429/503 retried,
- * 4xx/500 not, a hang is dial_outcome_unknown), bad messages to the DLQ, committed offsets
- * surviving a restart, and the SIGTERM drain; and the per-call tool token handed to the agent as
- * the dynamic variable call_token. */
+ * 4xx/500 not, a hang or a 502/504 leaves the outcome unknown: the call stays in_progress for its
+ * post-call webhook or the sweeper, never dialled again), bad messages to the DLQ, committed
+ * offsets surviving a restart, and the SIGTERM drain; and the per-call tool token handed to the
+ * agent as the dynamic variable call_token. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -213,18 +214,43 @@ static void test_dialer_flow_not_retried(void **state)
 
 static void test_dialer_flow_hang_is_outcome_unknown(void **state)
 {
+	static const struct {
+		const char *sid, *answers;
+	} cases[] = {
+	    {"EL_6_hang", "[\"hang\"]"}, /* the request timeout runs out after sending */
+	    {"EL_6_502", "[\"502\", \"ok\"]"},
+	    {"EL_6_504", "[\"504\", \"ok\"]"},
+	};
 	struct env *e = *state;
+	double before =
+	    dit_metric(&e->dialer, "dialer_dials_failed_total{reason=\"outcome_unknown\"}");
 	struct store_call c;
 
-	script(e, "EL_6_hang", "[\"hang\"]");
-	dit_publish(&e->st.broker, PREFIX, "EL_6_hang", "6");
-	assert_true(dit_wait_call(e->st.schema, "EL_6_hang", STORE_CALL_FAILED, 15000));
-	assert_true(dit_call(e->st.schema, "EL_6_hang", &c));
-	assert_string_equal(c.failure_reason, "dial_outcome_unknown");
-	ts_sleep_ms(700);
-	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_6_hang"), 1);
+	for (size_t i = 0; i < 3; i++) {
+		script(e, cases[i].sid, cases[i].answers);
+		dit_publish(&e->st.broker, PREFIX, cases[i].sid, "6");
+	}
+	for (int i = 0; i < 300; i++) {
+		if (dit_metric(&e->dialer,
+		               "dialer_dials_failed_total{reason=\"outcome_unknown\"}") >=
+		    before + 3)
+			break;
+		ts_sleep_ms(50);
+	}
 	assert_true(
-	    dit_metric(&e->dialer, "dialer_dials_failed_total{reason=\"outcome_unknown\"}") >= 1);
+	    dit_metric(&e->dialer, "dialer_dials_failed_total{reason=\"outcome_unknown\"}") >=
+	    before + 3);
+	ts_sleep_ms(700); /* longer than any retry delay of this dialer */
+	for (size_t i = 0; i < 3; i++) {
+		/* the phone may be ringing: left as a crash after the claim would leave it, for its
+		 * post-call webhook or the sweeper (off here); never dialled again */
+		assert_true(dit_call(e->st.schema, cases[i].sid, &c));
+		assert_string_equal(c.status, STORE_CALL_IN_PROGRESS);
+		assert_false(c.has_conversation_id);
+		assert_true(c.dial_attempted_at[0] != '\0');
+		assert_string_equal(c.failure_reason, "");
+		assert_int_equal(dit_sim_requests(&e->st.sim, cases[i].sid), 1);
+	}
 }
 
 static void test_dialer_flow_retries_exhausted(void **state)

@@ -148,7 +148,7 @@ int est_reset(void **state)
 {
 	struct est_env *e = *state;
 	struct ts_http_resp resp;
-	char url[200], cfg[300];
+	char url[200], cfg[400];
 
 	snprintf(url, sizeof url, "%s/sim/reset", e->sim.url);
 	ts_http("POST", url, NULL, "", 0, &resp);
@@ -157,7 +157,8 @@ int est_reset(void **state)
 	est_rx_reset(&e->rx, 0);
 	snprintf(cfg, sizeof cfg,
 	         "{\"turns\": 2, \"turn_delay_ms\": 50, \"latency_ms\": 0, \"seed\": 1, "
-	         "\"429_share\": 0, \"race_share\": 0, \"webhook_url\": \"http://127.0.0.1:%u\", "
+	         "\"429_share\": 0, \"race_share\": 0, \"placed_502_share\": 0, "
+	         "\"placed_504_share\": 0, \"webhook_url\": \"http://127.0.0.1:%u\", "
 	         "\"webhook_timeout_ms\": 5000, \"webhook_retries\": 3}",
 	         e->rx.port);
 	dit_sim_config(&e->sim, cfg);

@@ -58,8 +58,8 @@ bool est_rx_wait(struct est_receiver *rx, int n, int timeout_ms);
 int est_setup(void **state);
 int est_teardown(void **state);
 /* cmocka per-test setup: POST /sim/reset, forget the webhooks, then 2 turns 50 ms apart, no
- * latency, seed 1, no 429s, no races, and webhooks to the receiver with the default timeout and
- * retries. */
+ * latency, seed 1, no 429s, no races, no placed gateway errors, and webhooks to the receiver with
+ * the default timeout and retries. */
 int est_reset(void **state);
 
 /* POST outbound-call for call_sid with key; body_override replaces the whole body. resp is

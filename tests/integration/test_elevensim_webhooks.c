@@ -1,6 +1,7 @@
 /* test_elevensim_webhooks: the fake ElevenLabs' webhooks: signed per-turn and post-call
- * webhooks (retried on non-200), the race and initiation-failure modes. Webhooks go to a
- * receiver inside this test (test_elevensim_util.c; the API itself: test_elevensim.c). */
+ * webhooks (retried on non-200), the race and initiation-failure modes, and a placed call
+ * answered as a gateway error (502/504). Webhooks go to a receiver inside this test
+ * (test_elevensim_util.c; the API itself: test_elevensim.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -348,6 +349,66 @@ static void test_elevensim_initiation_failure(void **state)
 	ts_http_resp_free(&resp);
 }
 
+/* placed_502 / placed_504 (scripted, or by share): the call is placed and plays with all its
+ * webhooks, but the API answers as a gateway that lost the answer. */
+static void test_elevensim_placed_gateway_error(void **state)
+{
+	static const struct {
+		const char *sid;
+		long status;
+		const char *detail;
+	} cases[] = {
+	    {"EL_pg502", 502, "bad_gateway"},
+	    {"EL_pg504", 504, "gateway_timeout"},
+	};
+	struct est_env *e = *state;
+	const char *hdr[] = {"xi-api-key: " DIT_API_KEY, NULL};
+
+	dit_sim_config(&e->sim, "{\"calls\": {\"EL_pg502\": {\"answers\": [\"placed_502\"]}}, "
+	                        "\"placed_504_share\": 1}");
+	for (size_t i = 0; i < 2; i++) {
+		struct ts_http_resp resp;
+		json_t *root, *call, *post;
+		char url[300], conv[64];
+		int hooks = est_rx_count(&e->rx);
+
+		est_dial(e, DIT_API_KEY, cases[i].sid, NULL, &resp);
+		assert_int_equal(resp.status, cases[i].status);
+		root = est_body_json(&resp);
+		assert_string_equal(est_str(root, "detail.status"), cases[i].detail);
+		assert_null(json_object_get(root, "conversation_id")); /* the client cannot know */
+		json_decref(root);
+		ts_http_resp_free(&resp);
+		/* but the call exists: it plays its 2 turns and its post-call */
+		call = dit_sim_call(&e->sim, cases[i].sid);
+		assert_int_equal(json_integer_value(json_object_get(call, "accepted")), 1);
+		assert_int_equal(
+		    json_integer_value(json_array_get(json_object_get(call, "answers"), 0)),
+		    cases[i].status);
+		assert_non_null(est_str(call, "conversation_id"));
+		snprintf(conv, sizeof conv, "%s", est_str(call, "conversation_id"));
+		json_decref(call);
+		snprintf(url, sizeof url, "%s/v1/convai/conversations/%s", e->sim.url, conv);
+		ts_http("GET", url, hdr, NULL, 0, &resp);
+		assert_int_equal(resp.status, 200);
+		ts_http_resp_free(&resp);
+		assert_true(est_rx_wait(&e->rx, hooks + 3, 10000));
+		assert_string_equal(e->rx.hooks[hooks + 2].path, "/webhooks/elevenlabs/post-call");
+		post = json_loads(e->rx.hooks[hooks + 2].body, 0, NULL);
+		assert_string_equal(est_str(post, "data.conversation_id"), conv);
+		assert_string_equal(
+		    est_str(post,
+		            "data.conversation_initiation_client_data.dynamic_variables.call_sid"),
+		    cases[i].sid);
+		json_decref(post);
+		ts_sleep_ms(100);
+		call = dit_sim_call(&e->sim, cases[i].sid);
+		assert_string_equal(est_str(call, "outcome"), "ok");
+		assert_true(json_is_true(json_object_get(call, "post_call_sent")));
+		json_decref(call);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +420,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_elevensim_reset_stops_retries, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_initiation_failure, est_reset),
 	    cmocka_unit_test_setup(test_elevensim_stops_during_a_webhook, est_reset),
+	    cmocka_unit_test_setup(test_elevensim_placed_gateway_error, est_reset),
 	};
 
 	return cmocka_run_group_tests(tests, est_setup, est_teardown);

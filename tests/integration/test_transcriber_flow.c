@@ -2,7 +2,8 @@
  * one-partition devbroker, so a waiting call shares its partition with the others: valid lines,
  * unknown call_sid, conversation_id set late, failed call, malformed values, a row the database
  * rejects, post-call completion with reconciliation, a post-call that heals the conversation_id
- * of parked lines, initiation failures and ignored types. */
+ * of parked lines, a post-call completing a call failed as dial_outcome_unknown, initiation
+ * failures and ignored types. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -303,6 +304,35 @@ static void test_transcriber_flow_post_call_heals_parked_lines(void **state)
 	assert_int_equal(dlq_for(&f->t, "webhooks.transcription", "EL_heal", NULL, NULL), 0);
 }
 
+/* The sweeper gave up on a call whose dial outcome was unknown (failed, dial_outcome_unknown);
+ * its post-call arrives later: the proof the call happened, it completes the call with its
+ * conversation_id and transcript. A call failed for another reason stays failed. */
+static void test_transcriber_flow_post_call_after_outcome_unknown(void **state)
+{
+	struct fixture *f = *state;
+	const char *const texts[] = {"unk 1", "unk 2", "unk 3"};
+	struct ts_kmsg *d;
+
+	trit_call(&f->t, "EL_unk", NULL, "dial_outcome_unknown");
+	trit_post_call(&f->t, "EL_unk", "pc-unk",
+	               trit_transcript_body("EL_unk", "conv_unk", texts, 3));
+	trit_call(&f->t, "EL_refused", NULL, "HTTP 422: body.to_number: invalid");
+	trit_post_call(&f->t, "EL_refused", "pc-refused",
+	               trit_transcript_body("EL_refused", "conv_refused", texts, 3));
+	trit_flush(&f->t);
+	assert_true(trit_wait_call(&f->t, "EL_unk",
+	                           "status = 'completed' AND conversation_id = 'conv_unk' AND "
+	                           "failure_reason IS NULL AND call_end_time IS NOT NULL",
+	                           20000));
+	trit_assert_lines(&f->t, "conv_unk", "unk", 3); /* from the final transcript */
+	assert_int_equal(
+	    wait_dlq(&f->t, "webhooks.post_call", "EL_refused", "call_failed", 1, 15000, &d), 1);
+	ts_kmsgs_free(d, 1);
+	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM calls WHERE call_sid = 'EL_refused' "
+	                                "AND status = 'failed' AND conversation_id IS NULL"),
+	                 1);
+}
+
 static void test_transcriber_flow_other_post_call_types(void **state)
 {
 	struct fixture *f = *state;
@@ -354,6 +384,7 @@ int main(void)
 	    cmocka_unit_test(test_transcriber_flow_database_rejects_one_row),
 	    cmocka_unit_test(test_transcriber_flow_post_call_completes_and_reconciles),
 	    cmocka_unit_test(test_transcriber_flow_post_call_heals_parked_lines),
+	    cmocka_unit_test(test_transcriber_flow_post_call_after_outcome_unknown),
 	    cmocka_unit_test(test_transcriber_flow_other_post_call_types),
 	};
 

@@ -161,9 +161,15 @@ void trit_flush(struct trit *t)
 
 void trit_start(struct trit *t, struct trit_proc *p, const char *group, const char *const *env)
 {
+	trit_start_bin(t, p, "transcriber", group, env);
+}
+
+void trit_start_bin(struct trit *t, struct trit_proc *p, const char *name, const char *group,
+                    const char *const *env)
+{
 	char bin[PATH_MAX], e_brokers[300], e_db[2100], e_schema[96], e_listen[64], e_group[400],
 	    e_prefix[200], gname[300], url[128];
-	const char *argv[] = {ts_bin("transcriber", bin, sizeof bin), NULL};
+	const char *argv[] = {ts_bin(name, bin, sizeof bin), NULL};
 	const char *full[32];
 	size_t n = 0;
 
@@ -202,14 +208,25 @@ void trit_stop(struct trit_proc *p)
 
 char *trit_run(struct trit *t, const char *const *args, const char *const *env)
 {
+	char *out = NULL;
+	int rc = trit_run_bin(t, "transcriber", args, env, &out);
+
+	if (rc != 0)
+		fail_msg("transcriber %s exited with %d", args[0], rc);
+	return out;
+}
+
+int trit_run_bin(struct trit *t, const char *name, const char *const *args, const char *const *env,
+                 char **out)
+{
 	char bin[PATH_MAX], e_brokers[300], e_db[2100], e_schema[96], e_prefix[200], e_group[400],
 	    gname[300];
 	const char *argv[16], *full[32];
 	size_t n = 0, k = 0;
-	char *out = NULL;
 	int rc;
 
-	argv[n++] = ts_bin("transcriber", bin, sizeof bin);
+	*out = NULL;
+	argv[n++] = ts_bin(name, bin, sizeof bin);
 	for (size_t i = 0; args[i] && n < 15; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
@@ -230,11 +247,9 @@ char *trit_run(struct trit *t, const char *const *args, const char *const *env)
 	for (size_t i = 0; env && env[i] && k < 31; i++)
 		full[k++] = env[i];
 	full[k] = NULL;
-	rc = ts_run(argv, full, &out, 120000);
-	fprintf(stderr, "transcriber %s printed:\n%s", args[0], out ? out : "");
-	if (rc != 0)
-		fail_msg("transcriber %s exited with %d", args[0], rc);
-	return out;
+	rc = ts_run(argv, full, out, 120000);
+	fprintf(stderr, "%s %s printed:\n%s", name, args[0], *out ? *out : "");
+	return rc;
 }
 
 long long trit_ll(struct trit *t, const char *sql)

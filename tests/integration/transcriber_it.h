@@ -53,12 +53,18 @@ void trit_flush(struct trit *t);
 /* Starts the transcriber against t with group and extra "KEY=VALUE" env entries (NULL-ended, may
  * be NULL); waits until /healthz answers. */
 void trit_start(struct trit *t, struct trit_proc *p, const char *group, const char *const *env);
+/* The same with another build of the transcriber: name is the binary ("transcriber-faults"). */
+void trit_start_bin(struct trit *t, struct trit_proc *p, const char *name, const char *group,
+                    const char *const *env);
 /* SIGTERM and wait: asserts a clean exit 0. */
 void trit_stop(struct trit_proc *p);
 
 /* Runs `transcriber <args...>` (replay, redrive) to completion; returns its stdout (malloc'd) and
  * asserts exit status 0. */
 char *trit_run(struct trit *t, const char *const *args, const char *const *env);
+/* The same with the binary name, returning its exit status; *out gets its stdout (malloc'd). */
+int trit_run_bin(struct trit *t, const char *name, const char *const *args, const char *const *env,
+                 char **out);
 
 /* Polls the query (first column, integer) until it equals expect or timeout_ms passes; returns
  * the last value. */

@@ -227,3 +227,41 @@ void ts_kafka_produce(const char *bootstrap, const char *topic, const char *key,
 	if (dr_err)
 		fail_msg("produce to %s: delivery failed: %s", topic, errstr);
 }
+
+int64_t ts_kafka_committed(const char *bootstrap, const char *group, const char *topic,
+                           int32_t partition)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_resp_err_t err;
+	char errstr[512];
+	int64_t offset;
+	rd_kafka_t *rk;
+
+	/* The group's id, to ask its coordinator; it never subscribes, so it never joins. */
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr) ||
+	    rd_kafka_conf_set(conf, "client.id", "tsupport", errstr, sizeof errstr) ||
+	    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) ||
+	    rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr)) {
+		rd_kafka_conf_destroy(conf);
+		fail_msg("kafka conf: %s", errstr);
+	}
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+	if (!rk) {
+		rd_kafka_conf_destroy(conf);
+		fail_msg("rd_kafka_new: %s", errstr);
+	}
+	parts = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(parts, topic, partition);
+	err = rd_kafka_committed(rk, parts, 10000);
+	if (!err)
+		err = parts->elems[0].err;
+	offset = parts->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	if (err)
+		fail_msg("committed offset of %s [%d] in group %s: %s", topic, (int)partition,
+		         group, rd_kafka_err2str(err));
+	return offset >= 0 ? offset : -1;
+}

@@ -134,6 +134,11 @@ const char *ts_kmsg_header(const struct ts_kmsg *m, const char *name); /* NULL i
 void ts_kafka_produce(const char *bootstrap, const char *topic, const char *key, const char *value,
                       const char *const *headers /* "name", "value", ..., NULL */);
 
+/* The offset group has committed for topic/partition (asked like a member would, without
+ * joining), -1 when none. Fails the test when the broker does not answer. */
+int64_t ts_kafka_committed(const char *bootstrap, const char *group, const char *topic,
+                           int32_t partition);
+
 /* ---- waiting ---- */
 /* Polls cond(opaque) every 50 ms until true or timeout_ms. Returns its last value. */
 bool ts_wait_until(bool (*cond)(void *opaque), void *opaque, int timeout_ms);

@@ -2,6 +2,7 @@
  * Retry-After parsing, API error messages and the calls/s token bucket. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,10 +47,17 @@ static void test_dialer_policy_http_table(void **state)
 	    {429, "{\"detail\":{\"status\":\"too_many\",\"message\":\"slow down\"}}", "3",
 	     POLICY_RETRY, "HTTP 429: slow down", "429", 3000},
 	    {429, "", NULL, POLICY_RETRY, "HTTP 429", "429", -1},
-	    {502, "bad gateway", NULL, POLICY_RETRY, "HTTP 502: bad gateway", "502", -1},
 	    {503, "{\"detail\":\"maintenance\"}", "1", POLICY_RETRY, "HTTP 503: maintenance", "503",
 	     1000},
-	    {504, "", "junk", POLICY_RETRY, "HTTP 504", "504", -1},
+	    {503, "", NULL, POLICY_RETRY, "HTTP 503", "503", -1},
+	    /* a gateway's error after the request went through it: the call may exist, so never
+	     * a second ring, whatever Retry-After says */
+	    {502, "bad gateway", NULL, POLICY_UNKNOWN, "HTTP 502: bad gateway", "502", -1},
+	    {502, "{\"detail\":{\"status\":\"bad_gateway\",\"message\":\"Bad gateway\"}}", "1",
+	     POLICY_UNKNOWN, "HTTP 502: Bad gateway", "502", -1},
+	    {504, "", "junk", POLICY_UNKNOWN, "HTTP 504", "504", -1},
+	    {504, "<html>Gateway Time-out</html>", "5", POLICY_UNKNOWN,
+	     "HTTP 504: <html>Gateway Time-out</html>", "504", -1},
 	    {400, "{\"detail\":{\"status\":\"invalid\",\"message\":\"agent cannot call\"}}", NULL,
 	     POLICY_FAILED, "HTTP 400: agent cannot call", "http_4xx", -1},
 	    {401, "{\"detail\":{\"status\":\"invalid_api_key\",\"message\":\"Invalid API key\"}}",
@@ -83,30 +91,51 @@ static void test_dialer_policy_http_table(void **state)
 
 static void test_dialer_policy_transport(void **state)
 {
-	struct policy_verdict v;
+	static const struct {
+		int code;
+		const char *error;
+		bool sent;
+		enum policy_action action;
+		const char *reason;
+	} cases[] = {
+	    /* nothing was sent: retry */
+	    {CURLE_COULDNT_CONNECT, "Connection refused", false, POLICY_RETRY,
+	     "connect failed: Connection refused"},
+	    {CURLE_OPERATION_TIMEDOUT, "Connection timed out", false, POLICY_RETRY,
+	     "connect failed: Connection timed out"},
+	    {CURLE_SEND_ERROR, "Connection reset by peer", false, POLICY_RETRY,
+	     "connect failed: Connection reset by peer"},
+	    /* failures before a connection existed cannot have sent anything, whatever the flag
+	     * says */
+	    {CURLE_COULDNT_CONNECT, "", true, POLICY_RETRY, NULL},
+	    {CURLE_COULDNT_RESOLVE_HOST, NULL, true, POLICY_RETRY, NULL},
+	    {CURLE_COULDNT_RESOLVE_PROXY, "no proxy", true, POLICY_RETRY, NULL},
+	    {CURLE_SSL_CONNECT_ERROR, "handshake", true, POLICY_RETRY, NULL},
+	    /* after the request left: a timeout or a reset is ambiguous, never retried */
+	    {CURLE_OPERATION_TIMEDOUT, "Operation timed out", true, POLICY_UNKNOWN,
+	     "dial_outcome_unknown"},
+	    {CURLE_RECV_ERROR, "Connection reset by peer", true, POLICY_UNKNOWN,
+	     "dial_outcome_unknown"},
+	    {CURLE_SEND_ERROR, "Broken pipe", true, POLICY_UNKNOWN, "dial_outcome_unknown"},
+	    {CURLE_GOT_NOTHING, "", true, POLICY_UNKNOWN, "dial_outcome_unknown"},
+	    {CURLE_PARTIAL_FILE, "", true, POLICY_UNKNOWN, "dial_outcome_unknown"},
+	    {CURLE_WRITE_ERROR, "", true, POLICY_UNKNOWN, "dial_outcome_unknown"},
+	};
 
 	(void)state;
-	/* nothing was sent: retry */
-	policy_classify_transport(CURLE_COULDNT_CONNECT, "Connection refused", false, &v);
-	assert_int_equal(v.action, POLICY_RETRY);
-	assert_string_equal(v.label, "connect");
-	assert_string_equal(v.reason, "connect failed: Connection refused");
-	/* a refused connection cannot have sent anything, whatever the flag says */
-	policy_classify_transport(CURLE_COULDNT_CONNECT, "", true, &v);
-	assert_int_equal(v.action, POLICY_RETRY);
-	policy_classify_transport(CURLE_COULDNT_RESOLVE_HOST, NULL, true, &v);
-	assert_int_equal(v.action, POLICY_RETRY);
-	/* connect timeout before sending: retry */
-	policy_classify_transport(CURLE_OPERATION_TIMEDOUT, "Connection timed out", false, &v);
-	assert_int_equal(v.action, POLICY_RETRY);
-	/* timeout after the request left: ambiguous, never retried */
-	policy_classify_transport(CURLE_OPERATION_TIMEDOUT, "Operation timed out", true, &v);
-	assert_int_equal(v.action, POLICY_UNKNOWN);
-	assert_string_equal(v.reason, "dial_outcome_unknown");
-	policy_classify_transport(CURLE_RECV_ERROR, "reset", true, &v);
-	assert_int_equal(v.action, POLICY_UNKNOWN);
-	policy_classify_transport(CURLE_GOT_NOTHING, "", true, &v);
-	assert_int_equal(v.action, POLICY_UNKNOWN);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct policy_verdict v;
+
+		policy_classify_transport(cases[i].code, cases[i].error, cases[i].sent, &v);
+		if (v.action != cases[i].action)
+			fail_msg("case %zu (curl %d, sent %d): action %d, expected %d", i,
+			         cases[i].code, cases[i].sent, v.action, cases[i].action);
+		assert_string_equal(v.label, cases[i].action == POLICY_RETRY ? "connect"
+		                                                             : "outcome_unknown");
+		assert_int_equal(v.retry_after_ms, -1);
+		if (cases[i].reason)
+			assert_string_equal(v.reason, cases[i].reason);
+	}
 }
 
 static void test_dialer_policy_retry_after(void **state)

@@ -222,6 +222,7 @@ static enum MHD_Result sim_outbound(struct sim_req *r)
 	struct sim_knobs k;
 	enum sim_answer ans;
 	enum sim_mode mode;
+	unsigned status = 200;
 	int n;
 
 	if (!sim_authorized(r))
@@ -247,6 +248,8 @@ static enum MHD_Result sim_outbound(struct sim_req *r)
 	         LOGS("answer", sim_answer_name(ans)));
 	switch (ans) {
 	case SIM_ANSWER_OK:
+	case SIM_ANSWER_PLACED_502: /* placed below, then answered as a gateway would */
+	case SIM_ANSWER_PLACED_504:
 		break;
 	case SIM_ANSWER_SUCCESS_FALSE:
 		sim_store_answered(a->store, key, 200, false);
@@ -302,15 +305,25 @@ static enum MHD_Result sim_outbound(struct sim_req *r)
 		return sim_reply(r->conn, 500, sim_detail("internal_error", "out of memory"));
 	}
 	json_decref(root);
-	sim_store_answered(a->store, key, 200, true);
-	answer = json_pack("{s:b, s:s, s:s, s:s}", "success", 1, "message", "Success",
-	                   "conversation_id", conv_id, "callSid", twilio_sid);
+	if (ans == SIM_ANSWER_PLACED_502 || ans == SIM_ANSWER_PLACED_504) {
+		/* the call exists and plays; the answer is lost in a gateway */
+		status = ans == SIM_ANSWER_PLACED_502 ? 502 : 504;
+		answer = status == 502 ? sim_detail("bad_gateway", "Bad gateway")
+		                       : sim_detail("gateway_timeout", "Gateway timeout");
+		log_info("elevensim: call placed, answered as a gateway error",
+		         LOGS("call_sid", key), LOGS("conversation_id", conv_id),
+		         LOGI("status", status));
+	} else {
+		answer = json_pack("{s:b, s:s, s:s, s:s}", "success", 1, "message", "Success",
+		                   "conversation_id", conv_id, "callSid", twilio_sid);
+	}
+	sim_store_answered(a->store, key, (int)status, true);
 	if (mode == SIM_MODE_RACE)
-		return sim_answer(r, 200, answer, -1, k.latency_ms, true, conv_id);
+		return sim_answer(r, status, answer, -1, k.latency_ms, true, conv_id);
 	/* the call rings once the API answered: the first turn follows a turn delay later */
 	if (sim_play_conversation(a->play, conv_id, k.latency_ms + k.turn_delay_ms, NULL, NULL))
 		log_warn("elevensim: cannot schedule the conversation", LOGS("call_sid", key));
-	return sim_answer(r, 200, answer, -1, k.latency_ms, false, NULL);
+	return sim_answer(r, status, answer, -1, k.latency_ms, false, NULL);
 }
 
 static enum MHD_Result sim_conversation(struct sim_req *r, const char *id)

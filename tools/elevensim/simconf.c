@@ -41,6 +41,12 @@ static const struct cfg_option sim_options_table[] = {
     CFG_OPT(struct sim_options, "hang-share", "ELEVENSIM_HANG_SHARE", CFG_STR, "0",
             "share never answered (until --hang-ms): the client times out after sending",
             share_hang, 0, 0, false),
+    CFG_OPT(struct sim_options, "placed-502-share", "ELEVENSIM_PLACED_502_SHARE", CFG_STR, "0",
+            "share whose call is placed (it plays and sends its webhooks) but whose answer is a "
+            "gateway's 502: the client cannot know the call exists",
+            share_placed_502, 0, 0, false),
+    CFG_OPT(struct sim_options, "placed-504-share", "ELEVENSIM_PLACED_504_SHARE", CFG_STR, "0",
+            "the same, answered 504", share_placed_504, 0, 0, false),
     CFG_OPT(struct sim_options, "race-share", "ELEVENSIM_RACE_SHARE", CFG_STR, "0",
             "share of accepted calls whose first webhook is sent before the API answers",
             share_race, 0, 0, false),
@@ -85,7 +91,8 @@ static const struct cfg_spec sim_spec = {
              "knobs for latency and failures. Control: GET /sim/stats[?call_sid=], POST "
              "/sim/reset, GET|PUT /sim/config (any knob by name, plus per-call scripts "
              "{\"calls\": {\"<call_sid>\": {\"answers\": [\"429\", \"ok\"], \"mode\": "
-             "\"race\"}}}; answers: ok 429 500 502 503 504 400 422 success_false hang; modes: "
+             "\"race\"}}}; answers: ok 429 500 502 503 504 400 422 success_false hang placed_502 "
+             "placed_504; modes: "
              "normal race initiation_failure no_post_call). State is in memory.",
     .options = sim_options_table,
     .noptions = sizeof sim_options_table / sizeof sim_options_table[0],
@@ -108,6 +115,8 @@ static const char *const sim_answer_names[] = {
     [SIM_ANSWER_422] = "422",
     [SIM_ANSWER_SUCCESS_FALSE] = "success_false",
     [SIM_ANSWER_HANG] = "hang",
+    [SIM_ANSWER_PLACED_502] = "placed_502",
+    [SIM_ANSWER_PLACED_504] = "placed_504",
 };
 #define SIM_NANSWERS (sizeof sim_answer_names / sizeof sim_answer_names[0])
 
@@ -156,6 +165,13 @@ double sim_hash01(uint64_t seed, const char *s, uint64_t n)
 	return (double)(h >> 11) / 9007199254740992.0; /* 2^53 */
 }
 
+/* The answer shares together (at most 1; the rest is answered ok). */
+static double sim_answer_shares(const struct sim_knobs *k)
+{
+	return k->share_429 + k->share_500 + k->share_503 + k->share_success_false + k->share_hang +
+	       k->share_placed_502 + k->share_placed_504;
+}
+
 static int sim_parse_share(const char *name, const char *s, double *out, char *errstr,
                            size_t errstr_size)
 {
@@ -190,13 +206,17 @@ struct sim_conf *sim_conf_new(const struct sim_options *o, char *errstr, size_t 
 	    sim_parse_share("fail-share", o->share_success_false, &k->share_success_false, errstr,
 	                    errstr_size) ||
 	    sim_parse_share("hang-share", o->share_hang, &k->share_hang, errstr, errstr_size) ||
+	    sim_parse_share("placed-502-share", o->share_placed_502, &k->share_placed_502, errstr,
+	                    errstr_size) ||
+	    sim_parse_share("placed-504-share", o->share_placed_504, &k->share_placed_504, errstr,
+	                    errstr_size) ||
 	    sim_parse_share("race-share", o->share_race, &k->share_race, errstr, errstr_size) ||
 	    sim_parse_share("initiation-failure-share", o->share_initiation_failure,
 	                    &k->share_initiation_failure, errstr, errstr_size) ||
 	    sim_parse_share("no-post-call-share", o->share_no_post_call, &k->share_no_post_call,
 	                    errstr, errstr_size))
 		goto fail;
-	sum = k->share_429 + k->share_500 + k->share_503 + k->share_success_false + k->share_hang;
+	sum = sim_answer_shares(k);
 	if (sum > 1.0 + 1e-9) {
 		snprintf(errstr, errstr_size, "the answer shares add up to %.3f (> 1)", sum);
 		goto fail;
@@ -259,6 +279,8 @@ static const struct sim_knob_def sim_knob_defs[] = {
     KNOB("503_share", KNOB_SHARE, share_503, 0, 0),
     KNOB("fail_share", KNOB_SHARE, share_success_false, 0, 0),
     KNOB("hang_share", KNOB_SHARE, share_hang, 0, 0),
+    KNOB("placed_502_share", KNOB_SHARE, share_placed_502, 0, 0),
+    KNOB("placed_504_share", KNOB_SHARE, share_placed_504, 0, 0),
     KNOB("race_share", KNOB_SHARE, share_race, 0, 0),
     KNOB("initiation_failure_share", KNOB_SHARE, share_initiation_failure, 0, 0),
     KNOB("no_post_call_share", KNOB_SHARE, share_no_post_call, 0, 0),
@@ -340,7 +362,8 @@ static int sim_script_check(const char *sid, const json_t *s, char *errstr, size
 bad:
 	snprintf(errstr, errstr_size,
 	         "calls.%s: expected {\"answers\": [ok|429|500|502|503|504|400|422|success_false|"
-	         "hang, ...] (at most %d), \"mode\": normal|race|initiation_failure|no_post_call}",
+	         "hang|placed_502|placed_504, ...] (at most %d), \"mode\": "
+	         "normal|race|initiation_failure|no_post_call}",
 	         sid, SIM_SCRIPT_MAX);
 	return -1;
 }
@@ -388,7 +411,7 @@ int sim_conf_update(struct sim_conf *c, const json_t *patch, char *errstr, size_
 		if (sim_knob_set(&k, &sim_knob_defs[i], v, errstr, errstr_size))
 			return -1;
 	}
-	sum = k.share_429 + k.share_500 + k.share_503 + k.share_success_false + k.share_hang;
+	sum = sim_answer_shares(&k);
 	if (sum > 1.0 + 1e-9 ||
 	    k.share_race + k.share_initiation_failure + k.share_no_post_call > 1.0 + 1e-9) {
 		snprintf(errstr, errstr_size, "shares add up to more than 1");
@@ -481,6 +504,10 @@ enum sim_answer sim_conf_answer(struct sim_conf *c, const char *call_sid, int n)
 		return SIM_ANSWER_SUCCESS_FALSE;
 	if (u < (acc += k.share_hang))
 		return SIM_ANSWER_HANG;
+	if (u < (acc += k.share_placed_502))
+		return SIM_ANSWER_PLACED_502;
+	if (u < (acc += k.share_placed_504))
+		return SIM_ANSWER_PLACED_504;
 	return SIM_ANSWER_OK;
 }
 

@@ -16,6 +16,7 @@
 struct sim_options {
 	char *listen, *url_file, *api_key, *webhook_secret, *tool_secret, *webhook_url, *log_level;
 	char *share_429, *share_500, *share_503, *share_success_false, *share_hang;
+	char *share_placed_502, *share_placed_504;
 	char *share_race, *share_initiation_failure, *share_no_post_call;
 	long long latency_ms, turns, turn_delay_ms, seed, retry_after_s, hang_ms;
 	long long webhook_retries, webhook_backoff_ms, webhook_timeout_ms, webhook_threads;
@@ -33,6 +34,8 @@ enum sim_answer {
 	SIM_ANSWER_422,
 	SIM_ANSWER_SUCCESS_FALSE,
 	SIM_ANSWER_HANG,
+	SIM_ANSWER_PLACED_502, /* the call is placed, then the answer is a gateway's 502 */
+	SIM_ANSWER_PLACED_504, /* the same with 504 */
 };
 
 /* How an accepted call plays. */
@@ -49,6 +52,7 @@ enum sim_mode {
 struct sim_knobs {
 	long latency_ms;
 	double share_429, share_500, share_503, share_success_false, share_hang;
+	double share_placed_502, share_placed_504;
 	double share_race, share_initiation_failure, share_no_post_call;
 	int turns;
 	long turn_delay_ms;

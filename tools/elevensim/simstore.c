@@ -465,8 +465,9 @@ out:
 	return root;
 }
 
-/* ok: accepted and played; initiation_failure; refused: every answer was a refusal; hang: the
- * last request was never answered. */
+/* ok: accepted (placed; its answer may have been a gateway error) and played;
+ * initiation_failure; refused: every answer was a refusal; hang: the last request was never
+ * answered. */
 static const char *sim_call_outcome(const struct sim_call *c)
 {
 	size_t n = json_array_size(c->answers);

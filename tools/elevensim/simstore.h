@@ -23,7 +23,7 @@ uint64_t sim_store_generation(struct sim_store *s);
 int sim_store_request(struct sim_store *s, const char *call_sid);
 
 /* Records the status the request was answered with (0 for a hang that was never answered);
- * accepted: {success: true}, a call was placed. */
+ * accepted: a call was placed ({success: true}, or a placed_502/placed_504 gateway error). */
 void sim_store_answered(struct sim_store *s, const char *call_sid, int status, bool accepted);
 
 /* Places a conversation: writes its id ("conv_...") and Twilio callSid ("CA...") into the
