@@ -31,7 +31,7 @@ struct cfg_option {
 		.offset = offsetof(conf_type, field_), .min = (lo), .max = (hi), .required = (req) \
 	}
 
-/* The options every service shares (DESIGN §7): one name, env, default and help text each. */
+/* The options every service shares (design.md §7): one name, env, default and help text each. */
 #define CFG_OPT_KAFKA_BROKERS(conf_type, field)                             \
 	CFG_OPT(conf_type, "kafka-brokers", "KAFKA_BROKERS", CFG_STR, NULL, \
 	        "Kafka bootstrap servers (host:port,...)", field, 0, 0, true)

@@ -1,4 +1,4 @@
-/* codec: strict jansson getters and the DESIGN §4 messages (calls.requested, webhooks.*). */
+/* codec: strict jansson getters and the design.md §4 messages (calls.requested, webhooks.*). */
 #include "codec.h"
 
 #include "timeutil.h"

@@ -1,4 +1,4 @@
-/* codec: the DESIGN §4 Kafka messages in and out of JSON (jansson), strict about types, with
+/* codec: the design.md §4 Kafka messages in and out of JSON (jansson), strict about types, with
  * errors that name the field. Decoded structs borrow their strings from the json root they
  * keep; codec_*_clear releases it. Encoders return a new reference the caller owns. */
 #ifndef CALLPIPE_CODEC_H

@@ -1,6 +1,6 @@
 /* kbus: the Kafka bus. An idempotent producer (acks=all) with async and sync produce, and a
  * consumer-group consumer with manual commits, pause/resume and gap detection. Topic names
- * come from DESIGN §4 with a configurable prefix. */
+ * come from design.md §4 with a configurable prefix. */
 #ifndef CALLPIPE_KBUS_H
 #define CALLPIPE_KBUS_H
 

@@ -1,4 +1,4 @@
-/* store_calls: every query on the calls table (DESIGN §5), parameterised, on a struct db. */
+/* store_calls: every query on the calls table (design.md §5), parameterised, on a struct db. */
 #include "store_calls.h"
 
 #include "db.h"

@@ -1,4 +1,4 @@
-/* store_calls: every query on the calls table (DESIGN §5, migrations 000-005+). All functions
+/* store_calls: every query on the calls table (design.md §5, migrations 000-005+). All functions
  * take a connected struct db, run parameterised SQL, and return 0 on success or -1 with the
  * error class in db_errclass(db). They work inside or outside a transaction the caller opened. */
 #ifndef CALLPIPE_STORE_CALLS_H

@@ -1,4 +1,4 @@
-/* sweeper: settles calls stuck in_progress (DESIGN §6.7). Leases old calls (FOR UPDATE SKIP
+/* sweeper: settles calls stuck in_progress (design.md §6.7). Leases old calls (FOR UPDATE SKIP
  * LOCKED, so several dialers never take the same call), asks GET /v1/convai/conversations/{id}
  * for the truth, and sets completed/failed; a call with no conversation_id past the age is
  * failed with dial_outcome_unknown. Runs on its own thread with its own connection. */

@@ -41,7 +41,7 @@ struct webhook_msg {
 	enum webhook_action action;
 	char *key; /* call_sid, or conversation_id for a post-call event without one */
 	size_t key_len;
-	char *value; /* encoded DESIGN §4 message */
+	char *value; /* encoded design.md §4 message */
 	size_t value_len;
 	char type[48]; /* post-call "type" as sent (truncated), "" for transcriptions */
 };

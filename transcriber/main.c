@@ -1,4 +1,4 @@
-/* transcriber: webhook events to call_transcriptions and final call statuses (DESIGN §4-§6).
+/* transcriber: webhook events to call_transcriptions and final call statuses (design.md §4-§6).
  * Modes: consume (default), replay, redrive. config -> init -> run -> teardown in reverse. */
 #include "app.h"
 #include "config.h"

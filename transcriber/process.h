@@ -1,4 +1,4 @@
-/* process: the transcriber's rules (DESIGN §6) as pure decisions: how long a message may wait
+/* process: the transcriber's rules (design.md §6) as pure decisions: how long a message may wait
  * and for what, what a post-call webhook says, and which final-transcript turns the per-turn
  * webhooks missed. No database, no Kafka: unit-tested on their own. */
 #ifndef CALLPIPE_TRANSCRIBER_PROCESS_H

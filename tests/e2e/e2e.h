@@ -25,7 +25,7 @@ void e2e_env_free(struct e2e_env *env);
 /* ---- the stack ---- */
 struct e2e_opts {
 	const char *name;               /* test name: schema prefix, log names */
-	int partitions;                 /* of the DESIGN topics (default 6) */
+	int partitions;                 /* of the topics of design.md §4 (default 6) */
 	int ndialers, ntranscribers;    /* started by e2e_stack_start (default 1 each) */
 	const char *const *sim_args;    /* extra elevensim argv entries, NULL-terminated */
 	const char *const *worker_env;  /* extra env for dialers and transcribers */

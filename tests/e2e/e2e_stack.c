@@ -247,7 +247,7 @@ void e2e_stack_stop(struct e2e_stack *s)
 	char what[256] = "";
 
 	s->up = false;
-	/* Workers first: they must drain and exit 0 on SIGTERM (DESIGN §7). */
+	/* Workers first: they must drain and exit 0 on SIGTERM (design.md §7). */
 	for (int i = 0; i < E2E_MAX_WORKERS; i++) {
 		const char *kinds[] = {"dialer", "transcriber"};
 

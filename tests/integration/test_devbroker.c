@@ -1,6 +1,7 @@
-/* test_devbroker: the devbroker daemon itself: the DESIGN topics (with prefix, partition counts
- * and .dlq) as the cluster reports them, the control interface and its errors, --listen-port,
- * clean shutdown, and the mock's offsets_for_times quirk that tests must design around. */
+/* test_devbroker: the devbroker daemon itself: the topics of design.md §4 (with prefix, partition
+ * counts and .dlq) as the cluster reports them, the control interface and its errors,
+ * --listen-port, clean shutdown, and the mock's offsets_for_times quirk that tests must design
+ * around. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -89,7 +89,7 @@ static void test_migrations_up_from_empty(void **state)
 	                                            "WHERE checksum ~ '^[0-9a-f]{64}$'"),
 	                 n);
 
-	/* The DESIGN §5 shape: call_sid required, conversation_id optional, 005's columns. */
+	/* The design.md §5 shape: call_sid required, conversation_id optional, 005's columns. */
 	assert_query(st->schema,
 	             "SELECT string_agg(column_name || ':' || is_nullable, ',' ORDER BY "
 	             "column_name) FROM information_schema.columns WHERE table_schema = "

@@ -1,4 +1,4 @@
-/* test_transcriber_flow: the webhook rules (DESIGN §6) through the real transcriber binary on a
+/* test_transcriber_flow: the webhook rules (design.md §6) through the real transcriber binary on a
  * one-partition devbroker, so a waiting call shares its partition with the others: valid lines,
  * unknown call_sid, conversation_id set late, failed call, malformed values, a row the database
  * rejects, post-call completion with reconciliation, a post-call that heals the conversation_id

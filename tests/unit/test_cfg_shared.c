@@ -98,7 +98,7 @@ static void test_cfg_redact_url(void **state)
 	}
 }
 
-/* The shared option macros keep DESIGN §7's names, env names, defaults, bounds and flags. */
+/* The shared option macros keep design.md §7's names, env names, defaults, bounds and flags. */
 static void test_cfg_shared_options(void **state)
 {
 	struct shared {

@@ -1,5 +1,5 @@
 /* devbroker: a Kafka broker for development and tests, without a JVM: librdkafka's in-memory
- * mock cluster on loopback with the DESIGN §4 topics and an HTTP control interface. */
+ * mock cluster on loopback with the design.md §4 topics and an HTTP control interface. */
 #include "cfg.h"
 #include "cluster.h"
 #include "control.h"
@@ -32,7 +32,7 @@ static const struct cfg_option devbroker_options[] = {
             "number of mock brokers", brokers, 1, 16, false),
     CFG_OPT(struct devbroker_config, "partitions", "DEVBROKER_PARTITIONS", CFG_INT,
             KBUS_TOPICS_TEXT(KBUS_TOPICS_PARTITIONS),
-            "partitions of each DESIGN topic (calls.requested, webhooks.*)", partitions, 1, 1000,
+            "partitions of each work topic (calls.requested, webhooks.*)", partitions, 1, 1000,
             false),
     CFG_OPT(struct devbroker_config, "dlq-partitions", "DEVBROKER_DLQ_PARTITIONS", CFG_INT,
             KBUS_TOPICS_TEXT(KBUS_TOPICS_DLQ_PARTITIONS), "partitions of each .dlq topic",
