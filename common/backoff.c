@@ -1,20 +1,30 @@
-/* backoff: exponential backoff with jitter (xorshift64*), for retries against databases and APIs.
- */
+/* backoff: exponential backoff with equal jitter (xorshift64*), for retries against databases and
+ * APIs. */
 #include "backoff.h"
 
 #include "timeutil.h"
 
 #include <stddef.h>
 
-static uint64_t backoff_rand(struct backoff *b)
+uint64_t backoff_rand(uint64_t *state)
 {
-	uint64_t x = b->rng;
+	uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ULL;
 
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
-	b->rng = x;
+	*state = x;
 	return x * 0x2545F4914F6CDD1DULL;
+}
+
+long backoff_ceil_ms(long base_ms, long max_ms, unsigned attempt)
+{
+	long ceil = base_ms;
+
+	/* doubling with an overflow guard */
+	for (unsigned i = 0; i < attempt && ceil < max_ms; i++)
+		ceil = ceil > max_ms / 2 ? max_ms : ceil * 2;
+	return ceil > max_ms ? max_ms : ceil;
 }
 
 void backoff_init(struct backoff *b, long base_ms, long max_ms)
@@ -32,20 +42,15 @@ void backoff_init(struct backoff *b, long base_ms, long max_ms)
 
 long backoff_next(struct backoff *b)
 {
-	long ceil = b->base_ms;
+	long ceil = backoff_ceil_ms(b->base_ms, b->max_ms, b->attempt);
 	long floor_ms;
 
-	/* ceil = min(max, base * 2^attempt), doubling with an overflow guard. */
-	for (unsigned i = 0; i < b->attempt && ceil < b->max_ms; i++)
-		ceil = ceil > b->max_ms / 2 ? b->max_ms : ceil * 2;
-	if (ceil > b->max_ms)
-		ceil = b->max_ms;
 	if (b->attempt < 64)
 		b->attempt++;
 	if (ceil <= 0)
 		return 0;
 	floor_ms = (ceil + 1) / 2;
-	return floor_ms + (long)(backoff_rand(b) % (uint64_t)(ceil - floor_ms + 1));
+	return floor_ms + (long)(backoff_rand(&b->rng) % (uint64_t)(ceil - floor_ms + 1));
 }
 
 void backoff_reset(struct backoff *b)

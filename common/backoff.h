@@ -1,4 +1,5 @@
-/* backoff: exponential backoff with full jitter, for retries against the database and APIs. */
+/* backoff: exponential backoff with equal jitter (each delay random in its upper half), for
+ * retries against the database and APIs. */
 #ifndef CALLPIPE_BACKOFF_H
 #define CALLPIPE_BACKOFF_H
 
@@ -18,5 +19,12 @@ void backoff_init(struct backoff *b, long base_ms, long max_ms);
 long backoff_next(struct backoff *b);
 
 void backoff_reset(struct backoff *b);
+
+/* The delay's ceiling before jitter: min(max, base * 2^attempt), without overflow. Pure. */
+long backoff_ceil_ms(long base_ms, long max_ms, unsigned attempt);
+
+/* One xorshift64* step on *state (a zero state is replaced by a fixed seed): the random source
+ * of every jittered delay, for callers that keep their own state. */
+uint64_t backoff_rand(uint64_t *state);
 
 #endif

@@ -316,6 +316,13 @@ int db_cmd(struct db *db, const char *sql, int nparams, const char *const *param
 	return 0;
 }
 
+int db_ping(struct db *db)
+{
+	if (db_ensure(db) < 0)
+		return -1;
+	return db_cmd(db, "SELECT 1", 0, NULL);
+}
+
 int db_begin(struct db *db)
 {
 	if (db_cmd(db, "BEGIN", 0, NULL) < 0)

@@ -29,6 +29,11 @@ void db_close(struct db *db);
 int db_ensure(struct db *db);
 bool db_ok(const struct db *db);
 
+/* Asks the server to answer a trivial statement, reconnecting first if the connection is bad:
+ * the readiness check of an idle worker. Returns 0 when it answered, -1 otherwise (the error is
+ * kept for db_errmsg()). */
+__attribute__((warn_unused_result)) int db_ping(struct db *db);
+
 /* Runs a parameterised statement (text params, NULL = SQL NULL). Returns the PGresult when its
  * status is PGRES_TUPLES_OK or PGRES_COMMAND_OK (caller PQclears), NULL on error with the error
  * class and message kept for db_errclass()/db_errmsg()/db_sqlstate(). A lost connection is

@@ -5,6 +5,7 @@
 #include "kbus_topics.h"
 #include "log.h"
 #include "metrics.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,14 +23,6 @@ int kbus_topic(const struct kbus_config *conf, const char *base, bool dlq, char 
 	if (n < 0 || (size_t)n >= size)
 		return -1;
 	return 0;
-}
-
-long long kbus_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int kbus_conf_set(rd_kafka_conf_t *rkc, const char *name, const char *value, char *errstr,
@@ -281,7 +274,7 @@ static void kbus_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *conf
 	(void)rk;
 	if (p->metrics)
 		kbus_record_delivery(p, topic, !rkm->err,
-		                     (double)(kbus_now_ms() - fl->start_ms) / 1000.0);
+		                     (double)(time_mono_ms() - fl->start_ms) / 1000.0);
 	if (rkm->err)
 		log_warn_limited(&p->fail_log, "kafka delivery failed", LOGS("topic", topic),
 		                 LOGS("error", rd_kafka_err2str(rkm->err)));
@@ -384,7 +377,7 @@ int kbus_produce(struct kbus_producer *p, const char *topic, const void *key, si
 		return -1;
 	fl->cb = cb;
 	fl->opaque = opaque;
-	fl->start_ms = kbus_now_ms();
+	fl->start_ms = time_mono_ms();
 	if (nheaders > 0) {
 		hdrs = rd_kafka_headers_new(nheaders);
 		for (size_t i = 0; i < nheaders; i++) {
@@ -454,7 +447,6 @@ int kbus_produce_sync(struct kbus_producer *p, const char *topic, const void *ke
                       size_t nheaders, int timeout_ms, char *errstr, size_t errstr_size)
 {
 	struct kbus_waiter *w = calloc(1, sizeof *w);
-	pthread_condattr_t ca;
 	struct timespec deadline;
 	int ret = -1;
 
@@ -462,11 +454,12 @@ int kbus_produce_sync(struct kbus_producer *p, const char *topic, const void *ke
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
+	if (time_cond_init(&w->cv)) {
+		snprintf(errstr, errstr_size, "cannot initialise a condition variable");
+		free(w);
+		return -1;
+	}
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	w->refs = 2;
 	if (kbus_produce(p, topic, key, key_len, value, value_len, headers, nheaders,
 	                 kbus_waiter_cb, w) != 0) {
@@ -474,13 +467,7 @@ int kbus_produce_sync(struct kbus_producer *p, const char *topic, const void *ke
 		w->refs = 1;
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	deadline = time_mono_deadline(timeout_ms);
 	pthread_mutex_lock(&w->mu);
 	while (!w->done) {
 		if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)

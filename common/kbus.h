@@ -131,7 +131,10 @@ int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int
 int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t partition,
                        int64_t offset, int timeout_ms);
 
-/* Sum over assigned partitions of (high watermark - committed or current position); -1 unknown. */
+/* Sum over assigned partitions of (high watermark - current consume position; the committed
+ * offset is not read), from the watermarks cached by the last fetch, so it never blocks.
+ * Partitions with no position or watermark yet are skipped; -1 when partitions are assigned
+ * but none is known yet (or the assignment cannot be read), 0 with none assigned. */
 int64_t kbus_consumer_lag(struct kbus_consumer *c);
 
 /* The underlying handle, for what this API does not cover (offsets_for_times, watermarks).

@@ -5,6 +5,7 @@
 #include "kbus_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,10 +328,10 @@ static void kbus_handle_error(struct kbus_consumer *c, const rd_kafka_message_t 
 
 rd_kafka_message_t *kbus_consumer_poll(struct kbus_consumer *c, int timeout_ms)
 {
-	long long deadline = kbus_now_ms() + timeout_ms;
+	long long deadline = time_mono_ms() + timeout_ms;
 
 	for (;;) {
-		long long left = deadline - kbus_now_ms();
+		long long left = deadline - time_mono_ms();
 		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
 
 		if (!rkm)
@@ -339,7 +340,7 @@ rd_kafka_message_t *kbus_consumer_poll(struct kbus_consumer *c, int timeout_ms)
 			return rkm;
 		kbus_handle_error(c, rkm);
 		rd_kafka_message_destroy(rkm);
-		if (kbus_now_ms() >= deadline)
+		if (time_mono_ms() >= deadline)
 			return NULL;
 	}
 }
@@ -392,7 +393,7 @@ int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t par
 
 	if (c->in_revoke && c->membership_lost)
 		return -1; /* logged (failure or lost assignment); the next owner re-reads */
-	if (kbus_now_ms() < c->commit_quiet_until_ms)
+	if (time_mono_ms() < c->commit_quiet_until_ms)
 		return -1; /* logged with the timeout; the caller keeps its offset and retries */
 	parts = kbus_one(topic, partition, next_offset);
 	err = kbus_commit_wait(c->rk, parts);
@@ -405,7 +406,7 @@ int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t par
 	 * the next ones unanswered too: a sweep over every partition would then stall for
 	 * partitions x the timeout. Fail commits at once for one timeout's length instead. */
 	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
-		c->commit_quiet_until_ms = kbus_now_ms() + KBUS_COMMIT_TIMEOUT_MS;
+		c->commit_quiet_until_ms = time_mono_ms() + KBUS_COMMIT_TIMEOUT_MS;
 	log_warn("kafka commit failed", LOGS("topic", topic), LOGI("partition", partition),
 	         LOGI("offset", next_offset), LOGS("error", rd_kafka_err2str(err)));
 	return -1;

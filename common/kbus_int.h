@@ -23,9 +23,6 @@ int kbus_conf_common(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char 
 int kbus_conf_extra(rd_kafka_conf_t *rkc, const struct kbus_config *conf, char *errstr,
                     size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Monotonic clock in ms. */
-long long kbus_now_ms(void);
-
 /* What kbus remembers of one partition while it is assigned (or paused). */
 struct kbus_part {
 	char *topic;
@@ -33,7 +30,7 @@ struct kbus_part {
 	bool paused;       /* by the application: a re-assignment (kbus_restart) restores it */
 	int64_t start;     /* the committed offset it was assigned at; -1 unknown */
 	int64_t end;       /* its end as the broker last reported it; -1 not asked yet */
-	int64_t end_at_ms; /* when (kbus_now_ms) */
+	int64_t end_at_ms; /* when (time_mono_ms) */
 };
 
 struct kbus_consumer {

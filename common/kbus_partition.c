@@ -3,6 +3,7 @@
 #include "kbus.h"
 #include "kbus_int.h"
 #include "log.h"
+#include "timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +102,13 @@ int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int
 
 	if (!p)
 		return -1;
-	if (p->end_at_ms > 0 && kbus_now_ms() - p->end_at_ms < KBUS_END_MAX_AGE_MS)
+	if (p->end_at_ms > 0 && time_mono_ms() - p->end_at_ms < KBUS_END_MAX_AGE_MS)
 		return p->end; /* an unanswered question too: not asked again within the second */
 	p->end = rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, timeout_ms) ==
 	                 RD_KAFKA_RESP_ERR_NO_ERROR
 	             ? hi
 	             : -1;
-	p->end_at_ms = kbus_now_ms();
+	p->end_at_ms = time_mono_ms();
 	return p->end;
 }
 

@@ -4,7 +4,8 @@
 
 #include <stdbool.h>
 
-/* Installs the handlers. The only global mutable state of a service lives here. */
+/* Installs the handlers. The flags they set are process-wide, as a signal handler needs (the
+ * other process-wide state is log.c's level, output and secret list). */
 void shutdown_install(void);
 
 /* True once SIGINT or SIGTERM was received (or shutdown_request() called). */

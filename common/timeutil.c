@@ -22,6 +22,40 @@ int64_t time_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int time_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int ret = -1;
+
+	if (pthread_condattr_init(&ca))
+		return -1;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &ca) == 0)
+		ret = 0;
+	pthread_condattr_destroy(&ca);
+	return ret;
+}
+
+struct timespec time_mono_deadline(long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+int time_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms)
+{
+	struct timespec deadline = time_mono_deadline(ms);
+
+	return pthread_cond_timedwait(cv, mu, &deadline);
+}
+
 int time_secs_to_ms(double secs, int64_t *ms)
 {
 	/* NaN fails both comparisons; +-inf and 1e300 fail one */

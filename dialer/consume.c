@@ -4,6 +4,7 @@
 #include "backoff.h"
 #include "config.h"
 #include "db.h"
+#include "deadletter.h"
 #include "dial.h"
 #include "job.h"
 #include "kbus.h"
@@ -25,6 +26,7 @@
 #define CONSUME_DLQ_TIMEOUT     10000
 #define CONSUME_LAG_EVERY_MS    1000
 #define CONSUME_SEEK_TIMEOUT_MS 5000
+#define CONSUME_PING_EVERY_MS   1000 /* idle: how often /readyz checks the database */
 
 struct job_queue {
 	struct job *head, *tail;
@@ -53,6 +55,7 @@ struct consume {
 	int64_t retry_at_ms;
 	struct backoff stall_backoff;
 	int64_t last_commit_ms, last_lag_ms;
+	int64_t next_ping_ms; /* idle: next database check */
 	atomic_bool ready;
 	struct metric *m_lag, *m_backlog, *m_db_up, *m_dialled, *m_duplicate, *m_dlq, *m_db_errors;
 };
@@ -325,27 +328,47 @@ static bool consume_unstall(struct consume *c)
 	return true;
 }
 
+/* Idle: a database that went away is otherwise noticed only by the next failing statement, so
+ * /readyz would stay 200 while nothing arrives. Asks the server every CONSUME_PING_EVERY_MS,
+ * on this thread (never the HTTP server's), and stalls like a failed statement would. */
+static void consume_ping(struct consume *c)
+{
+	if (c->stalled || time_mono_ms() < c->next_ping_ms)
+		return;
+	c->next_ping_ms = time_mono_ms() + CONSUME_PING_EVERY_MS;
+	if (db_ping(c->db) == 0)
+		return;
+	log_warn("dialer: database unavailable while idle", LOGS("error", db_errmsg(c->db)));
+	consume_stall(c);
+}
+
 static void consume_handled(struct consume *c, struct job *j)
 {
 	offsets_done(c->offsets, j->partition, j->offset);
 	job_free(j);
 }
 
-/* Publishes a DLQ job to calls.requested.dlq. Returns 0 (handled) or -1 (retry later). */
+/* Publishes a DLQ job to calls.requested.dlq (common/deadletter: the original headers kept, the
+ * one header set of every worker). Returns 0 (handled) or -1 (retry later). */
 static int consume_dead_letter(struct consume *c, struct job *j)
 {
-	char partition[16], offset[32];
-	struct kbus_header headers[] = {
-	    {"error", j->error},        {"reason", j->dlq_reason},       {"attempts", "1"},
-	    {"source_topic", c->topic}, {"source_partition", partition}, {"source_offset", offset},
+	const struct deadletter l = {
+	    .source_topic = c->topic,
+	    .partition = j->partition,
+	    .offset = j->offset,
+	    .key = j->key,
+	    .key_len = j->key_len,
+	    .value = j->value,
+	    .value_len = j->value_len,
+	    .headers = j->headers,
+	    .nheaders = j->nheaders,
+	    .reason = j->dlq_reason,
+	    .last_error = j->error,
+	    .attempts = 1, /* a dialer dead letter is decided on the first try */
 	};
 	char err[256];
 
-	snprintf(partition, sizeof partition, "%d", (int)j->partition);
-	snprintf(offset, sizeof offset, "%lld", (long long)j->offset);
-	if (kbus_produce_sync(c->producer, c->dlq_topic, j->key, j->key_len, j->value, j->value_len,
-	                      headers, sizeof headers / sizeof headers[0], CONSUME_DLQ_TIMEOUT, err,
-	                      sizeof err)) {
+	if (deadletter_send(c->producer, &l, CONSUME_DLQ_TIMEOUT, err, sizeof err)) {
 		log_warn("dialer: dead-letter publish failed", LOGS("call_sid", j->call_sid),
 		         LOGS("error", err));
 		return -1;
@@ -552,6 +575,8 @@ int consume_run(struct consume *c)
 		                          c->backlog.count >= (size_t)c->conf->backlog);
 		can_start = !c->stalled && c->backlog.count > 0 && dial_engine_can_start(c->engine);
 		idle = !can_start && c->outcomes.count == 0;
+		if (idle && dial_engine_active(c->engine) == 0)
+			consume_ping(c);
 		progress += consume_intake(
 		    c, idle && dial_engine_active(c->engine) == 0 ? CONSUME_IDLE_MS : 0);
 		progress += consume_start(c);

@@ -2,6 +2,7 @@
 #include "dial.h"
 
 #include "backoff.h"
+#include "elevenlabs.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -176,6 +177,7 @@ static int dial_start(struct dial_engine *e, struct dial_job *j)
 {
 	CURL *easy = curl_easy_init();
 	CURLcode rc = CURLE_OK;
+	CURLMcode mrc = CURLM_OK;
 
 	if (!easy)
 		return -1;
@@ -204,9 +206,11 @@ static int dial_start(struct dial_engine *e, struct dial_job *j)
 	DIAL_SET(CURLOPT_PRIVATE, j);
 	DIAL_SET(CURLOPT_TCP_KEEPALIVE, 1L);
 #undef DIAL_SET
-	if (rc != CURLE_OK || curl_multi_add_handle(e->multi, easy) != CURLM_OK) {
+	if (rc == CURLE_OK)
+		mrc = curl_multi_add_handle(e->multi, easy);
+	if (rc != CURLE_OK || mrc != CURLM_OK) {
 		log_error("dial: curl setup failed", LOGS("call_sid", j->call_sid),
-		          LOGS("error", curl_easy_strerror(rc)));
+		          LOGS("error", el_setup_error(rc, mrc)));
 		curl_easy_cleanup(easy);
 		return -1;
 	}

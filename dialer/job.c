@@ -5,6 +5,7 @@
 #include "codec.h"
 #include "config.h"
 #include "db.h"
+#include "deadletter.h"
 #include "log.h"
 #include "prompt.h"
 #include "store_calls.h"
@@ -32,6 +33,7 @@ void job_free(struct job *j)
 		return;
 	free(j->key);
 	free(j->value);
+	deadletter_headers_free(j->headers, j->nheaders);
 	free(j->body);
 	free(j);
 }
@@ -96,7 +98,7 @@ struct job *job_from_message(const rd_kafka_message_t *rkm, const struct dialer_
 	j->key_len = rkm->key ? rkm->key_len : 0;
 	j->value = job_dup(rkm->payload ? rkm->payload : "", rkm->payload ? rkm->len : 0);
 	j->value_len = rkm->payload ? rkm->len : 0;
-	if (!j->key || !j->value) {
+	if (!j->key || !j->value || deadletter_headers_copy(rkm, &j->headers, &j->nheaders)) {
 		job_free(j);
 		return NULL;
 	}

@@ -11,6 +11,7 @@
 
 struct db;
 struct dialer_config;
+struct kbus_header;
 
 struct job {
 	struct job *next; /* queue link */
@@ -18,6 +19,8 @@ struct job {
 	int64_t offset;
 	char *key, *value; /* copies of the message (for the DLQ) */
 	size_t key_len, value_len;
+	struct kbus_header *headers; /* copies of the message's headers (for the DLQ) */
+	size_t nheaders;
 	bool dlq;            /* goes to the dead-letter topic instead of being dialled */
 	char dlq_reason[64]; /* "decode_error", "db_permanent" */
 	char error[512];     /* why (DLQ header, logs) */

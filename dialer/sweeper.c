@@ -284,11 +284,8 @@ static void *sweeper_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	while (!atomic_load(&s->stop)) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)s->conf->sweep_interval_s;
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		/* monotonic: a wall-clock step backwards must not stall the sweeper */
+		(void)time_cond_wait_ms(&s->cv, &s->mu, (long)s->conf->sweep_interval_s * 1000);
 		if (atomic_load(&s->stop))
 			break;
 		pthread_mutex_unlock(&s->mu);
@@ -312,8 +309,12 @@ struct sweeper *sweeper_start(const struct dialer_config *conf, struct metrics *
 	}
 	s->conf = conf;
 	s->m = m;
+	if (time_cond_init(&s->cv)) {
+		snprintf(errstr, errstr_size, "cannot initialise a condition variable");
+		free(s);
+		return NULL;
+	}
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	s->rows = calloc((size_t)conf->sweep_batch, sizeof *s->rows);
 	s->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
 	if (!s->rows || !s->db)

@@ -145,7 +145,7 @@ static void tr_consumer_ping(struct tr_consumer *c)
 
 	if (c->blocked || time_mono_ms() < c->next_ping)
 		return;
-	ok = (db_ok(db) || db_ensure(db) == 0) && db_cmd(db, "SELECT 1", 0, NULL) == 0;
+	ok = db_ping(db) == 0;
 	if (!ok && atomic_load(&c->app->ready))
 		log_warn("database unavailable while idle", LOGS("error", db_errmsg(db)));
 	atomic_store(&c->app->ready, ok);

@@ -2,7 +2,7 @@
  * .dlq topics produces each message to its source and commits it only after the broker acked. */
 #include "redrive.h"
 
-#include "dlq.h"
+#include "deadletter.h"
 #include "log.h"
 #include "msg.h"
 #include "scan.h"
@@ -38,7 +38,7 @@ static const char *tr_redrive_target(const struct tr_redrive *r, const rd_kafka_
 {
 	const char *dlq = rd_kafka_topic_name(rkm->rkt);
 
-	if (kbus_message_header(rkm, TR_HDR_SOURCE_TOPIC, buf, size) == 0 &&
+	if (kbus_message_header(rkm, DEADLETTER_HDR_SOURCE_TOPIC, buf, size) == 0 &&
 	    (strcmp(buf, r->app->line_topic) == 0 || strcmp(buf, r->app->post_topic) == 0))
 		return buf;
 	if (strcmp(dlq, r->dlq_line) == 0)
@@ -66,14 +66,15 @@ static long tr_redrive_headers(const rd_kafka_message_t *rkm, struct kbus_header
 	snprintf(count, sizeof count, "%ld", prev + 1);
 	if (kbus_message_header(rkm, TR_HDR_ORIGIN_PARTITION, part, sizeof part) < 0 ||
 	    kbus_message_header(rkm, TR_HDR_ORIGIN_OFFSET, off, sizeof off) < 0) {
-		if (kbus_message_header(rkm, TR_HDR_SOURCE_PARTITION, part, sizeof part) < 0 ||
-		    kbus_message_header(rkm, TR_HDR_SOURCE_OFFSET, off, sizeof off) < 0)
+		if (kbus_message_header(rkm, DEADLETTER_HDR_SOURCE_PARTITION, part, sizeof part) <
+		        0 ||
+		    kbus_message_header(rkm, DEADLETTER_HDR_SOURCE_OFFSET, off, sizeof off) < 0)
 			part[0] = off[0] = '\0';
 	}
 	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
 		for (size_t i = 0;
 		     n + 3 < max && !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
-			if (tr_dlq_header(name) || strcmp(name, TR_HDR_REDRIVE_COUNT) == 0 ||
+			if (deadletter_header(name) || strcmp(name, TR_HDR_REDRIVE_COUNT) == 0 ||
 			    strcmp(name, TR_HDR_ORIGIN_PARTITION) == 0 ||
 			    strcmp(name, TR_HDR_ORIGIN_OFFSET) == 0)
 				continue;
@@ -108,7 +109,7 @@ static int tr_redrive_one(struct tr_redrive *r, const rd_kafka_message_t *rkm)
 	int rc = -1;
 
 	r->read++;
-	(void)kbus_message_header(rkm, TR_HDR_REASON, reason, sizeof reason);
+	(void)kbus_message_header(rkm, DEADLETTER_HDR_REASON, reason, sizeof reason);
 	target = tr_redrive_target(r, rkm, target_buf, sizeof target_buf);
 	if ((conf->reason && strcmp(reason, conf->reason) != 0) || !target) {
 		if (!target)

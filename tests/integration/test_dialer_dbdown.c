@@ -1,7 +1,8 @@
 /* test_dialer_dbdown: Postgres unreachable for the dialer (its own login role is switched off
  * and its connections killed, so the shared test server stays up for the other tests): nothing is
  * dialled without a committed claim, /readyz says 503, an answer that arrives meanwhile is stored
- * once the database is back, and the requests that waited are then dialled exactly once. */
+ * once the database is back, and the requests that waited are then dialled exactly once; an idle
+ * dialer's /readyz follows the database too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,9 +139,34 @@ static void test_dialer_dbdown_pauses_and_resumes(void **state)
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
 }
 
+/* With no message arriving, /readyz follows the database (it once stayed 200 until a statement
+ * failed, which an idle dialer never runs). */
+static void test_dialer_dbdown_idle_readyz(void **state)
+{
+	struct env *e = *state;
+	const char *env[] = {e->db_env, NULL};
+	int i;
+
+	dit_dialer_start(&e->dialer, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, env);
+	for (i = 0; i < 200 && readyz(e) != 200; i++)
+		ts_sleep_ms(50);
+	assert_int_equal(readyz(e), 200);
+	db_down(e);
+	for (i = 0; i < 200 && readyz(e) != 503; i++)
+		ts_sleep_ms(50);
+	assert_int_equal(readyz(e), 503);
+	assert_true(dit_metric(&e->dialer, "dialer_db_up") == 0);
+	sql(e, "ALTER ROLE %s LOGIN", e->role);
+	for (i = 0; i < 400 && readyz(e) != 200; i++)
+		ts_sleep_ms(50);
+	assert_int_equal(readyz(e), 200);
+	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_dialer_dbdown_idle_readyz),
 	    cmocka_unit_test(test_dialer_dbdown_pauses_and_resumes),
 	};
 

@@ -277,7 +277,9 @@ static void test_dialer_flow_bad_message_to_dlq(void **state)
 
 	ts_broker_topic(&e->st.broker, "calls.requested", topic, sizeof topic);
 	ts_broker_topic(&e->st.broker, "calls.requested.dlq", dlq, sizeof dlq);
-	ts_kafka_produce(e->st.broker.bootstrap, topic, "EL_8_bad", "{not json", NULL);
+	ts_kafka_produce(
+	    e->st.broker.bootstrap, topic, "EL_8_bad", "{not json",
+	    (const char *const[]){"traceparent", "00-abc-01", "reason", "stale", NULL});
 	dit_publish(&e->st.broker, PREFIX, "EL_8_after", "8");
 	assert_true(dit_wait_call(e->st.schema, "EL_8_after", STORE_CALL_IN_PROGRESS, 15000));
 	for (int i = 0; i < 100 && n == 0; i++) {
@@ -293,6 +295,14 @@ static void test_dialer_flow_bad_message_to_dlq(void **state)
 	assert_string_equal(ts_kmsg_header(&msgs[0], "source_topic"), topic);
 	assert_non_null(ts_kmsg_header(&msgs[0], "source_offset"));
 	assert_non_null(ts_kmsg_header(&msgs[0], "error"));
+	/* the header set every worker writes (docs/design.md §4): the dialer once wrote attempts
+	 * "1" always, dropped the original headers and had no dead_lettered_at */
+	assert_string_equal(ts_kmsg_header(&msgs[0], "first_error"),
+	                    ts_kmsg_header(&msgs[0], "error"));
+	assert_string_equal(ts_kmsg_header(&msgs[0], "attempts"), "1");
+	assert_non_null(ts_kmsg_header(&msgs[0], "source_partition"));
+	assert_non_null(ts_kmsg_header(&msgs[0], "dead_lettered_at"));
+	assert_string_equal(ts_kmsg_header(&msgs[0], "traceparent"), "00-abc-01");
 	ts_kmsgs_free(msgs, n);
 	assert_false(dit_call(e->st.schema, "EL_8_bad", &(struct store_call){0}));
 	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_8_bad"), 0);

@@ -9,6 +9,9 @@
 
 #include "timeutil.h"
 
+#include <errno.h>
+#include <pthread.h>
+
 /* Expected values computed independently (Python datetime) when the test was written. */
 static const struct {
 	int64_t ms;
@@ -171,11 +174,47 @@ static void test_timeutil_secs_to_ms(void **state)
 	}
 }
 
+/* A time_cond_init condition variable measures its deadline on CLOCK_MONOTONIC: a deadline
+ * taken from the monotonic clock (near the boot time, i.e. in 1970 on the wall clock) is really
+ * waited for. On a CLOCK_REALTIME condition variable, as the sweeper once had, it returns at once;
+ * and a wall-clock deadline would stall after a clock step backwards. */
+static void test_timeutil_cond_monotonic(void **state)
+{
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv;
+	struct timespec deadline;
+	int64_t start;
+	int rc;
+
+	(void)state;
+	assert_int_equal(time_cond_init(&cv), 0);
+	pthread_mutex_lock(&mu);
+	deadline = time_mono_deadline(150);
+	start = time_mono_ms();
+	do
+		rc = pthread_cond_timedwait(&cv, &mu, &deadline);
+	while (rc == 0);
+	assert_int_equal(rc, ETIMEDOUT);
+	assert_true(time_mono_ms() - start >= 140);
+	start = time_mono_ms();
+	do
+		rc = time_cond_wait_ms(&cv, &mu, 100);
+	while (rc == 0 && time_mono_ms() - start < 100);
+	assert_int_equal(rc, ETIMEDOUT);
+	assert_true(time_mono_ms() - start >= 90);
+	assert_true(time_mono_ms() - start < 5000);
+	pthread_mutex_unlock(&mu);
+	pthread_cond_destroy(&cv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_timeutil_format),     cmocka_unit_test(test_timeutil_parse),
-	    cmocka_unit_test(test_timeutil_round_trip), cmocka_unit_test(test_timeutil_clocks),
+	    cmocka_unit_test(test_timeutil_cond_monotonic),
+	    cmocka_unit_test(test_timeutil_format),
+	    cmocka_unit_test(test_timeutil_parse),
+	    cmocka_unit_test(test_timeutil_round_trip),
+	    cmocka_unit_test(test_timeutil_clocks),
 	    cmocka_unit_test(test_timeutil_secs_to_ms),
 	};
 

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "dlq.h"
+#include "deadletter.h"
 #include "msg.h"
 
 #define LINES "p.webhooks.transcription"
@@ -121,16 +121,16 @@ static void test_transcriber_msg_post_call_sid_from_body(void **state)
 
 static void test_transcriber_dlq_header_names(void **state)
 {
-	static const char *const ours[] = {"error",           "reason",           "attempts",
-	                                   "source_topic",    "source_partition", "source_offset",
-	                                   "dead_lettered_at"};
+	static const char *const ours[] = {"error",         "first_error",     "reason",
+	                                   "attempts",      "source_topic",    "source_partition",
+	                                   "source_offset", "dead_lettered_at"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
-		assert_true(tr_dlq_header(ours[i]));
-	assert_false(tr_dlq_header("redrive_count"));
-	assert_false(tr_dlq_header("origin_offset"));
-	assert_false(tr_dlq_header("traceparent"));
+		assert_true(deadletter_header(ours[i]));
+	assert_false(deadletter_header("redrive_count"));
+	assert_false(deadletter_header("origin_offset"));
+	assert_false(deadletter_header("traceparent"));
 }
 
 static enum cfg_result load(struct tr_config *conf, char **argv, int argc, char *err, size_t size)
