@@ -14,8 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define DIAL_BODY_MAX (64 * 1024) /* answer bytes kept; the rest is read and dropped */
-#define DIAL_PATH     "/v1/convai/twilio/outbound-call"
+#define DIAL_BODY_MAX (64 * 1024) /* answer bytes kept: an outbound-call answer is small */
 
 struct dial_job {
 	struct dial_job *prev, *next; /* every job of the engine */
@@ -27,8 +26,7 @@ struct dial_job {
 	int attempts;
 	int64_t not_before_ms, attempt_start_ms;
 	struct backoff backoff;
-	char *resp;
-	size_t resp_len;
+	struct el_body resp;
 	char retry_after[64];
 	char last_reason[512];
 	char errbuf[CURL_ERROR_SIZE];
@@ -58,8 +56,6 @@ struct dial_engine *dial_engine_new(const struct dial_engine_config *conf, dial_
                                     void *opaque, char *errstr, size_t errstr_size)
 {
 	struct dial_engine *e = calloc(1, sizeof *e);
-	char key[1024];
-	size_t blen;
 
 	if (!e) {
 		snprintf(errstr, errstr_size, "out of memory");
@@ -68,20 +64,12 @@ struct dial_engine *dial_engine_new(const struct dial_engine_config *conf, dial_
 	e->conf = *conf;
 	e->done = done;
 	e->opaque = opaque;
-	blen = strlen(conf->base_url);
-	while (blen > 0 && conf->base_url[blen - 1] == '/')
-		blen--;
-	if ((size_t)snprintf(e->url, sizeof e->url, "%.*s%s", (int)blen, conf->base_url,
-	                     DIAL_PATH) >= sizeof e->url) {
+	if (el_url(conf->base_url, EL_PATH_OUTBOUND_CALL, NULL, e->url, sizeof e->url)) {
 		snprintf(errstr, errstr_size, "ELEVENLABS_BASE_URL is too long");
 		goto fail;
 	}
-	snprintf(key, sizeof key, "xi-api-key: %s", conf->api_key);
 	e->multi = curl_multi_init();
-	e->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	e->headers = e->headers ? curl_slist_append(e->headers, "Accept: application/json") : NULL;
-	e->headers = e->headers ? curl_slist_append(e->headers, "Expect:") : NULL;
-	e->headers = e->headers ? curl_slist_append(e->headers, key) : NULL;
+	e->headers = el_headers(conf->api_key, true);
 	if (!e->multi || !e->headers) {
 		snprintf(errstr, errstr_size, "curl init failed");
 		goto fail;
@@ -120,7 +108,7 @@ static void dial_job_free(struct dial_engine *e, struct dial_job *j)
 	if (j->next)
 		j->next->prev = j->prev;
 	free(j->body);
-	free(j->resp);
+	el_body_free(&j->resp);
 	free(j);
 }
 
@@ -134,25 +122,6 @@ void dial_engine_destroy(struct dial_engine *e)
 		curl_multi_cleanup(e->multi);
 	curl_slist_free_all(e->headers);
 	free(e);
-}
-
-static size_t dial_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct dial_job *j = userdata;
-	size_t n = size * nmemb;
-	size_t keep = j->resp_len + n > DIAL_BODY_MAX ? DIAL_BODY_MAX - j->resp_len : n;
-	char *buf;
-
-	if (keep > 0) {
-		buf = realloc(j->resp, j->resp_len + keep + 1);
-		if (!buf)
-			return 0; /* aborts the transfer: counted as outcome unknown */
-		memcpy(buf + j->resp_len, ptr, keep);
-		j->resp = buf;
-		j->resp_len += keep;
-		j->resp[j->resp_len] = '\0';
-	}
-	return n;
 }
 
 static size_t dial_on_header(char *buf, size_t size, size_t nitems, void *userdata)
@@ -181,9 +150,8 @@ static int dial_start(struct dial_engine *e, struct dial_job *j)
 
 	if (!easy)
 		return -1;
-	free(j->resp);
-	j->resp = NULL;
-	j->resp_len = 0;
+	j->resp.max = DIAL_BODY_MAX;
+	el_body_reset(&j->resp);
 	j->retry_after[0] = '\0';
 	j->errbuf[0] = '\0';
 #define DIAL_SET(opt, val)                                     \
@@ -191,20 +159,15 @@ static int dial_start(struct dial_engine *e, struct dial_job *j)
 		if (rc == CURLE_OK)                            \
 			rc = curl_easy_setopt(easy, opt, val); \
 	} while (0)
+	rc = el_easy_setup(easy, e->headers, e->conf.request_timeout_ms, e->conf.connect_timeout_ms,
+	                   &j->resp);
 	DIAL_SET(CURLOPT_URL, e->url);
-	DIAL_SET(CURLOPT_HTTPHEADER, e->headers);
 	DIAL_SET(CURLOPT_POSTFIELDS, j->body);
 	DIAL_SET(CURLOPT_POSTFIELDSIZE, (long)strlen(j->body));
-	DIAL_SET(CURLOPT_TIMEOUT_MS, e->conf.request_timeout_ms);
-	DIAL_SET(CURLOPT_CONNECTTIMEOUT_MS, e->conf.connect_timeout_ms);
-	DIAL_SET(CURLOPT_NOSIGNAL, 1L);
-	DIAL_SET(CURLOPT_WRITEFUNCTION, dial_on_body);
-	DIAL_SET(CURLOPT_WRITEDATA, j);
 	DIAL_SET(CURLOPT_HEADERFUNCTION, dial_on_header);
 	DIAL_SET(CURLOPT_HEADERDATA, j);
 	DIAL_SET(CURLOPT_ERRORBUFFER, j->errbuf);
 	DIAL_SET(CURLOPT_PRIVATE, j);
-	DIAL_SET(CURLOPT_TCP_KEEPALIVE, 1L);
 #undef DIAL_SET
 	if (rc == CURLE_OK)
 		mrc = curl_multi_add_handle(e->multi, easy);
@@ -336,7 +299,7 @@ static void dial_attempt_done(struct dial_engine *e, struct dial_job *j, CURLcod
 	metric_observe(e->m_latency, (double)(time_mono_ms() - j->attempt_start_ms) / 1000.0);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
-		policy_classify_http(status, j->resp, j->resp_len,
+		policy_classify_http(status, j->resp.data, j->resp.len,
 		                     j->retry_after[0] ? j->retry_after : NULL, time_now_ms(), &v);
 		if (v.action == POLICY_UNKNOWN)
 			log_warn("dial: the answer does not say whether the call was placed",

@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "elevenlabs.h"
 #include "log.h"
 #include "metrics.h"
 #include "store_calls.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* answer bytes kept: a conversation carries its whole transcript, so allow for long calls */
 #define SWEEP_BODY_MAX (1024 * 1024)
 
 struct sweeper {
@@ -32,8 +34,7 @@ struct sweeper {
 	atomic_bool stop;
 	bool started;
 	struct store_call *rows;
-	char *resp;
-	size_t resp_len;
+	struct el_body resp;
 };
 
 void sweeper_classify(long http_status, const char *body, size_t len, struct sweep_verdict *v)
@@ -112,53 +113,40 @@ static int sweeper_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dl
 	return atomic_load(&s->stop) ? 1 : 0;
 }
 
-static size_t sweeper_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct sweeper *s = userdata;
-	size_t n = size * nmemb;
-	char *buf;
-
-	if (s->resp_len + n > SWEEP_BODY_MAX)
-		return 0;
-	buf = realloc(s->resp, s->resp_len + n + 1);
-	if (!buf)
-		return 0;
-	memcpy(buf + s->resp_len, ptr, n);
-	s->resp = buf;
-	s->resp_len += n;
-	s->resp[s->resp_len] = '\0';
-	return n;
-}
-
 /* GET the conversation; fills v. */
 static void sweeper_check(struct sweeper *s, const char *conversation_id, struct sweep_verdict *v)
 {
 	char url[1536];
 	char *esc = curl_easy_escape(s->easy, conversation_id, 0);
-	size_t blen = strlen(s->conf->el_base_url);
 	long status = 0;
-	CURLcode rc;
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
 
-	while (blen > 0 && s->conf->el_base_url[blen - 1] == '/')
-		blen--;
-	snprintf(url, sizeof url, "%.*s/v1/convai/conversations/%s", (int)blen,
-	         s->conf->el_base_url, esc ? esc : "");
+	memset(v, 0, sizeof *v);
+	v->action = SWEEP_ERROR;
+	v->label = "error";
+	if (esc && el_url(s->conf->el_base_url, EL_PATH_CONVERSATIONS, esc, url, sizeof url) < 0) {
+		snprintf(v->reason, sizeof v->reason, "conversation URL too long");
+		curl_free(esc);
+		return;
+	}
+	el_body_reset(&s->resp);
+	if (esc)
+		rc = curl_easy_setopt(s->easy, CURLOPT_URL, url);
 	curl_free(esc);
-	s->resp_len = 0;
-	if (s->resp)
-		s->resp[0] = '\0';
-	rc = curl_easy_setopt(s->easy, CURLOPT_URL, url);
 	if (rc == CURLE_OK)
 		rc = curl_easy_perform(s->easy);
+	if (rc == CURLE_OK)
+		rc = curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (rc != CURLE_OK) {
-		memset(v, 0, sizeof *v);
-		v->action = SWEEP_ERROR;
-		v->label = "error";
 		snprintf(v->reason, sizeof v->reason, "%s", curl_easy_strerror(rc));
 		return;
 	}
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-	sweeper_classify(status, s->resp, s->resp_len, v);
+	if (s->resp.truncated) {
+		snprintf(v->reason, sizeof v->reason, "answer larger than %d bytes",
+		         SWEEP_BODY_MAX);
+		return;
+	}
+	sweeper_classify(status, s->resp.data, s->resp.len, v);
 }
 
 static void sweeper_resolved(struct sweeper *s, const char *outcome)
@@ -300,7 +288,6 @@ struct sweeper *sweeper_start(const struct dialer_config *conf, struct metrics *
                               size_t errstr_size)
 {
 	struct sweeper *s = calloc(1, sizeof *s);
-	char key[1024];
 	CURLcode rc = CURLE_OK;
 
 	if (!s) {
@@ -319,26 +306,15 @@ struct sweeper *sweeper_start(const struct dialer_config *conf, struct metrics *
 	s->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
 	if (!s->rows || !s->db)
 		goto fail;
-	snprintf(key, sizeof key, "xi-api-key: %s", conf->el_api_key);
-	s->headers = curl_slist_append(NULL, "Accept: application/json");
-	s->headers = s->headers ? curl_slist_append(s->headers, key) : NULL;
+	s->resp.max = SWEEP_BODY_MAX;
+	s->headers = el_headers(conf->el_api_key, false);
 	s->easy = curl_easy_init();
 	if (!s->easy || !s->headers) {
 		snprintf(errstr, errstr_size, "curl init failed");
 		goto fail;
 	}
-	rc = curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)conf->request_timeout_ms);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS,
-		                      (long)conf->connect_timeout_ms);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, sweeper_on_body);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+	rc = el_easy_setup(s->easy, s->headers, (long)conf->request_timeout_ms,
+	                   (long)conf->connect_timeout_ms, &s->resp);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(s->easy, CURLOPT_XFERINFOFUNCTION, sweeper_on_progress);
 	if (rc == CURLE_OK)
@@ -376,7 +352,7 @@ void sweeper_stop(struct sweeper *s)
 	curl_slist_free_all(s->headers);
 	db_close(s->db);
 	free(s->rows);
-	free(s->resp);
+	el_body_free(&s->resp);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
