@@ -398,6 +398,36 @@ void cfg_free(const struct cfg_spec *spec, void *conf)
 	}
 }
 
+int cfg_check_listen(const char *setting, const char *listen, char *errstr, size_t errstr_size)
+{
+	char host[256];
+	unsigned port;
+
+	if (cfg_parse_listen(listen, host, sizeof host, &port) < 0) {
+		snprintf(errstr, errstr_size, "%s: '%s' is not host:port", setting,
+		         listen != NULL ? listen : "");
+		return -1;
+	}
+	return 0;
+}
+
+int cfg_check_shared(const char *log_level, const char *http_listen, char *errstr,
+                     size_t errstr_size)
+{
+	enum log_level level;
+
+	if (log_level_parse(log_level, &level) < 0) {
+		snprintf(errstr, errstr_size,
+		         "LOG_LEVEL: '%s' is not one of error, warn, info, debug",
+		         log_level != NULL ? log_level : "");
+		return -1;
+	}
+	if (http_listen != NULL &&
+	    cfg_check_listen("HTTP_LISTEN", http_listen, errstr, errstr_size))
+		return -1;
+	return 0;
+}
+
 int cfg_parse_listen(const char *s, char *host, size_t host_size, unsigned *port)
 {
 	const char *colon, *hbeg, *hend, *p;

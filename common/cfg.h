@@ -101,6 +101,18 @@ void cfg_free(const struct cfg_spec *spec, void *conf);
 /* Splits "host:port" (port required, host may be empty = all interfaces). Returns 0 or -1. */
 int cfg_parse_listen(const char *s, char *host, size_t host_size, unsigned *port);
 
+/* The one check of a host:port setting: 0, or -1 with errstr "SETTING: 'value' is not host:port"
+ * (setting is the environment variable's name). */
+__attribute__((warn_unused_result)) int cfg_check_listen(const char *setting, const char *listen,
+                                                         char *errstr, size_t errstr_size);
+
+/* Validates the settings every service shares, once, with one message format ("LOG_LEVEL:
+ * 'x' is not one of error, warn, info, debug"; "HTTP_LISTEN: 'x' is not host:port"). A NULL
+ * http_listen is not checked (a service without one). Returns 0, or -1 with errstr. */
+__attribute__((warn_unused_result)) int cfg_check_shared(const char *log_level,
+                                                         const char *http_listen, char *errstr,
+                                                         size_t errstr_size);
+
 /* Copies a libpq URL/conninfo into out with any password replaced by "***". */
 void cfg_redact_url(const char *url, char *out, size_t out_size);
 

@@ -9,8 +9,9 @@
 #include <string.h>
 
 static const char *const deadletter_headers[] = {
-    DEADLETTER_HDR_REASON,        DEADLETTER_HDR_ERROR,           DEADLETTER_HDR_FIRST_ERROR,
-    DEADLETTER_HDR_ATTEMPTS,      DEADLETTER_HDR_SOURCE_TOPIC,    DEADLETTER_HDR_SOURCE_PARTITION,
+    DEADLETTER_HDR_REASON,        DEADLETTER_HDR_ERROR,
+    DEADLETTER_HDR_FIRST_ERROR,   DEADLETTER_HDR_ATTEMPTS,
+    DEADLETTER_HDR_SOURCE_TOPIC,  DEADLETTER_HDR_SOURCE_PARTITION,
     DEADLETTER_HDR_SOURCE_OFFSET, DEADLETTER_HDR_DEAD_LETTERED_AT,
 };
 #define DEADLETTER_NHEADERS (sizeof deadletter_headers / sizeof deadletter_headers[0])
@@ -23,8 +24,8 @@ bool deadletter_header(const char *name)
 	return false;
 }
 
-int deadletter_send(struct kbus_producer *p, const struct deadletter *l, int timeout_ms, char *errstr,
-             size_t errstr_size)
+int deadletter_send(struct kbus_producer *p, const struct deadletter *l, int timeout_ms,
+                    char *errstr, size_t errstr_size)
 {
 	struct kbus_header *h = calloc(l->nheaders + DEADLETTER_NHEADERS, sizeof *h);
 	char topic[512], attempts[16], partition[16], offset[32], at[40];
@@ -51,7 +52,8 @@ int deadletter_send(struct kbus_producer *p, const struct deadletter *l, int tim
 	time_format_iso_ms(time_now_ms(), at, sizeof at);
 	h[nh++] = (struct kbus_header){DEADLETTER_HDR_REASON, l->reason ? l->reason : ""};
 	h[nh++] = (struct kbus_header){DEADLETTER_HDR_ERROR, last};
-	h[nh++] = (struct kbus_header){DEADLETTER_HDR_FIRST_ERROR, l->first_error ? l->first_error : last};
+	h[nh++] = (struct kbus_header){DEADLETTER_HDR_FIRST_ERROR,
+	                               l->first_error ? l->first_error : last};
 	h[nh++] = (struct kbus_header){DEADLETTER_HDR_ATTEMPTS, attempts};
 	h[nh++] = (struct kbus_header){DEADLETTER_HDR_SOURCE_TOPIC, l->source_topic};
 	h[nh++] = (struct kbus_header){DEADLETTER_HDR_SOURCE_PARTITION, partition};
@@ -85,7 +87,8 @@ int deadletter_headers_copy(const rd_kafka_message_t *rkm, struct kbus_header **
 	for (size_t i = 0; i < cnt; i++) {
 		char *nm, *v;
 
-		if (rd_kafka_header_get_all(hdrs, i, &name, &val, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (rd_kafka_header_get_all(hdrs, i, &name, &val, &len) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR)
 			break;
 		nm = strdup(name);
 		v = malloc(len + 1);

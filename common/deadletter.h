@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 /* The headers a dead letter adds (and a redrive removes). */
-#define DEADLETTER_HDR_REASON           "reason"           /* short code: unknown_call_sid, ... */
-#define DEADLETTER_HDR_ERROR            "error"            /* the last error: the one that decided */
-#define DEADLETTER_HDR_FIRST_ERROR      "first_error"      /* the first error seen */
-#define DEADLETTER_HDR_ATTEMPTS         "attempts"         /* tries before giving up */
+#define DEADLETTER_HDR_REASON           "reason"      /* short code: unknown_call_sid, ... */
+#define DEADLETTER_HDR_ERROR            "error"       /* the last error: the one that decided */
+#define DEADLETTER_HDR_FIRST_ERROR      "first_error" /* the first error seen */
+#define DEADLETTER_HDR_ATTEMPTS         "attempts"    /* tries before giving up */
 #define DEADLETTER_HDR_SOURCE_TOPIC     "source_topic"
 #define DEADLETTER_HDR_SOURCE_PARTITION "source_partition"
 #define DEADLETTER_HDR_SOURCE_OFFSET    "source_offset"
@@ -44,14 +44,15 @@ bool deadletter_header(const char *name);
 /* Produces the letter and waits for the broker's acknowledgement (timeout_ms). Returns 0, or -1
  * with errstr (nothing is known to be written: retry). */
 __attribute__((warn_unused_result)) int deadletter_send(struct kbus_producer *p,
-                                                 const struct deadletter *l, int timeout_ms,
-                                                 char *errstr, size_t errstr_size);
+                                                        const struct deadletter *l, int timeout_ms,
+                                                        char *errstr, size_t errstr_size);
 
 /* Copies a consumed message's headers (values NUL-terminated; a header without a value becomes
  * ""). Returns 0 with *out (NULL when there are none) and *n, or -1 when out of memory. The
  * caller frees with deadletter_headers_free. */
 __attribute__((warn_unused_result)) int deadletter_headers_copy(const rd_kafka_message_t *rkm,
-                                                         struct kbus_header **out, size_t *n);
+                                                                struct kbus_header **out,
+                                                                size_t *n);
 void deadletter_headers_free(struct kbus_header *h, size_t n);
 
 #endif

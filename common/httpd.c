@@ -23,6 +23,7 @@ struct httpd {
 	httpd_ready_fn *ready;
 	void *opaque;
 	unsigned port;
+	struct httpd_mhd_logger mhd_log;
 };
 
 static enum MHD_Result httpd_queue(struct MHD_Connection *conn, unsigned status,
@@ -174,14 +175,17 @@ static enum MHD_Result httpd_health_handler(void *cls, struct MHD_Connection *co
 
 void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char buf[512];
+	struct httpd_mhd_logger *lg = cls;
+	char line[512];
 	size_t n;
 
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	log_warn(cls != NULL ? (const char *)cls : "httpd: libmicrohttpd", LOGS("error", buf));
+	if (!log_enabled(LOG_WARN))
+		return;
+	vsnprintf(line, sizeof line, fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_warn_limited(&lg->limit, lg->msg ? lg->msg : "microhttpd", LOGS("detail", line));
 }
 
 int httpd_resolve_listen(const char *setting, const char *listen, struct sockaddr_storage *ss,
@@ -251,7 +255,7 @@ struct httpd *httpd_start_named(const char *setting, const char *listen, struct 
 	/* The logger goes first: MHD wants it before any option that might log. */
 	h->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, httpd_health_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
-	    httpd_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    httpd_mhd_log, &h->mhd_log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_CONN_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT, MHD_OPTION_END);
 	if (h->daemon == NULL) {

@@ -3,6 +3,8 @@
 #ifndef CALLPIPE_HTTPD_H
 #define CALLPIPE_HTTPD_H
 
+#include "log.h"
+
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -33,8 +35,16 @@ enum MHD_Result httpd_reply_error(struct MHD_Connection *conn, unsigned status, 
 enum MHD_Result httpd_reply_text(struct MHD_Connection *conn, unsigned status, const char *ctype,
                                  const char *text);
 
-/* An MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's diagnostics as warn lines with field "error".
- * cls is the log message (a const char *; NULL: "httpd: libmicrohttpd"). */
+/* Where an httpd_mhd_log logger writes: the log message, and the rate limit of its lines. Embed
+ * it zeroed (limit) next to the daemon; it must outlive the daemon. */
+struct httpd_mhd_logger {
+	const char *msg; /* NULL: "microhttpd" */
+	struct log_limit limit;
+};
+
+/* The one MHD_OPTION_EXTERNAL_LOGGER of every service: libmicrohttpd's diagnostics as warn lines
+ * {msg, "detail", "suppressed"}, at most one a second (most are about one connection, and a
+ * flood of clients would otherwise flood the log). cls is a struct httpd_mhd_logger *. */
 __attribute__((format(printf, 2, 0))) void httpd_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* Answers GET /healthz, /readyz and /metrics. Returns true (and sets *ret) when url was one of

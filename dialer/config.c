@@ -126,20 +126,8 @@ long long dialer_config_max_dial_ms(const struct dialer_config *conf)
 
 int dialer_config_validate(const struct dialer_config *conf, char *errstr, size_t errstr_size)
 {
-	enum log_level level;
-	char host[256];
-	unsigned port;
-
-	if (log_level_parse(conf->log_level, &level)) {
-		snprintf(errstr, errstr_size, "LOG_LEVEL: '%s' is not error, warn, info or debug",
-		         conf->log_level);
+	if (cfg_check_shared(conf->log_level, conf->http_listen, errstr, errstr_size))
 		return -1;
-	}
-	if (cfg_parse_listen(conf->http_listen, host, sizeof host, &port)) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN: '%s' is not host:port",
-		         conf->http_listen);
-		return -1;
-	}
 	if (strncmp(conf->el_base_url, "http://", 7) != 0 &&
 	    strncmp(conf->el_base_url, "https://", 8) != 0) {
 		snprintf(errstr, errstr_size,

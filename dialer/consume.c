@@ -4,7 +4,6 @@
 #include "backoff.h"
 #include "config.h"
 #include "db.h"
-#include "deadletter.h"
 #include "dial.h"
 #include "job.h"
 #include "kbus.h"
@@ -27,11 +26,6 @@
 #define CONSUME_LAG_EVERY_MS    1000
 #define CONSUME_SEEK_TIMEOUT_MS 5000
 #define CONSUME_PING_EVERY_MS   1000 /* idle: how often /readyz checks the database */
-
-struct job_queue {
-	struct job *head, *tail;
-	size_t count;
-};
 
 struct consume {
 	const struct dialer_config *conf;
@@ -60,31 +54,6 @@ struct consume {
 	struct metric *m_lag, *m_backlog, *m_db_up, *m_dialled, *m_duplicate, *m_dlq, *m_db_errors;
 };
 
-static void queue_push(struct job_queue *q, struct job *j)
-{
-	j->next = NULL;
-	if (q->tail)
-		q->tail->next = j;
-	else
-		q->head = j;
-	q->tail = j;
-	q->count++;
-}
-
-static struct job *queue_pop(struct job_queue *q)
-{
-	struct job *j = q->head;
-
-	if (j) {
-		q->head = j->next;
-		if (!q->head)
-			q->tail = NULL;
-		q->count--;
-		j->next = NULL;
-	}
-	return j;
-}
-
 /* Engine callback: the dial ended; its outcome waits in c->outcomes to be stored. */
 static void consume_dial_done(void *opaque, void *user, const struct dial_outcome *out)
 {
@@ -92,7 +61,7 @@ static void consume_dial_done(void *opaque, void *user, const struct dial_outcom
 	struct job *j = user;
 
 	job_set_outcome(j, out);
-	queue_push(&c->outcomes, j);
+	job_queue_push(&c->outcomes, j);
 }
 
 static void consume_set_paused(struct consume *c, bool pause)
@@ -131,11 +100,11 @@ static void consume_drop_backlog(struct consume *c, int32_t p, bool all)
 	struct job_queue keep = {0};
 	struct job *j;
 
-	while ((j = queue_pop(&c->backlog))) {
+	while ((j = job_queue_pop(&c->backlog))) {
 		if (all || j->partition == p)
 			job_free(j);
 		else
-			queue_push(&keep, j);
+			job_queue_push(&keep, j);
 	}
 	c->backlog = keep;
 }
@@ -275,9 +244,9 @@ void consume_destroy(struct consume *c)
 		dial_engine_abort_all(c->engine); /* callbacks only queue outcomes */
 	dial_engine_destroy(c->engine);
 	kbus_producer_destroy(c->producer, 5000);
-	while ((j = queue_pop(&c->backlog)))
+	while ((j = job_queue_pop(&c->backlog)))
 		job_free(j);
-	while ((j = queue_pop(&c->outcomes)))
+	while ((j = job_queue_pop(&c->outcomes)))
 		job_free(j);
 	db_close(c->db);
 	offsets_destroy(c->offsets);
@@ -348,27 +317,12 @@ static void consume_handled(struct consume *c, struct job *j)
 	job_free(j);
 }
 
-/* Publishes a DLQ job to calls.requested.dlq (common/deadletter: the original headers kept, the
- * one header set of every worker). Returns 0 (handled) or -1 (retry later). */
+/* Publishes a DLQ job (job_dead_letter). Returns 0 (handled) or -1 (retry later). */
 static int consume_dead_letter(struct consume *c, struct job *j)
 {
-	const struct deadletter l = {
-	    .source_topic = c->topic,
-	    .partition = j->partition,
-	    .offset = j->offset,
-	    .key = j->key,
-	    .key_len = j->key_len,
-	    .value = j->value,
-	    .value_len = j->value_len,
-	    .headers = j->headers,
-	    .nheaders = j->nheaders,
-	    .reason = j->dlq_reason,
-	    .last_error = j->error,
-	    .attempts = 1, /* a dialer dead letter is decided on the first try */
-	};
 	char err[256];
 
-	if (deadletter_send(c->producer, &l, CONSUME_DLQ_TIMEOUT, err, sizeof err)) {
+	if (job_dead_letter(c->producer, c->topic, j, CONSUME_DLQ_TIMEOUT, err, sizeof err)) {
 		log_warn("dialer: dead-letter publish failed", LOGS("call_sid", j->call_sid),
 		         LOGS("error", err));
 		return -1;
@@ -395,7 +349,7 @@ static int consume_start(struct consume *c)
 				consume_stall(c);
 				break;
 			}
-			consume_handled(c, queue_pop(&c->backlog));
+			consume_handled(c, job_queue_pop(&c->backlog));
 			n++;
 			continue;
 		}
@@ -413,7 +367,7 @@ static int consume_start(struct consume *c)
 			snprintf(j->error, sizeof j->error, "%s", db_errmsg(c->db));
 			continue;
 		}
-		queue_pop(&c->backlog);
+		job_queue_pop(&c->backlog);
 		n++;
 		if (!claimed) {
 			metric_inc(c->m_duplicate);
@@ -448,7 +402,7 @@ static int consume_record(struct consume *c)
 			consume_stall(c);
 			break;
 		}
-		consume_handled(c, queue_pop(&c->outcomes));
+		consume_handled(c, job_queue_pop(&c->outcomes));
 		n++;
 	}
 	return n;
@@ -495,7 +449,7 @@ static int consume_intake(struct consume *c, int timeout_ms)
 		}
 		backoff_reset(&c->hold_backoff);
 		rd_kafka_message_destroy(rkm);
-		queue_push(&c->backlog, j);
+		job_queue_push(&c->backlog, j);
 		n++;
 		if (c->backlog.count >= (size_t)c->conf->backlog)
 			break;

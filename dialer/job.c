@@ -27,6 +27,31 @@ static char *job_dup(const void *p, size_t len)
 	return s;
 }
 
+void job_queue_push(struct job_queue *q, struct job *j)
+{
+	j->next = NULL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->count++;
+}
+
+struct job *job_queue_pop(struct job_queue *q)
+{
+	struct job *j = q->head;
+
+	if (j) {
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->count--;
+		j->next = NULL;
+	}
+	return j;
+}
+
 void job_free(struct job *j)
 {
 	if (!j)
@@ -194,4 +219,25 @@ enum job_db_result job_record(struct db *db, const struct job *j)
 		log_info("dialer: call already final, failure not recorded",
 		         LOGS("call_sid", j->call_sid), LOGS("reason", j->reason));
 	return JOB_DB_OK;
+}
+
+int job_dead_letter(struct kbus_producer *p, const char *source_topic, const struct job *j,
+                    int timeout_ms, char *errstr, size_t errstr_size)
+{
+	const struct deadletter l = {
+	    .source_topic = source_topic,
+	    .partition = j->partition,
+	    .offset = j->offset,
+	    .key = j->key,
+	    .key_len = j->key_len,
+	    .value = j->value,
+	    .value_len = j->value_len,
+	    .headers = j->headers,
+	    .nheaders = j->nheaders,
+	    .reason = j->dlq_reason,
+	    .last_error = j->error,
+	    .attempts = 1,
+	};
+
+	return deadletter_send(p, &l, timeout_ms, errstr, errstr_size);
 }

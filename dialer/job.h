@@ -12,6 +12,7 @@
 struct db;
 struct dialer_config;
 struct kbus_header;
+struct kbus_producer;
 
 struct job {
 	struct job *next; /* queue link */
@@ -32,6 +33,15 @@ struct job {
 	char conversation_id[256];
 	char reason[600];
 };
+
+/* A FIFO of jobs linked through job->next (zero-initialise). */
+struct job_queue {
+	struct job *head, *tail;
+	size_t count;
+};
+
+void job_queue_push(struct job_queue *q, struct job *j);
+struct job *job_queue_pop(struct job_queue *q); /* NULL when empty */
 
 /* Builds a job from a consumed message: decodes it (a bad one becomes a DLQ job with the
  * decoder's error) and builds the request body from conf. NULL only on allocation failure.
@@ -56,5 +66,14 @@ void job_set_outcome(struct job *j, const struct dial_outcome *out);
  * (DIAL_UNKNOWN: the call may have been placed) stores nothing: the row stays in_progress and
  * claimed, for the post-call webhook or the sweeper. */
 enum job_db_result job_record(struct db *db, const struct job *j);
+
+/* Dead-letters a DLQ job (j->dlq) to source_topic's ".dlq" through common/deadletter: its
+ * original key, value and headers plus the one header set of every worker (attempts 1: a dialer
+ * dead letter is decided on the first try). Waits up to timeout_ms for the broker. Returns 0, or
+ * -1 with errstr (nothing is known to be written: retry later). */
+__attribute__((warn_unused_result)) int job_dead_letter(struct kbus_producer *p,
+                                                        const char *source_topic,
+                                                        const struct job *j, int timeout_ms,
+                                                        char *errstr, size_t errstr_size);
 
 #endif

@@ -25,10 +25,10 @@ int main(int argc, char **argv)
 	int ret = 1;
 
 	memset(&conf, 0, sizeof conf);
-	shutdown_install();
 	r = dialer_config_load(&conf, argc, argv, errstr, sizeof errstr);
 	if (cfg_start(r, "dialer", conf.log_level, errstr, &ret) < 0)
 		goto out;
+	shutdown_install();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("dialer: curl_global_init failed");
 		goto out;

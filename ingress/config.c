@@ -135,23 +135,10 @@ const struct cfg_spec *ingress_config_spec(void)
 	return &ingress_spec;
 }
 
-int ingress_config_check(const struct ingress_config *conf, char *errstr, size_t errstr_size)
+int ingress_config_validate(const struct ingress_config *conf, char *errstr, size_t errstr_size)
 {
-	char host[256];
-	unsigned port;
-	enum log_level level;
-
-	if (cfg_parse_listen(conf->http_listen, host, sizeof host, &port) != 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN (--http-listen): '%s' is not host:port",
-		         conf->http_listen);
+	if (cfg_check_shared(conf->log_level, conf->http_listen, errstr, errstr_size))
 		return -1;
-	}
-	if (log_level_parse(conf->log_level, &level) != 0) {
-		snprintf(errstr, errstr_size,
-		         "LOG_LEVEL (--log-level): '%s' is not one of error, warn, info, debug",
-		         conf->log_level);
-		return -1;
-	}
 	if ((conf->api_token == NULL || conf->api_token[0] == '\0') &&
 	    !conf->allow_unauthenticated) {
 		snprintf(errstr, errstr_size,
@@ -218,12 +205,9 @@ int ingress_config_check(const struct ingress_config *conf, char *errstr, size_t
 		return -1;
 	}
 	if (conf->admin_listen != NULL && conf->admin_listen[0] != '\0') {
-		if (cfg_parse_listen(conf->admin_listen, host, sizeof host, &port) != 0) {
-			snprintf(errstr, errstr_size,
-			         "INGRESS_ADMIN_LISTEN (--admin-listen): '%s' is not host:port",
-			         conf->admin_listen);
+		if (cfg_check_listen("INGRESS_ADMIN_LISTEN", conf->admin_listen, errstr,
+		                     errstr_size))
 			return -1;
-		}
 	}
 	if (conf->drain_timeout_ms <= conf->delivery_timeout_ms) {
 		snprintf(errstr, errstr_size,
@@ -249,7 +233,7 @@ enum cfg_result ingress_config_load(struct ingress_config *conf, int argc, char 
 		snprintf(errstr, errstr_size, "unexpected argument '%s' (see --help)", argv[argi]);
 		return CFG_ERROR;
 	}
-	if (ingress_config_check(conf, errstr, errstr_size) != 0)
+	if (ingress_config_validate(conf, errstr, errstr_size) != 0)
 		return CFG_ERROR;
 	return CFG_OK;
 }

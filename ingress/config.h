@@ -47,7 +47,7 @@ struct ingress_config {
 /* The option table behind --help; exposed for tests and cfg_dump. */
 const struct cfg_spec *ingress_config_spec(void);
 
-/* Loads defaults < environment < argv, then validates (ingress_config_check). Returns CFG_OK,
+/* Loads defaults < environment < argv, then validates (ingress_config_validate). Returns CFG_OK,
  * CFG_EXIT_OK (--help/--dump-config printed) or CFG_ERROR with errstr naming the setting.
  * The caller frees with ingress_config_free in every case. */
 enum cfg_result ingress_config_load(struct ingress_config *conf, int argc, char **argv,
@@ -57,8 +57,8 @@ enum cfg_result ingress_config_load(struct ingress_config *conf, int argc, char 
  * token without INGRESS_ALLOW_UNAUTHENTICATED, no webhook secret without
  * INGRESS_ALLOW_UNSIGNED_WEBHOOKS, no tool secret without CALL_TOKEN_SECRET). Returns 0 or -1
  * with errstr. */
-__attribute__((warn_unused_result)) int ingress_config_check(const struct ingress_config *conf,
-                                                             char *errstr, size_t errstr_size);
+__attribute__((warn_unused_result)) int ingress_config_validate(const struct ingress_config *conf,
+                                                                char *errstr, size_t errstr_size);
 
 /* Frees the strings of conf (NULL ok). */
 void ingress_config_free(struct ingress_config *conf);

@@ -190,25 +190,6 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 	}
 }
 
-/* libmicrohttpd's own diagnostics, as JSON log lines: at most one a second, since most are
- * about one connection ("closed by remote side", a connection the deadlines shut) and a flood
- * of clients would otherwise flood the log. */
-__attribute__((format(printf, 2, 0))) static void server_mhd_log(void *cls, const char *fmt,
-                                                                 va_list ap)
-{
-	struct server *s = cls;
-	char line[512];
-	size_t n;
-
-	if (!log_enabled(LOG_WARN))
-		return;
-	vsnprintf(line, sizeof line, fmt, ap);
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	log_warn_limited(&s->log_mhd, "microhttpd", LOGS("detail", line));
-}
-
 /* One single-threaded daemon per HTTP thread, each with its own listening socket on the same
  * address (SO_REUSEPORT): the kernel hashes new connections over the sockets. With one socket
  * shared by a thread pool, whichever thread woke first accepted, and a burst of keep-alive
@@ -232,7 +213,7 @@ static int server_start_daemons(struct server *s, unsigned int flags, struct soc
 		const union MHD_DaemonInfo *info;
 		struct MHD_Daemon *d = MHD_start_daemon(
 		    flags, 0, conns_accept, s->conns, server_access, s, MHD_OPTION_EXTERNAL_LOGGER,
-		    server_mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
+		    httpd_mhd_log, &s->log_mhd, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
 		    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned int)conf->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
 		    limit > 0 ? limit : 1u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,

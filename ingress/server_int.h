@@ -3,6 +3,7 @@
 #define CALLPIPE_INGRESS_SERVER_INT_H
 
 #include "config.h"
+#include "httpd.h"
 #include "log.h"
 #include "publish.h"
 #include "sig.h"
@@ -60,9 +61,10 @@ struct server {
 	atomic_long suspended;
 	/* per-request warnings that an outage or an attacker can repeat thousands of times a
 	 * second: at most one line a second each (log_warn_limited), with the count held back */
-	struct log_limit log_failed, log_timed_out, log_bad_auth, log_refused, log_mhd;
-	pthread_mutex_t wait_lock; /* guards the wait list */
-	struct req *wait_head;     /* requests waiting, not yet done */
+	struct log_limit log_failed, log_timed_out, log_bad_auth, log_refused;
+	struct httpd_mhd_logger log_mhd; /* libmicrohttpd's diagnostics (httpd_mhd_log) */
+	pthread_mutex_t wait_lock;       /* guards the wait list */
+	struct req *wait_head;           /* requests waiting, not yet done */
 	pthread_t timer;
 	bool timer_started;
 	atomic_bool timer_stop;

@@ -13,8 +13,8 @@
 #define TR_APP_TOPICS_CHECK_MS 3000 /* longest wait at start for the cluster's list of topics */
 #define TR_APP_SEEK_MS         5000 /* longest wait for a seek back to a message */
 
-int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metrics *metrics,
-                 char *errstr, size_t errstr_size)
+static int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metrics *metrics,
+                        char *errstr, size_t errstr_size)
 {
 	char line_dlq[sizeof app->line_topic + 8], post_dlq[sizeof app->post_topic + 8];
 	const char *need[4];
@@ -53,6 +53,28 @@ int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct metric
 		return -1;
 	atomic_store(&app->ready, false);
 	return 0;
+}
+
+int tr_app_open(struct tr_app *app, const struct tr_config *conf, struct metrics *metrics,
+                char *errstr, size_t errstr_size)
+{
+	if (tr_app_setup(app, conf, metrics, errstr, errstr_size) < 0)
+		return -1;
+	app->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
+	if (!app->db)
+		return -1;
+	app->producer = kbus_producer_new(&app->kconf, errstr, errstr_size);
+	if (!app->producer)
+		return -2;
+	return 0;
+}
+
+void tr_app_close(struct tr_app *app)
+{
+	kbus_producer_destroy(app->producer, 5000);
+	app->producer = NULL;
+	db_close(app->db);
+	app->db = NULL;
 }
 
 struct tr_engine_config tr_app_engine_config(const struct tr_app *app)

@@ -1,5 +1,5 @@
 /* app: what the transcriber's modes (consume, replay, redrive) share: config, metrics, the
- * database connection, the producer and the topic names. One per process, built by main. */
+ * database connection, the producer and the topic names. One per process (tr_app_open). */
 #ifndef CALLPIPE_TRANSCRIBER_APP_H
 #define CALLPIPE_TRANSCRIBER_APP_H
 
@@ -26,12 +26,17 @@ struct tr_app {
 	atomic_bool ready; /* /readyz: database reachable and consuming */
 };
 
-/* Fills in kconf, the topic names and tm from conf/metrics (borrowed). Returns 0, or -1 with
- * errstr (a topic name does not fit). */
-__attribute__((warn_unused_result)) int tr_app_setup(struct tr_app *app,
-                                                     const struct tr_config *conf,
-                                                     struct metrics *metrics, char *errstr,
-                                                     size_t errstr_size);
+/* Builds app (zeroed by the caller) from conf and metrics (both borrowed, outliving app): kconf,
+ * the topic names (checked on the cluster), tm, the database handle and the producer. Returns 0;
+ * -1 with errstr for a setting that cannot work (exit 2: missing topics, a bad DATABASE_URL);
+ * -2 with errstr when the producer cannot start. tr_app_close releases what was built. */
+__attribute__((warn_unused_result)) int tr_app_open(struct tr_app *app,
+                                                    const struct tr_config *conf,
+                                                    struct metrics *metrics, char *errstr,
+                                                    size_t errstr_size);
+
+/* Flushes the producer (bounded) and closes the database; the app may be half-built. */
+void tr_app_close(struct tr_app *app);
 
 /* The engine configuration of conf (borrows app's topic names). */
 struct tr_engine_config tr_app_engine_config(const struct tr_app *app);

@@ -107,23 +107,10 @@ const struct cfg_spec *tr_config_spec(void)
 
 static int tr_config_validate(const struct tr_config *conf, char *errstr, size_t errstr_size)
 {
-	enum log_level level;
-	char host[256];
-	unsigned port;
 	int64_t ms;
 
-	if (log_level_parse(conf->log_level, &level) < 0) {
-		snprintf(errstr, errstr_size,
-		         "LOG_LEVEL/--log-level: '%s' is not one of error, warn, "
-		         "info, debug",
-		         conf->log_level);
+	if (cfg_check_shared(conf->log_level, conf->http_listen, errstr, errstr_size))
 		return -1;
-	}
-	if (cfg_parse_listen(conf->http_listen, host, sizeof host, &port) < 0) {
-		snprintf(errstr, errstr_size, "HTTP_LISTEN/--http-listen: '%s' is not host:port",
-		         conf->http_listen);
-		return -1;
-	}
 	if (conf->retry_max_ms < conf->retry_base_ms) {
 		snprintf(errstr, errstr_size,
 		         "TRANSCRIBER_RETRY_MAX_MS must be >= "

@@ -3,9 +3,7 @@
 #include "app.h"
 #include "config.h"
 #include "consume.h"
-#include "db.h"
 #include "httpd.h"
-#include "kbus.h"
 #include "log.h"
 #include "metrics.h"
 #include "redrive.h"
@@ -56,7 +54,7 @@ int main(int argc, char **argv)
 	enum tr_mode mode;
 	enum cfg_result cr;
 	char errstr[512];
-	int argi = 0, rc = 1;
+	int argi = 0, rc = 1, open_rc;
 
 	cr = tr_config_load(&conf, argc, argv, &argi, errstr, sizeof errstr);
 	if (cfg_start(cr, "transcriber", conf.log_level, errstr, &rc) < 0) {
@@ -72,20 +70,14 @@ int main(int argc, char **argv)
 	shutdown_install();
 
 	metrics = metrics_new();
-	if (!metrics || tr_app_setup(&app, &conf, metrics, errstr, sizeof errstr) < 0) {
-		fprintf(stderr, "transcriber: %s\n", metrics ? errstr : "out of memory");
-		rc = metrics ? 2 : 1;
+	if (!metrics) {
+		log_error("transcriber: out of memory");
 		goto out;
 	}
-	app.db = db_open(conf.database_url, conf.db_schema, errstr, sizeof errstr);
-	if (!app.db) {
-		fprintf(stderr, "transcriber: %s\n", errstr);
-		rc = 2;
-		goto out;
-	}
-	app.producer = kbus_producer_new(&app.kconf, errstr, sizeof errstr);
-	if (!app.producer) {
-		log_error("kafka producer", LOGS("error", errstr));
+	open_rc = tr_app_open(&app, &conf, metrics, errstr, sizeof errstr);
+	if (open_rc < 0) {
+		log_error("transcriber: cannot start", LOGS("error", errstr));
+		rc = open_rc == -1 ? 2 : 1;
 		goto out;
 	}
 	if (mode == TR_MODE_CONSUME) {
@@ -105,8 +97,7 @@ int main(int argc, char **argv)
 	}
 out:
 	httpd_stop(httpd);
-	kbus_producer_destroy(app.producer, 5000);
-	db_close(app.db);
+	tr_app_close(&app);
 	metrics_destroy(metrics);
 	tr_config_free(&conf);
 	return rc;

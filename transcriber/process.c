@@ -1,6 +1,7 @@
 /* process: pure decisions of the transcriber: wait windows, post-call parsing, reconciliation. */
 #include "process.h"
 
+#include "backoff.h"
 #include "codec.h"
 #include "store_transcriptions.h"
 #include "timeutil.h"
@@ -48,18 +49,11 @@ bool tr_wait_expired(const struct tr_windows *w, enum tr_wait reason, int64_t si
 
 long tr_retry_delay_ms(long base_ms, long max_ms, unsigned attempt, uint64_t *rng)
 {
-	long delay = base_ms > 0 ? base_ms : 1;
+	long delay =
+	    backoff_ceil_ms(base_ms > 0 ? base_ms : 1, max_ms, attempt > 1 ? attempt - 1 : 0);
+	uint64_t x = backoff_rand(rng);
 	long jitter;
-	uint64_t x = *rng ? *rng : 0x9e3779b97f4a7c15ULL;
 
-	for (unsigned i = 1; i < attempt && delay < max_ms; i++)
-		delay *= 2;
-	if (delay > max_ms)
-		delay = max_ms;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*rng = x;
 	jitter = delay / 4;
 	if (jitter > 0)
 		delay += (long)(x % (uint64_t)(2 * jitter + 1)) - jitter;

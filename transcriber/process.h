@@ -34,7 +34,7 @@ bool tr_wait_expired(const struct tr_windows *w, enum tr_wait reason, int64_t si
                      int64_t now_ms);
 
 /* Delay before retry number attempt (1, 2, ...) of a waiting call: base * 2^(attempt-1), capped
- * at max, with +-25% jitter from *rng (xorshift state, updated). */
+ * at max (backoff_ceil_ms), with +-25% jitter from *rng (backoff_rand's state, updated). */
 long tr_retry_delay_ms(long base_ms, long max_ms, unsigned attempt, uint64_t *rng);
 
 /* ---- post-call webhooks ---- */

@@ -8,6 +8,8 @@
 
 #include "backoff.h"
 
+#include <limits.h>
+
 static const struct {
 	long base, max;
 	long lo[8], hi[8]; /* bounds of the first eight delays */
@@ -88,12 +90,38 @@ static void test_backoff_jitter(void **state)
 	assert_true(distinct > 50);
 }
 
+/* The ceiling the dialer's backoff and the transcriber's retry delays share. */
+static void test_backoff_ceil(void **state)
+{
+	static const struct {
+		long base, max;
+		unsigned attempt;
+		long want;
+	} ceil_cases[] = {
+	    {100, 2000, 0, 100},   {100, 2000, 1, 200},
+	    {100, 2000, 4, 1600},  {100, 2000, 5, 2000},
+	    {100, 2000, 63, 2000}, {300, 200, 0, 200},
+	    {0, 500, 9, 0},        {LONG_MAX / 2 + 1, LONG_MAX, 3, LONG_MAX},
+	};
+	uint64_t state_a = 0, state_b = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ceil_cases / sizeof ceil_cases[0]; i++)
+		if (backoff_ceil_ms(ceil_cases[i].base, ceil_cases[i].max, ceil_cases[i].attempt) !=
+		    ceil_cases[i].want)
+			fail_msg("case %zu: %ld", i,
+			         backoff_ceil_ms(ceil_cases[i].base, ceil_cases[i].max,
+			                         ceil_cases[i].attempt));
+	/* a zero state still draws, deterministically */
+	assert_true(backoff_rand(&state_a) == backoff_rand(&state_b));
+	assert_true(state_a != 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_backoff_bounds),
-	    cmocka_unit_test(test_backoff_reset),
-	    cmocka_unit_test(test_backoff_no_overflow),
+	    cmocka_unit_test(test_backoff_ceil),   cmocka_unit_test(test_backoff_bounds),
+	    cmocka_unit_test(test_backoff_reset),  cmocka_unit_test(test_backoff_no_overflow),
 	    cmocka_unit_test(test_backoff_jitter),
 	};
 

@@ -11,6 +11,8 @@
 #include "cfg.h"
 #include "log.h"
 
+#include <string.h>
+
 static void test_cfg_parse_listen(void **state)
 {
 	static const struct {
@@ -167,12 +169,41 @@ static void test_cfg_start(void **state)
 	assert_false(log_enabled(LOG_DEBUG));
 }
 
+/* LOG_LEVEL and HTTP_LISTEN are checked once, here, with one message format for every service
+ * (the three workers once said it three ways). */
+static void test_cfg_check_shared(void **state)
+{
+	static const struct {
+		const char *level, *listen, *err;
+	} cases[] = {
+	    {"info", "0.0.0.0:9101", ""},
+	    {"DEBUG", "[::1]:0", ""},
+	    {"warn", NULL, ""},
+	    {"loud", "0.0.0.0:1", "LOG_LEVEL: 'loud' is not one of error, warn, info, debug"},
+	    {NULL, "0.0.0.0:1", "LOG_LEVEL: '' is not one of error, warn, info, debug"},
+	    {"info", "9101", "HTTP_LISTEN: '9101' is not host:port"},
+	    {"info", "", "HTTP_LISTEN: '' is not host:port"},
+	};
+	char err[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc;
+
+		err[0] = '\0';
+		rc = cfg_check_shared(cases[i].level, cases[i].listen, err, sizeof err);
+		if (rc != (cases[i].err[0] ? -1 : 0) || strcmp(err, cases[i].err) != 0)
+			fail_msg("case %zu: rc %d err '%s'", i, rc, err);
+	}
+	assert_int_equal(cfg_check_listen("INGRESS_ADMIN_LISTEN", "x", err, sizeof err), -1);
+	assert_string_equal(err, "INGRESS_ADMIN_LISTEN: 'x' is not host:port");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cfg_parse_listen),
-	    cmocka_unit_test(test_cfg_redact_url),
-	    cmocka_unit_test(test_cfg_shared_options),
+	    cmocka_unit_test(test_cfg_check_shared), cmocka_unit_test(test_cfg_parse_listen),
+	    cmocka_unit_test(test_cfg_redact_url),   cmocka_unit_test(test_cfg_shared_options),
 	    cmocka_unit_test(test_cfg_start),
 	};
 

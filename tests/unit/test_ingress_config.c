@@ -66,7 +66,7 @@ static void expect_error(const struct ingress_config *c, const char *w1, const c
 {
 	char err[512] = "";
 
-	assert_int_equal(ingress_config_check(c, err, sizeof err), -1);
+	assert_int_equal(ingress_config_validate(c, err, sizeof err), -1);
 	if (strstr(err, w1) == NULL || (w2 != NULL && strstr(err, w2) == NULL))
 		fail_msg("error '%s' lacks '%s' / '%s'", err, w1, w2 ? w2 : "");
 }
@@ -78,7 +78,7 @@ static void test_config_secure_by_default(void **state)
 
 	(void)state;
 	base(&c);
-	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	assert_int_equal(ingress_config_validate(&c, err, sizeof err), 0);
 
 	base(&c);
 	c.api_token = NULL;
@@ -86,13 +86,13 @@ static void test_config_secure_by_default(void **state)
 	c.api_token = "";
 	expect_error(&c, "INGRESS_API_TOKEN", "INGRESS_ALLOW_UNAUTHENTICATED");
 	c.allow_unauthenticated = true;
-	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	assert_int_equal(ingress_config_validate(&c, err, sizeof err), 0);
 
 	base(&c);
 	c.webhook_secret = NULL;
 	expect_error(&c, "ELEVENLABS_WEBHOOK_SECRET", "INGRESS_ALLOW_UNSIGNED_WEBHOOKS");
 	c.allow_unsigned_webhooks = true;
-	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	assert_int_equal(ingress_config_validate(&c, err, sizeof err), 0);
 
 	base(&c);
 	c.api_token = "short";
@@ -103,12 +103,12 @@ static void test_config_secure_by_default(void **state)
 	c.tool_secret = "tool-secret-0123456789";
 	expect_error(&c, "INGRESS_TOOL_SECRET", "CALL_TOKEN_SECRET");
 	c.call_token_secret = "call-token-secret-0123";
-	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	assert_int_equal(ingress_config_validate(&c, err, sizeof err), 0);
 	c.call_token_secret = "short";
 	expect_error(&c, "CALL_TOKEN_SECRET", "16");
 	c.tool_secret = NULL;
 	c.call_token_secret = "call-token-secret-0123"; /* a token key alone is fine */
-	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	assert_int_equal(ingress_config_validate(&c, err, sizeof err), 0);
 }
 
 static void test_config_cross_checks(void **state)
@@ -137,7 +137,7 @@ static void test_config_cross_checks(void **state)
 	c.admin_listen = "nonsense";
 	expect_error(&c, "INGRESS_ADMIN_LISTEN", NULL);
 	c.admin_listen = "127.0.0.1:9100";
-	assert_int_equal(ingress_config_check(&c, err, sizeof err), 0);
+	assert_int_equal(ingress_config_validate(&c, err, sizeof err), 0);
 }
 
 static void test_config_load(void **state)

@@ -26,6 +26,7 @@ struct sim_api {
 	struct sim_conf *conf;
 	struct sim_store *store;
 	struct sim_play *play;
+	struct httpd_mhd_logger mhd_log;
 };
 
 /* Per-request state; freed by the completion callback. */
@@ -459,13 +460,14 @@ struct sim_api *sim_api_start(const char *listen, const char *api_key, struct si
 	a->conf = conf;
 	a->store = store;
 	a->play = play;
+	a->mhd_log.msg = "elevensim: libmicrohttpd";
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
 	        MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	a->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, sim_handler, a, MHD_OPTION_EXTERNAL_LOGGER, httpd_mhd_log,
-	    "elevensim: libmicrohttpd", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_NOTIFY_COMPLETED, sim_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u,
-	    MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
+	    &a->mhd_log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+	    sim_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_CONNECTION_TIMEOUT,
+	    300u, MHD_OPTION_END);
 	if (!a->daemon) {
 		snprintf(errstr, errstr_size, "cannot listen on %s", listen);
 		goto fail;
