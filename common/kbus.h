@@ -14,6 +14,7 @@
 #define KBUS_TOPIC_POST_CALL       "webhooks.post_call"
 #define KBUS_DLQ_SUFFIX            ".dlq"
 
+struct metric;
 struct metrics;
 
 struct kbus_config {
@@ -136,6 +137,11 @@ int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t parti
  * Partitions with no position or watermark yet are skipped; -1 when partitions are assigned
  * but none is known yet (or the assignment cannot be read), 0 with none assigned. */
 int64_t kbus_consumer_lag(struct kbus_consumer *c);
+
+/* Sets gauge (a metrics_gauge, borrowed) to kbus_consumer_lag when it is known. While it is not
+ * (-1: right after a rebalance, before the first fetch) the gauge keeps its last value, so a
+ * lag gauge never reads -1. Returns the lag read. Both workers publish their lag through it. */
+int64_t kbus_consumer_lag_publish(struct kbus_consumer *c, struct metric *gauge);
 
 /* The underlying handle, for what this API does not cover (offsets_for_times, watermarks).
  * Borrowed; valid until kbus_consumer_close. */

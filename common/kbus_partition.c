@@ -3,6 +3,7 @@
 #include "kbus.h"
 #include "kbus_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "timeutil.h"
 
 #include <stdlib.h>
@@ -169,5 +170,14 @@ int64_t kbus_consumer_lag(struct kbus_consumer *c)
 	if (parts->cnt > 0 && known == 0)
 		lag = -1;
 	rd_kafka_topic_partition_list_destroy(parts);
+	return lag;
+}
+
+int64_t kbus_consumer_lag_publish(struct kbus_consumer *c, struct metric *gauge)
+{
+	int64_t lag = kbus_consumer_lag(c);
+
+	if (lag >= 0)
+		metric_set(gauge, (double)lag);
 	return lag;
 }

@@ -460,15 +460,12 @@ static int consume_intake(struct consume *c, int timeout_ms)
 static void consume_lag(struct consume *c)
 {
 	int64_t now = time_mono_ms();
-	int64_t lag;
 
 	metric_set(c->m_backlog, (double)c->backlog.count);
 	if (now - c->last_lag_ms < CONSUME_LAG_EVERY_MS)
 		return;
 	c->last_lag_ms = now;
-	lag = kbus_consumer_lag(c->consumer);
-	if (lag >= 0)
-		metric_set(c->m_lag, (double)lag);
+	(void)kbus_consumer_lag_publish(c->consumer, c->m_lag);
 }
 
 /* After shutdown: no new work; in-flight dials get until the deadline, then are ended;

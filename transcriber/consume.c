@@ -288,7 +288,8 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 		if (hooks->after_poll)
 			hooks->after_poll(hooks->opaque, c.kc);
 		if (time_mono_ms() >= next_lag) {
-			metric_set(app->tm.lag, (double)kbus_consumer_lag(c.kc));
+			/* never -1 around a rebalance: the last known lag stays */
+			(void)kbus_consumer_lag_publish(c.kc, app->tm.lag);
 			next_lag = time_mono_ms() + TR_LAG_EVERY_MS;
 		}
 		if (c.blocked ? time_mono_ms() < c.retry_at

@@ -108,6 +108,14 @@ static void test_kbus_api_consumer_calls(void **state)
 	}
 	assert_int_equal(r.assigned, 1);
 	assert_int_equal(kbus_consumer_lag(c), 7); /* high watermark 10 - position 3 */
+	/* the gauge both workers publish: the known lag, never -1 (a rebalance leaves the last) */
+	{
+		struct metric *g = metrics_gauge(m, "api_consumer_lag", "lag", NULL);
+
+		metric_set(g, 42);
+		assert_int_equal(kbus_consumer_lag_publish(c, g), 7);
+		assert_true(metric_value(g) == 7.0);
+	}
 
 	/* commit is what the group stores */
 	assert_int_equal(kbus_consumer_commit(c, topic, 0, 3), 0);
