@@ -98,8 +98,14 @@ static const char SQL_LOCK[] =
 	" FROM resolved r LEFT JOIN ready rd ON rd.ord = r.ord"                                    \
 	" LEFT JOIN ins ON ins.event_id = r.event_id ORDER BY r.ord"
 
-static const char SQL_INSERT_BATCH[] =
+/* STORE_TX_CHECK_EVENTS looks each event up, and keeps ON CONFLICT for a writer that did not take
+ * the lock; STORE_TX_ASSUME_NEW lets the insert's own unique check find a stored event (an error:
+ * numbers were handed out assuming every line is new). */
+static const char SQL_INSERT_CHECKED[] =
     SQL_BATCH_INPUT SQL_BATCH_STEPS(SQL_BATCH_PRESENT, " ON CONFLICT (event_id) DO NOTHING");
+static const char SQL_INSERT_NEW[] = SQL_BATCH_INPUT SQL_BATCH_STEPS("false", "");
+
+#define STORE_TX_EVENT_ID_CONSTRAINT "uq_call_transcriptions_event_id" /* migration 005 */
 
 static const char SQL_PRESENT[] =
     "SELECT EXISTS (SELECT 1 FROM call_transcriptions WHERE event_id = $1),"
@@ -252,7 +258,7 @@ static bool store_bool(const PGresult *res, int row, int col)
 	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
 }
 
-/* Maps one result row of SQL_INSERT_BATCH to a state. */
+/* Maps one result row of the batch insert to a state. */
 static void store_batch_row(const PGresult *res, int row, struct store_tx_result *r)
 {
 	memset(r, 0, sizeof *r);
@@ -278,8 +284,9 @@ static void store_batch_row(const PGresult *res, int row, struct store_tx_result
 }
 
 int store_transcription_insert_batch(struct db *db, const struct store_tx_line *lines, size_t n,
-                                     struct store_tx_result *out)
+                                     enum store_tx_check check, struct store_tx_result *out)
 {
+	const char *sql = check == STORE_TX_ASSUME_NEW ? SQL_INSERT_NEW : SQL_INSERT_CHECKED;
 	struct store_arr arr[7] = {{0}};
 	const char *params[7];
 	PGresult *res = NULL;
@@ -301,7 +308,7 @@ int store_transcription_insert_batch(struct db *db, const struct store_tx_line *
 	for (int k = 0; k < 7; k++)
 		if (!(params[k] = store_arr_end(&arr[k])))
 			goto out;
-	res = db_exec(db, SQL_INSERT_BATCH, 7, params);
+	res = db_exec(db, sql, 7, params);
 	if (!res)
 		goto out;
 	if ((size_t)PQntuples(res) != n)
@@ -318,6 +325,12 @@ out:
 	for (int k = 0; k < 7; k++)
 		free(arr[k].buf);
 	return rc;
+}
+
+bool store_transcription_was_stored(const struct db *db)
+{
+	return strcmp(db_sqlstate(db), "23505") == 0 &&
+	       strcmp(db_constraint(db), STORE_TX_EVENT_ID_CONSTRAINT) == 0;
 }
 
 /* Checks whether the line is stored already; sets out->state and *done when it is. */
