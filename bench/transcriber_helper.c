@@ -3,6 +3,11 @@
  *   transcriber-bench-helper plain-insert ROWS CONVERSATIONS
  *       the naive baseline: one autocommit INSERT per row (PQexecParams), rows spread over
  *       conversations conv_p_0..; prints "rows seconds rows_per_second"
+ *   transcriber-bench-helper pipeline-insert ROWS CONVERSATIONS [PER_TX]
+ *       the second baseline: the same plain INSERT (prepared once), PER_TX (500) rows per
+ *       transaction, each transaction sent whole in libpq pipeline mode (BEGIN, the INSERTs,
+ *       COMMIT, one sync) and its results read before the next; rows spread over conv_q_0..;
+ *       prints "rows seconds rows_per_second"
  *   transcriber-bench-helper lookup SAMPLES CALLS
  *       SAMPLES single lookups of random call_sids EL_lk_0..EL_lk_<CALLS-1> through
  *       store_call_get (the transcriber's own code path); prints "p50_ms p99_ms max_ms"
@@ -79,6 +84,93 @@ static int plain_insert(long rows, long convs)
 	return 0;
 }
 
+/* Reads a pipeline's results up to its sync; returns 0 when every statement succeeded. */
+static int pipeline_results(PGconn *conn)
+{
+	int rc = 0;
+
+	for (;;) {
+		PGresult *res = PQgetResult(conn);
+		ExecStatusType st;
+
+		if (!res) {
+			if (PQstatus(conn) != CONNECTION_OK)
+				return -1;
+			continue; /* between the results of two statements */
+		}
+		st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			return rc;
+		}
+		if (st != PGRES_COMMAND_OK) {
+			if (rc == 0)
+				fprintf(stderr, "pipeline: %s", PQresultErrorMessage(res));
+			rc = -1;
+		}
+		PQclear(res);
+	}
+}
+
+static int pipeline_insert(long rows, long convs, long per_tx)
+{
+	static const char sql[] =
+	    "INSERT INTO call_transcriptions (conversation_id, speaker, message, sequence_number, "
+	    "event_id, source_partition, source_offset) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+	struct db *db = connect_db();
+	PGconn *conn;
+	PGresult *res;
+	double t0;
+	int rc = 1;
+
+	if (!db)
+		return 1;
+	conn = db_conn(db);
+	res = PQprepare(conn, "ins", sql, 7, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "prepare: %s", PQerrorMessage(conn));
+		PQclear(res);
+		goto out;
+	}
+	PQclear(res);
+	if (PQenterPipelineMode(conn) != 1) {
+		fprintf(stderr, "pipeline mode: %s", PQerrorMessage(conn));
+		goto out;
+	}
+	t0 = now_s();
+	for (long i = 0; i < rows;) {
+		if (PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1)
+			goto fail;
+		for (long k = 0; k < per_tx && i < rows; k++, i++) {
+			char conv[32], msg[96], seq[24], ev[32], part[16], off[24];
+			const char *params[7] = {conv, i % 2 ? "user" : "agent", msg, seq, ev, part,
+			                         off};
+
+			snprintf(conv, sizeof conv, "conv_q_%ld", i % convs);
+			snprintf(msg, sizeof msg,
+			         "pipelined line %ld of a conversation, about as long as a turn",
+			         i / convs + 1);
+			snprintf(seq, sizeof seq, "%ld", i / convs + 1);
+			snprintf(ev, sizeof ev, "pipe-%ld", i);
+			snprintf(part, sizeof part, "%ld", (i % convs) % 8);
+			snprintf(off, sizeof off, "%ld", i);
+			if (PQsendQueryPrepared(conn, "ins", 7, params, NULL, NULL, 0) != 1)
+				goto fail;
+		}
+		if (PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+		    PQpipelineSync(conn) != 1 || pipeline_results(conn) < 0)
+			goto fail;
+	}
+	printf("%ld %.3f %.1f\n", rows, now_s() - t0, (double)rows / (now_s() - t0));
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "pipeline insert: %s", PQerrorMessage(conn));
+out:
+	db_close(db);
+	return rc;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -132,9 +224,11 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && strcmp(argv[1], "plain-insert") == 0 && a > 0 && b > 0)
 		return plain_insert(a, b);
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "pipeline-insert") == 0 && a > 0 && b > 0)
+		return pipeline_insert(a, b, argc == 5 && atol(argv[4]) > 0 ? atol(argv[4]) : 500);
 	if (argc == 4 && strcmp(argv[1], "lookup") == 0 && a > 0 && b > 0)
 		return lookup(a, b);
-	fprintf(stderr, "usage: transcriber-bench-helper plain-insert ROWS CONVERSATIONS | lookup "
-	                "SAMPLES CALLS\n");
+	fprintf(stderr, "usage: transcriber-bench-helper plain-insert ROWS CONVERSATIONS | "
+	                "pipeline-insert ROWS CONVERSATIONS [PER_TX] | lookup SAMPLES CALLS\n");
 	return 2;
 }

@@ -24,6 +24,7 @@ struct db {
 	bool in_tx;  /* between db_begin and db_commit/db_rollback */
 	enum db_errclass errclass;
 	char sqlstate[6];
+	char constraint[64]; /* the constraint a failed statement violated ("" if none) */
 	char errmsg[1024];
 };
 
@@ -49,6 +50,7 @@ static void db_clear_error(struct db *db)
 {
 	db->errclass = DB_ERR_NONE;
 	db->sqlstate[0] = '\0';
+	db->constraint[0] = '\0';
 	db->errmsg[0] = '\0';
 }
 
@@ -56,6 +58,7 @@ static void db_set_error(struct db *db, enum db_errclass cls, const char *sqlsta
 {
 	db->errclass = cls;
 	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", sqlstate ? sqlstate : "");
+	db->constraint[0] = '\0';
 	db_copy_line(db->errmsg, sizeof db->errmsg, msg && *msg ? msg : "unknown database error");
 }
 
@@ -265,6 +268,7 @@ static void db_result_error(struct db *db, const PGresult *res)
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
 	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
 	enum db_errclass cls = db_classify_sqlstate(state);
 	char msg[1024];
 
@@ -279,6 +283,7 @@ static void db_result_error(struct db *db, const PGresult *res)
 		cls = DB_ERR_TRANSIENT;
 	}
 	db_set_error(db, cls, state, msg);
+	snprintf(db->constraint, sizeof db->constraint, "%s", constraint ? constraint : "");
 }
 
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
@@ -380,6 +385,11 @@ const char *db_errmsg(const struct db *db)
 const char *db_sqlstate(const struct db *db)
 {
 	return db ? db->sqlstate : "";
+}
+
+const char *db_constraint(const struct db *db)
+{
+	return db ? db->constraint : "";
 }
 
 const char *db_schema(const struct db *db)

@@ -51,6 +51,9 @@ void db_rollback(struct db *db); /* best effort; safe outside a transaction */
 enum db_errclass db_errclass(const struct db *db);
 const char *db_errmsg(const struct db *db);   /* last error message; "" if none */
 const char *db_sqlstate(const struct db *db); /* last SQLSTATE, e.g. "23505"; "" if none */
+/* The constraint the last failed statement violated (e.g. a unique constraint's name with
+ * SQLSTATE 23505); "" if none. */
+const char *db_constraint(const struct db *db);
 const char *db_schema(const struct db *db);
 
 /* The raw connection for pipeline mode or COPY; NULL when not connected. Borrowed. */

@@ -26,54 +26,86 @@ static const char SQL_LOCK[] =
     "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(" STORE_TX_LOCK_SPACE ", h) "
     "FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY 1) s) l";
 
-/* ready: calls found, not failed, with a conversation_id, event not stored yet. fresh: of those,
- * the ones not already added by the reconciliation and not older than a stored line of their
- * partition; numbered per conversation after the current maximum. The inserted rows are not
- * visible to the max() subquery (one snapshot), so the numbering is max + 1, max + 2, ...
- * A conversation's lines with offsets are in offset order by sequence number (appends only take
- * newer offsets, placed lines go right after their predecessor), so the newest offset is the one
- * of the last such line, found from the end of the (conversation_id, sequence_number) index
- * instead of reading the whole conversation. The reconciled-copy check reads the partial index
- * of migration 006, which holds only reconciled lines. Both existence checks are LIMIT 1
- * subqueries rather than EXISTS: the planner may turn an EXISTS into a hashed subplan that reads
- * the whole table once per batch, which grows with the table; these stay index lookups. */
-static const char SQL_INSERT_BATCH[] =
-    "WITH input AS ("
-    " SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::int[], $7::bigint[])"
-    " AS u(ord, call_sid, speaker, message, event_id, source_partition, source_offset)),"
-    "resolved AS ("
-    " SELECT i.*, c.id AS call_id, c.conversation_id, c.status,"
-    " COALESCE((SELECT true FROM call_transcriptions t WHERE t.event_id = i.event_id"
-    " LIMIT 1), false) AS present"
-    " FROM input i LEFT JOIN calls c ON c.call_sid = i.call_sid),"
-    "ready AS ("
-    " SELECT r.*,"
-    " (SELECT t.source_offset FROM call_transcriptions t"
-    " WHERE t.conversation_id = r.conversation_id AND t.source_partition = r.source_partition"
-    " AND t.source_offset IS NOT NULL ORDER BY t.sequence_number DESC LIMIT 1) AS max_offset,"
-    " COALESCE((SELECT true FROM call_transcriptions t"
-    " WHERE t.conversation_id = r.conversation_id AND t.event_id LIKE 'postcall:%'"
-    " AND t.speaker = r.speaker AND t.message = r.message LIMIT 1), false) AS reconciled"
-    " FROM resolved r"
-    " WHERE NOT r.present AND r.conversation_id IS NOT NULL AND r.status <> 'failed'),"
-    "fresh AS ("
-    " SELECT r.*, row_number() OVER (PARTITION BY r.conversation_id"
-    " ORDER BY r.source_offset NULLS LAST, r.ord) AS rn"
-    " FROM ready r WHERE NOT r.reconciled"
-    " AND (r.max_offset IS NULL OR r.source_offset IS NULL OR r.source_offset > r.max_offset)),"
-    "ins AS ("
-    " INSERT INTO call_transcriptions (conversation_id, speaker, message, sequence_number,"
-    " event_id, source_partition, source_offset)"
-    " SELECT f.conversation_id, f.speaker, f.message, f.rn + COALESCE((SELECT"
-    " max(t.sequence_number) FROM call_transcriptions t"
-    " WHERE t.conversation_id = f.conversation_id), 0),"
-    " f.event_id, f.source_partition, f.source_offset FROM fresh f"
-    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id, sequence_number)"
-    "SELECT r.ord, r.call_id IS NOT NULL, r.status, r.conversation_id, r.present,"
-    " COALESCE(rd.reconciled, false), ins.id, ins.sequence_number"
-    " FROM resolved r LEFT JOIN ready rd ON rd.ord = r.ord"
-    " LEFT JOIN ins ON ins.event_id = r.event_id ORDER BY r.ord";
+/* The batch append, in steps:
+ *   resolved  each line with its call (two-step lookup call_sid -> call -> conversation_id) and
+ *             whether its event is stored already;
+ *   tip       per conversation (and source partition) of a ready call, its newest stored line,
+ *             found from the end of the (conversation_id, sequence_number) index: one probe per
+ *             conversation gives both the current maximum and, normally, the newest offset (a
+ *             conversation's lines with offsets are in offset order by sequence number: appends
+ *             only take newer offsets, placed lines go right after their predecessor). Only when
+ *             the newest line has no offset of that partition (a reconciled copy, a legacy row)
+ *             is the conversation walked back for one;
+ *   ready     lines of calls found, not failed, with a conversation_id, event not stored yet,
+ *             and whether the reconciliation stored the line already (the partial index of
+ *             migration 006, which holds only reconciled lines);
+ *   fresh     of those, the ones not older than a stored line of their partition, numbered per
+ *             conversation after the current maximum in offset order. The inserted rows are not
+ *             visible to the probes (one snapshot), so the numbering is max + 1, max + 2, ...
+ * Every probe is a correlated LIMIT 1 subquery, evaluated per conversation or per line as an index
+ * lookup. The newest offset used to be looked up per line with a filter on the partition: the
+ * planner read every line of the conversation through a bitmap scan and sorted them (16.5 of a
+ * 500-row round's 24 ms in EXPLAIN ANALYZE, growing with the conversations). An EXISTS may become
+ * a hashed subplan that reads the whole table once per batch. */
+#define SQL_BATCH_INPUT                                                                    \
+	"WITH input AS ("                                                                  \
+	" SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]," \
+	" $6::int[], $7::bigint[])"                                                        \
+	" AS u(ord, call_sid, speaker, message, event_id, source_partition, source_offset)),"
+#define SQL_BATCH_PRESENT                                                                \
+	"COALESCE((SELECT true FROM call_transcriptions t WHERE t.event_id = i.event_id" \
+	" LIMIT 1), false)"
+#define SQL_BATCH_STEPS(present, on_conflict)                                                      \
+	"resolved AS ("                                                                            \
+	" SELECT i.*, c.id AS call_id, c.conversation_id, c.status, " present " AS present"        \
+	" FROM input i LEFT JOIN calls c ON c.call_sid = i.call_sid),"                             \
+	"tip AS ("                                                                                 \
+	" SELECT v.conversation_id, v.source_partition,"                                           \
+	" COALESCE(l.sequence_number, 0) AS max_seq,"                                              \
+	" CASE WHEN l.sequence_number IS NULL THEN NULL"                                           \
+	" WHEN l.source_partition = v.source_partition AND l.source_offset IS NOT NULL"            \
+	" THEN l.source_offset"                                                                    \
+	" ELSE (SELECT t.source_offset FROM call_transcriptions t"                                 \
+	" WHERE t.conversation_id = v.conversation_id AND t.source_partition = v.source_partition" \
+	" AND t.source_offset IS NOT NULL ORDER BY t.sequence_number DESC LIMIT 1) END"            \
+	" AS max_offset"                                                                           \
+	" FROM (SELECT DISTINCT conversation_id, source_partition FROM resolved"                   \
+	" WHERE NOT present AND conversation_id IS NOT NULL AND status <> 'failed') v"             \
+	" LEFT JOIN LATERAL (SELECT t.sequence_number, t.source_partition, t.source_offset"        \
+	" FROM call_transcriptions t WHERE t.conversation_id = v.conversation_id"                  \
+	" ORDER BY t.sequence_number DESC LIMIT 1) l ON true),"                                    \
+	"ready AS ("                                                                               \
+	" SELECT r.*, tp.max_seq, tp.max_offset,"                                                  \
+	" COALESCE((SELECT true FROM call_transcriptions t"                                        \
+	" WHERE t.conversation_id = r.conversation_id AND t.event_id LIKE 'postcall:%'"            \
+	" AND t.speaker = r.speaker AND t.message = r.message LIMIT 1), false) AS reconciled"      \
+	" FROM resolved r JOIN tip tp ON tp.conversation_id = r.conversation_id"                   \
+	" AND tp.source_partition IS NOT DISTINCT FROM r.source_partition WHERE NOT r.present),"   \
+	"fresh AS ("                                                                               \
+	" SELECT r.*, row_number() OVER (PARTITION BY r.conversation_id"                           \
+	" ORDER BY r.source_offset NULLS LAST, r.ord) AS rn"                                       \
+	" FROM ready r WHERE NOT r.reconciled"                                                     \
+	" AND (r.max_offset IS NULL OR r.source_offset IS NULL"                                    \
+	" OR r.source_offset > r.max_offset)),"                                                    \
+	"ins AS ("                                                                                 \
+	" INSERT INTO call_transcriptions (conversation_id, speaker, message, sequence_number,"    \
+	" event_id, source_partition, source_offset)"                                              \
+	" SELECT f.conversation_id, f.speaker, f.message, f.max_seq + f.rn,"                       \
+	" f.event_id, f.source_partition, f.source_offset FROM fresh f" on_conflict                \
+	" RETURNING event_id, id, sequence_number)"                                                \
+	"SELECT r.ord, r.call_id IS NOT NULL, r.status, r.conversation_id, r.present,"             \
+	" COALESCE(rd.reconciled, false), ins.id, ins.sequence_number"                             \
+	" FROM resolved r LEFT JOIN ready rd ON rd.ord = r.ord"                                    \
+	" LEFT JOIN ins ON ins.event_id = r.event_id ORDER BY r.ord"
+
+/* STORE_TX_CHECK_EVENTS looks each event up, and keeps ON CONFLICT for a writer that did not take
+ * the lock; STORE_TX_ASSUME_NEW lets the insert's own unique check find a stored event (an error:
+ * numbers were handed out assuming every line is new). */
+static const char SQL_INSERT_CHECKED[] =
+    SQL_BATCH_INPUT SQL_BATCH_STEPS(SQL_BATCH_PRESENT, " ON CONFLICT (event_id) DO NOTHING");
+static const char SQL_INSERT_NEW[] = SQL_BATCH_INPUT SQL_BATCH_STEPS("false", "");
+
+#define STORE_TX_EVENT_ID_CONSTRAINT "uq_call_transcriptions_event_id" /* migration 005 */
 
 static const char SQL_PRESENT[] =
     "SELECT EXISTS (SELECT 1 FROM call_transcriptions WHERE event_id = $1),"
@@ -226,7 +258,7 @@ static bool store_bool(const PGresult *res, int row, int col)
 	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
 }
 
-/* Maps one result row of SQL_INSERT_BATCH to a state. */
+/* Maps one result row of the batch insert to a state. */
 static void store_batch_row(const PGresult *res, int row, struct store_tx_result *r)
 {
 	memset(r, 0, sizeof *r);
@@ -252,8 +284,9 @@ static void store_batch_row(const PGresult *res, int row, struct store_tx_result
 }
 
 int store_transcription_insert_batch(struct db *db, const struct store_tx_line *lines, size_t n,
-                                     struct store_tx_result *out)
+                                     enum store_tx_check check, struct store_tx_result *out)
 {
+	const char *sql = check == STORE_TX_ASSUME_NEW ? SQL_INSERT_NEW : SQL_INSERT_CHECKED;
 	struct store_arr arr[7] = {{0}};
 	const char *params[7];
 	PGresult *res = NULL;
@@ -275,7 +308,7 @@ int store_transcription_insert_batch(struct db *db, const struct store_tx_line *
 	for (int k = 0; k < 7; k++)
 		if (!(params[k] = store_arr_end(&arr[k])))
 			goto out;
-	res = db_exec(db, SQL_INSERT_BATCH, 7, params);
+	res = db_exec(db, sql, 7, params);
 	if (!res)
 		goto out;
 	if ((size_t)PQntuples(res) != n)
@@ -292,6 +325,12 @@ out:
 	for (int k = 0; k < 7; k++)
 		free(arr[k].buf);
 	return rc;
+}
+
+bool store_transcription_was_stored(const struct db *db)
+{
+	return strcmp(db_sqlstate(db), "23505") == 0 &&
+	       strcmp(db_constraint(db), STORE_TX_EVENT_ID_CONSTRAINT) == 0;
 }
 
 /* Checks whether the line is stored already; sets out->state and *done when it is. */

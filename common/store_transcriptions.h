@@ -71,12 +71,29 @@ __attribute__((warn_unused_result)) int store_transcription_lock_calls(struct db
                                                                        const char *const *call_sids,
                                                                        size_t n);
 
+/* How store_transcription_insert_batch finds events that are stored already. */
+enum store_tx_check {
+	STORE_TX_CHECK_EVENTS, /* each event id is looked up first: stored ones come back PRESENT */
+	STORE_TX_ASSUME_NEW,   /* no look-up (one index probe per line less). A stored event comes
+	                          back OUT_OF_ORDER when it has an offset (it is not newer than its
+	                          conversation's newest line: a redelivery always is), else the
+	                          unique index on event_id fails the whole statement
+	                          (store_transcription_was_stored() is then true and the
+	                          transaction is aborted). Either way: run it again with
+	                          STORE_TX_CHECK_EVENTS to tell stored events from late ones. */
+};
+
 /* Writes lines[0..n) in one statement: looks each call up, and appends the lines that are ready
  * (call found, not failed, conversation_id set, event not stored, not older than a stored line)
  * at max(sequence_number)+1.. per conversation, ordered by source offset. Fills out[0..n).
  * event_ids must be distinct. Hold the locks of the calls first. */
 __attribute__((warn_unused_result)) int store_transcription_insert_batch(
-    struct db *db, const struct store_tx_line *lines, size_t n, struct store_tx_result *out);
+    struct db *db, const struct store_tx_line *lines, size_t n, enum store_tx_check check,
+    struct store_tx_result *out);
+
+/* True when the last failed statement failed because an event was stored already (the unique
+ * constraint on event_id): what STORE_TX_ASSUME_NEW reports. */
+bool store_transcription_was_stored(const struct db *db);
 
 /* Writes one line of conversation_id at its place by source offset: right after the stored line
  * of the same partition with the greatest smaller offset (or first), moving later lines up by one

@@ -12,7 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { TR_OK = 0, TR_TRANSIENT = -1, TR_PERMANENT = -2 };
+/* TR_STORED: assuming every event new, the insert met a stored one (run the round again,
+ * checking each event). */
+enum { TR_OK = 0, TR_TRANSIENT = -1, TR_PERMANENT = -2, TR_STORED = -3 };
+
+/* How an attempt writes: assuming every event is new, checking each event first, or message by
+ * message under savepoints. */
+enum tr_mode { TR_MODE_ASSUME_NEW, TR_MODE_CHECKED, TR_MODE_ONE_BY_ONE };
 
 /* What the round learnt about one call so far. */
 struct tr_keystate {
@@ -29,7 +35,8 @@ struct tr_attempt {
 	size_t n;
 	struct tr_result *res;
 	int64_t now_ms;
-	bool one_by_one;
+	enum tr_mode mode;
+	bool one_by_one; /* mode == TR_MODE_ONE_BY_ONE */
 	struct tr_map *keys;
 	struct tr_keystate *states;
 	size_t nstates;
@@ -144,7 +151,9 @@ static int tr_exec_one(struct tr_attempt *a, size_t i, struct tr_result *r)
 		rc = tr_postcall_apply(db, m, r) < 0 ? tr_fail(db) : TR_OK;
 	} else if (a->one_by_one) {
 		line = tr_line_of(m);
-		rc = store_transcription_insert_batch(db, &line, 1, &lr) < 0 ? tr_fail(db) : TR_OK;
+		rc = store_transcription_insert_batch(db, &line, 1, STORE_TX_CHECK_EVENTS, &lr) < 0
+		         ? tr_fail(db)
+		         : TR_OK;
 		if (rc == TR_OK)
 			rc = tr_line_result(a, m, &lr, r);
 	} else {
@@ -262,8 +271,20 @@ static int tr_prepare(struct tr_attempt *a)
 		rc = TR_TRANSIENT;
 		goto out;
 	}
-	if (store_transcription_insert_batch(db, a->lines, nlines, a->lres) < 0)
-		rc = tr_fail(db);
+	if (store_transcription_insert_batch(db, a->lines, nlines,
+	                                     a->mode == TR_MODE_ASSUME_NEW ? STORE_TX_ASSUME_NEW
+	                                                                   : STORE_TX_CHECK_EVENTS,
+	                                     a->lres) < 0) {
+		rc = a->mode == TR_MODE_ASSUME_NEW && store_transcription_was_stored(db)
+		         ? TR_STORED
+		         : tr_fail(db);
+		goto out;
+	}
+	/* Assuming new, a stored event with an offset comes back as a late line: a redelivery.
+	 * The checked statement tells them apart in one go (a late line costs a few statements). */
+	for (size_t i = 0; a->mode == TR_MODE_ASSUME_NEW && i < nlines; i++)
+		if (a->lres[i].state == STORE_TX_OUT_OF_ORDER)
+			rc = TR_STORED;
 out:
 	free(sids);
 	return rc;
@@ -313,9 +334,10 @@ fail:
 }
 
 static int tr_attempt(const struct tr_batch_ctx *ctx, struct tr_msg *const *work, size_t n,
-                      struct tr_result *res, int64_t now_ms, bool one_by_one)
+                      struct tr_result *res, int64_t now_ms, enum tr_mode mode)
 {
-	struct tr_attempt a = {ctx, work, n, res, now_ms, one_by_one, .keys = tr_map_new()};
+	struct tr_attempt a = {
+	    ctx, work, n, res, now_ms, mode, mode == TR_MODE_ONE_BY_ONE, .keys = tr_map_new()};
 	int rc = TR_TRANSIENT;
 
 	a.states = calloc(n + 1, sizeof *a.states);
@@ -341,13 +363,20 @@ int tr_batch_run(const struct tr_batch_ctx *ctx, struct tr_msg *const *work, siz
 
 	if (n == 0)
 		return 0;
-	rc = tr_attempt(ctx, work, n, res, now_ms, false);
+	rc = tr_attempt(ctx, work, n, res, now_ms,
+	                ctx->assume_new ? TR_MODE_ASSUME_NEW : TR_MODE_CHECKED);
+	if (rc == TR_STORED) {
+		log_debug("an event of the round is stored already: writing it again checking each "
+		          "event",
+		          LOGI("messages", n));
+		rc = tr_attempt(ctx, work, n, res, now_ms, TR_MODE_CHECKED);
+	}
 	if (rc == TR_PERMANENT) {
 		log_warn("batch failed with a permanent database error: retrying it message by "
 		         "message",
 		         LOGI("messages", n), LOGS("error", db_errmsg(ctx->db)),
 		         LOGS("sqlstate", db_sqlstate(ctx->db)));
-		rc = tr_attempt(ctx, work, n, res, now_ms, true);
+		rc = tr_attempt(ctx, work, n, res, now_ms, TR_MODE_ONE_BY_ONE);
 	}
 	if (rc == TR_PERMANENT)
 		log_error("permanent database error outside any one message: retrying later",

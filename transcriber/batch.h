@@ -46,6 +46,11 @@ struct tr_result {
 struct tr_batch_ctx {
 	struct db *db;
 	const struct tr_windows *windows;
+	/* Write assuming no event of the round is stored yet (the unique index on event_id is the
+	 * check; when it finds one, the round is rolled back and written again checking each
+	 * event). Worth it while redeliveries are rare: the engine turns it off after a round that
+	 * met a stored event, and for replays. */
+	bool assume_new;
 };
 
 /* Runs work[0..n) (messages of TR_MSG_LINE/TR_MSG_POST_CALL kinds, with a call_sid, in arrival

@@ -29,6 +29,7 @@ struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *
 	e->caught_up = caught_up;
 	e->opaque = opaque;
 	e->rng = (uint64_t)time_now_ms() ^ 0x5deece66dULL;
+	e->assume_new = !conf->once_per_run; /* a replay mostly meets stored events */
 	e->offsets = tr_offsets_new();
 	e->park = tr_park_new();
 	if (!e->offsets || !e->park) {

@@ -279,7 +279,7 @@ static int tr_resolve_by_conversation(struct tr_engine *e, int64_t now_ms)
 int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 {
 	struct tr_vec lines = {0}, posts = {0};
-	struct tr_batch_ctx ctx = {e->db, &e->conf.windows};
+	struct tr_batch_ctx ctx = {e->db, &e->conf.windows, e->assume_new};
 	struct tr_result *res = NULL;
 	struct tr_msg **work = NULL;
 	size_t n;
@@ -322,8 +322,14 @@ int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 	}
 	metric_observe(e->tm->batch_size, (double)n);
 	metric_observe(e->tm->tx_seconds, (double)(time_mono_ms() - t0) / 1000.0);
-	for (size_t i = 0; i < n; i++)
+	/* Stored events come in runs (a redelivery after a restart or a rebalance re-reads up to
+	 * the commit interval): check each event until a round meets none. */
+	e->assume_new = !e->conf.once_per_run;
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].duplicate)
+			e->assume_new = false;
 		tr_apply(e, work[i], &res[i], now_ms);
+	}
 	rc = tr_flush_dead(e);
 out:
 	tr_vec_free(&lines);

@@ -106,6 +106,31 @@ static void test_transcriber_flow_valid_lines(void **state)
 	                 1);
 }
 
+/* ElevenLabs retries a webhook the ingress had published (same event ids, newer offsets): the
+ * round that assumed new events meets the stored ones, is written again checking each event,
+ * and the lines are stored once; the new line after them is appended. */
+static void test_transcriber_flow_events_published_twice(void **state)
+{
+	struct fixture *f = *state;
+	double dups = trit_metric(&f->p, "transcriber_duplicates_total");
+
+	trit_call(&f->t, "EL_twice", "conv_twice", NULL);
+	trit_lines(&f->t, "EL_twice", "twice", 1, 3);
+	assert_int_equal(trit_wait_ll(&f->t,
+	                              "SELECT count(*) FROM call_transcriptions WHERE "
+	                              "conversation_id = 'conv_twice'",
+	                              3, 20000),
+	                 3);
+	trit_lines(&f->t, "EL_twice", "twice", 1, 4);
+	assert_int_equal(trit_wait_ll(&f->t,
+	                              "SELECT count(*) FROM call_transcriptions WHERE "
+	                              "event_id = 'EL_twice-ev-4'",
+	                              1, 20000),
+	                 1);
+	trit_assert_lines(&f->t, "conv_twice", "twice", 4);
+	assert_true(trit_metric(&f->p, "transcriber_duplicates_total") >= dups + 3);
+}
+
 static void test_transcriber_flow_unknown_call_sid(void **state)
 {
 	struct fixture *f = *state;
@@ -377,6 +402,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transcriber_flow_valid_lines),
+	    cmocka_unit_test(test_transcriber_flow_events_published_twice),
 	    cmocka_unit_test(test_transcriber_flow_unknown_call_sid),
 	    cmocka_unit_test(test_transcriber_flow_conversation_set_late),
 	    cmocka_unit_test(test_transcriber_flow_failed_call),

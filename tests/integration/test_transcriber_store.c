@@ -65,7 +65,7 @@ static void write_lines(struct db *db, const struct store_tx_line *lines, size_t
 		sids[i] = lines[i].call_sid;
 	assert_int_equal(db_begin(db), 0);
 	assert_int_equal(store_transcription_lock_calls(db, sids, n), 0);
-	if (store_transcription_insert_batch(db, lines, n, res) < 0)
+	if (store_transcription_insert_batch(db, lines, n, STORE_TX_CHECK_EVENTS, res) < 0)
 		fail_msg("insert_batch: %s", db_errmsg(db));
 	assert_int_equal(db_commit(db), 0);
 }
@@ -145,6 +145,69 @@ static void test_transcriber_store_two_conversations_in_one_batch(void **state)
 	assert_int_equal(r[1].sequence_number, 1);
 	assert_int_equal(r[2].sequence_number, 2);
 	assert_int_equal(r[3].sequence_number, 2);
+}
+
+/* STORE_TX_ASSUME_NEW: new events are written as with the check; a stored one comes back as a
+ * late line (it has an offset) or fails the whole statement (it has none: nothing of it is
+ * written), told apart from other failures. */
+static void test_transcriber_store_assume_new(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tx_result r[3];
+	struct store_tx_line lines[3] = {
+	    {"EL_new", "agent", "n1", "new-1", 6, 1},
+	    {"EL_new", "user", "n2", "new-2", 6, 2},
+	    {"EL_new", "agent", "n3", "new-3", 6, 3},
+	};
+	struct store_tx_line bare[2] = {
+	    {"EL_new", "agent", "b1", "bare-1", -1, -1},
+	    {"EL_new", "user", "b2", "bare-2", -1, -1},
+	};
+	const char *sid = "EL_new";
+
+	call(f->db, "EL_new", "conv_new", NULL);
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(store_transcription_lock_calls(f->db, &sid, 1), 0);
+	if (store_transcription_insert_batch(f->db, lines, 2, STORE_TX_ASSUME_NEW, r) < 0)
+		fail_msg("insert_batch: %s", db_errmsg(f->db));
+	assert_int_equal(r[0].state, STORE_TX_INSERTED);
+	assert_int_equal(r[0].sequence_number, 1);
+	assert_int_equal(r[1].state, STORE_TX_INSERTED);
+	assert_int_equal(r[1].sequence_number, 2);
+	/* a redelivery (not newer than the stored lines) is a late line, not written */
+	if (store_transcription_insert_batch(f->db, &lines[1], 2, STORE_TX_ASSUME_NEW, r) < 0)
+		fail_msg("insert_batch: %s", db_errmsg(f->db));
+	assert_int_equal(r[0].state, STORE_TX_OUT_OF_ORDER);
+	assert_int_equal(r[1].state, STORE_TX_INSERTED);
+	assert_int_equal(r[1].sequence_number, 3);
+	if (store_transcription_insert_batch(f->db, bare, 1, STORE_TX_ASSUME_NEW, r) < 0)
+		fail_msg("insert_batch: %s", db_errmsg(f->db));
+	assert_int_equal(r[0].sequence_number, 4);
+	assert_int_equal(db_commit(f->db), 0);
+
+	/* a stored event without an offset fails the statement, saying why; nothing is written */
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(store_transcription_lock_calls(f->db, &sid, 1), 0);
+	assert_int_equal(store_transcription_insert_batch(f->db, bare, 2, STORE_TX_ASSUME_NEW, r),
+	                 -1);
+	assert_true(store_transcription_was_stored(f->db));
+	db_rollback(f->db);
+	assert_int_equal(ts_pg_query_ll(f->schema, "SELECT count(*) FROM call_transcriptions WHERE "
+	                                           "conversation_id = 'conv_new'"),
+	                 4);
+	/* checked, the same lines: bare-1 present, bare-2 appended as 5 */
+	write_lines(f->db, bare, 2, r);
+	assert_int_equal(r[0].state, STORE_TX_PRESENT);
+	assert_int_equal(r[1].state, STORE_TX_INSERTED);
+	assert_int_equal(r[1].sequence_number, 5);
+
+	/* any other failure is not a stored event (a speaker too long for its column: 22001) */
+	lines[0] = (struct store_tx_line){"EL_new", "a speaker far too long", "n4", "new-4", 6, 4};
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(store_transcription_insert_batch(f->db, lines, 1, STORE_TX_ASSUME_NEW, r),
+	                 -1);
+	assert_false(store_transcription_was_stored(f->db));
+	db_rollback(f->db);
 }
 
 struct collect {
@@ -271,7 +334,8 @@ static void *writer_run(void *arg)
 			sids[n] = "EL_conc";
 		}
 		if (db_begin(db) < 0 || store_transcription_lock_calls(db, sids, n) < 0 ||
-		    store_transcription_insert_batch(db, lines, n, r) < 0 || db_commit(db) < 0) {
+		    store_transcription_insert_batch(db, lines, n, STORE_TX_CHECK_EVENTS, r) < 0 ||
+		    db_commit(db) < 0) {
 			db_rollback(db);
 			w->failures++;
 		}
@@ -307,6 +371,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transcriber_store_lookup_and_sequence),
 	    cmocka_unit_test(test_transcriber_store_two_conversations_in_one_batch),
+	    cmocka_unit_test(test_transcriber_store_assume_new),
 	    cmocka_unit_test(test_transcriber_store_late_lines_take_their_place),
 	    cmocka_unit_test(test_transcriber_store_reconciled_copies),
 	    cmocka_unit_test(test_transcriber_store_concurrent_writers),
