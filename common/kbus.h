@@ -26,6 +26,13 @@ struct kbus_config {
 	struct metrics *metrics;  /* optional: kbus_* metrics go here (borrowed) */
 	const char *config_file;  /* KAFKA_CONFIG_FILE: librdkafka "key=value" lines, may be NULL */
 	const char *const *extra; /* optional "key", "value", ... NULL: extra librdkafka props */
+	/* consumer: the pre-fetch queue. fetch_queue_kb > 0 caps what librdkafka fetches ahead
+	 * (queued.max.messages.kbytes, and fetches of at most as much: about twice it is held);
+	 * 0: librdkafka's defaults (64 MiB). fetch_queue_low > 0 (with fetch_queue_kb) starts a
+	 * thread that keeps the queue filled while a backlog lasts, whenever fewer than that many
+	 * messages are queued (kbus_refill.c: librdkafka 2.0.2 would wait up to a second). */
+	int fetch_queue_kb;
+	int fetch_queue_low;
 };
 
 /* Writes prefix + base (+ ".dlq" when dlq) into out. Returns 0, or -1 if it does not fit. */

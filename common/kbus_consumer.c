@@ -62,6 +62,30 @@ out:
 	rd_kafka_topic_partition_list_destroy(committed);
 }
 
+/* The pre-fetch queue of kbus_config.fetch_queue_kb: queued.max.messages.kbytes, fetches of at
+ * most as much (fetch.max.bytes, at most librdkafka's 1 MB; message.max.bytes, which must not
+ * exceed it, only bounds a consumer's own requests) and an eighth of it per partition
+ * (max.partition.fetch.bytes: the mock cluster answers up to that per partition whatever the
+ * fetch's total, and a larger message is still fetched whole), so about twice the queue is held
+ * at most. Nothing when kb <= 0. */
+static int kbus_conf_prefetch(rd_kafka_conf_t *rkc, int kb, char *errstr, size_t errstr_size)
+{
+	char queue[32], fetch[32], part[32];
+	long long bytes = (long long)kb * 1024;
+
+	if (kb <= 0)
+		return 0;
+	snprintf(queue, sizeof queue, "%d", kb);
+	snprintf(fetch, sizeof fetch, "%lld", bytes < 1000000 ? bytes : 1000000);
+	snprintf(part, sizeof part, "%lld", bytes / 8 > 4096 ? bytes / 8 : 4096);
+	return kbus_conf_set(rkc, "queued.max.messages.kbytes", queue, errstr, errstr_size) ||
+	               kbus_conf_set(rkc, "message.max.bytes", fetch, errstr, errstr_size) ||
+	               kbus_conf_set(rkc, "fetch.max.bytes", fetch, errstr, errstr_size) ||
+	               kbus_conf_set(rkc, "max.partition.fetch.bytes", part, errstr, errstr_size)
+	           ? -1
+	           : 0;
+}
+
 static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -152,7 +176,9 @@ struct kbus_consumer *kbus_consumer_new(const struct kbus_config *conf, const ch
 	    kbus_conf_set(rkc, "session.timeout.ms", s_session, errstr, errstr_size) ||
 	    kbus_conf_set(rkc, "heartbeat.interval.ms", s_heartbeat, errstr, errstr_size) ||
 	    kbus_conf_set(rkc, "partition.assignment.strategy", "range", errstr, errstr_size) ||
-	    kbus_conf_set(rkc, "fetch.wait.max.ms", "100", errstr, errstr_size) ||
+	    kbus_conf_set(rkc, "fetch.wait.max.ms", "100", errstr, errstr_size))
+		goto fail;
+	if (kbus_conf_prefetch(rkc, conf->fetch_queue_kb, errstr, errstr_size) ||
 	    kbus_conf_extra(rkc, conf, errstr, errstr_size))
 		goto fail;
 	rd_kafka_conf_set_rebalance_cb(rkc, kbus_rebalance);
@@ -171,6 +197,11 @@ struct kbus_consumer *kbus_consumer_new(const struct kbus_config *conf, const ch
 	rd_kafka_topic_partition_list_destroy(subs);
 	if (err) {
 		snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
+		goto fail;
+	}
+	if (conf->fetch_queue_kb > 0 && conf->fetch_queue_low > 0 &&
+	    !(c->refill = kbus_refill_start(c->rk, (size_t)conf->fetch_queue_low, conf->metrics))) {
+		snprintf(errstr, errstr_size, "cannot start the pre-fetch refill thread");
 		goto fail;
 	}
 	return c;
@@ -195,6 +226,7 @@ void kbus_consumer_close(struct kbus_consumer *c)
 
 	if (!c)
 		return;
+	kbus_refill_stop(c->refill);
 	err = rd_kafka_consumer_close(c->rk);
 	if (err)
 		log_warn("kafka consumer close", LOGS("error", rd_kafka_err2str(err)));

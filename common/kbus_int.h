@@ -45,7 +45,15 @@ struct kbus_consumer {
 	bool in_revoke;       /* inside the application's revoke callback */
 	bool membership_lost; /* a commit in this revoke failed for good: skip the others */
 	int64_t commit_quiet_until_ms; /* after an unanswered commit: fail the next ones at once */
+	struct kbus_refill *refill;    /* with fetch_queue_kb: keeps the small queue filled */
 };
+
+/* kbus_refill.c: a thread that wakes the leaders' broker threads while fewer than low messages
+ * are queued and the partitions have more (librdkafka 2.0.2 otherwise waits up to a second
+ * before fetching again once a small pre-fetch queue was full). NULL when it cannot start. */
+struct kbus_refill *kbus_refill_start(rd_kafka_t *rk, size_t low, struct metrics *metrics);
+/* Stops and frees it (NULL ok); before the consumer is closed. */
+void kbus_refill_stop(struct kbus_refill *r);
 
 /* The record of topic/partition; created (unpaused, offsets unknown) when create is set. NULL
  * when absent or out of memory. Polling thread only. */

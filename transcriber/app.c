@@ -30,6 +30,8 @@ static int tr_app_setup(struct tr_app *app, const struct tr_config *conf, struct
 	    .delivery_timeout_ms = (int)conf->dlq_timeout_ms,
 	    .session_timeout_ms = (int)conf->session_timeout_ms,
 	    .metrics = metrics,
+	    .fetch_queue_kb = (int)conf->fetch_queue_kb,
+	    .fetch_queue_low = (int)(2 * conf->batch_max), /* two rounds' worth */
 	};
 	if (kbus_topic(&app->kconf, KBUS_TOPIC_TRANSCRIPTION, false, app->line_topic,
 	               sizeof app->line_topic) < 0 ||

@@ -21,6 +21,12 @@ static const struct cfg_option tr_options[] = {
     CFG_OPT_LOG_LEVEL(struct tr_config, log_level),
     CFG_OPT(struct tr_config, "batch-max", "TRANSCRIBER_BATCH_MAX", CFG_INT, "500",
             "most messages consumed into one database transaction", batch_max, 1, 100000, false),
+    CFG_OPT(struct tr_config, "fetch-queue-kb", "TRANSCRIBER_FETCH_QUEUE_KB", CFG_INT, "256",
+            "KiB of messages fetched ahead of processing (librdkafka's "
+            "queued.max.messages.kbytes; up to about twice this is held, at ~7 KiB of memory "
+            "per KiB of messages), kept filled while a backlog lasts; 0: librdkafka's default, "
+            "64 MiB",
+            fetch_queue_kb, 0, 2097151, false),
     CFG_OPT(struct tr_config, "batch-wait-ms", "TRANSCRIBER_BATCH_WAIT_MS", CFG_INT, "20",
             "longest wait for a batch to fill once its first message arrived", batch_wait_ms, 0,
             10000, false),

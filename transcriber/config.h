@@ -13,7 +13,7 @@ struct tr_config {
 	long long session_timeout_ms;
 	char *database_url, *db_schema;
 	char *http_listen, *log_level;
-	long long batch_max, batch_wait_ms;
+	long long batch_max, batch_wait_ms, fetch_queue_kb;
 	long long unknown_retry_max_ms, missing_conversation_wait_ms, post_call_gate_ms;
 	long long retry_base_ms, retry_max_ms, db_retry_max_ms;
 	long long park_max, drain_timeout_ms, dlq_timeout_ms, commit_interval_ms;

@@ -1,6 +1,7 @@
 /* test_kbus_api: the kbus calls services build on, against the test's broker (a private
  * devbroker, or real Kafka in the kafka tier): topic names, headers, the rebalance callback,
- * commit, seek, pause/resume, lag and the producer metrics. */
+ * commit, seek, pause/resume, lag, the producer metrics and a backlog through a small pre-fetch
+ * queue. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,11 +155,107 @@ static void test_kbus_api_consumer_calls(void **state)
 	metrics_destroy(m);
 }
 
+/* Drains the whole topic (expect messages) in a new group; checks every message arrives once, in
+ * order per partition, and returns the seconds it took. */
+static double drain(const struct kbus_config *kc, const char *topic, const char *group, int parts,
+                    int64_t expect)
+{
+	const char *topics[1] = {topic};
+	struct kbus_consumer *c = kbus_consumer_new(kc, group, topics, 1, NULL, NULL, NULL, 0);
+	int64_t next[8] = {0}, got = 0;
+	struct timespec t0, t1;
+
+	assert_non_null(c);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t1 = t0;
+	while (got < expect && t1.tv_sec - t0.tv_sec < 120) {
+		rd_kafka_message_t *rkm = kbus_consumer_poll(c, 200);
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (!rkm)
+			continue;
+		assert_true(rkm->partition >= 0 && rkm->partition < parts);
+		assert_int_equal(rkm->offset, next[rkm->partition]);
+		next[rkm->partition]++;
+		got++;
+		rd_kafka_message_destroy(rkm);
+	}
+	assert_int_equal(got, expect);
+	kbus_consumer_close(c);
+	return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/* A backlog (8 MB) through a pre-fetch queue of 256 KiB: librdkafka 2.0.2 alone fetches again
+ * only when its broker thread next wakes (up to a second after the queue was full); kbus_refill
+ * wakes it as soon as the queue runs low. The same backlog is drained without (fetch_queue_low
+ * 0) and with the refill, in the same run: every message once and in order both times, the
+ * refill clearly faster (measured on the devbroker: 9.5 s against 3.5-3.7 s). */
+static void test_kbus_api_small_prefetch_drains_backlog(void **state)
+{
+	enum { N = 40000, PARTS = 4 };
+	struct metrics *m = metrics_new();
+	struct kbus_config kc = {.client_id = "prefetch",
+	                         .session_timeout_ms = 3000,
+	                         .metrics = m,
+	                         .fetch_queue_kb = 256};
+	char topic[256], group[256], errstr[256], value[200];
+	struct kbus_producer *p;
+	struct kbus_consumer *probe;
+	const char *topics[1] = {topic};
+	struct ts_broker b;
+	int64_t lo, hi, expect = 0;
+	double alone, refilled;
+
+	(void)state;
+	ts_broker_start(&b, "pref.", PARTS);
+	ts_broker_topic(&b, KBUS_TOPIC_TRANSCRIPTION, topic, sizeof topic);
+	kc.brokers = b.bootstrap;
+	p = kbus_producer_new(&kc, errstr, sizeof errstr);
+	assert_non_null(p);
+	memset(value, 'x', sizeof value);
+	for (int i = 0; i < N; i++) {
+		char key[16];
+		int n = snprintf(key, sizeof key, "call-%d", i % 97);
+
+		assert_int_equal(kbus_produce(p, topic, key, (size_t)n, value, sizeof value, NULL,
+		                              0, NULL, NULL),
+		                 0);
+	}
+	assert_int_equal(kbus_producer_flush(p, 30000), 0);
+	ts_broker_group(&b, "prefprobe", group, sizeof group);
+	probe = kbus_consumer_new(&kc, group, topics, 1, NULL, NULL, errstr, sizeof errstr);
+	assert_non_null(probe);
+	for (int i = 0; i < PARTS; i++) {
+		assert_int_equal(rd_kafka_query_watermark_offsets(kbus_consumer_handle(probe),
+		                                                  topic, i, &lo, &hi, 5000),
+		                 RD_KAFKA_RESP_ERR_NO_ERROR);
+		expect += hi - lo;
+	}
+	kbus_consumer_close(probe);
+	assert_true(expect >= N * 9 / 10); /* the backlog is there */
+
+	ts_broker_group(&b, "prefalone", group, sizeof group);
+	alone = drain(&kc, topic, group, PARTS, expect);
+	kc.fetch_queue_low = 1000;
+	ts_broker_group(&b, "prefrefill", group, sizeof group);
+	refilled = drain(&kc, topic, group, PARTS, expect);
+	print_message("%lld messages through a 256 KiB pre-fetch queue: %.2f s alone, %.2f s "
+	              "refilled (%.0f wake-ups)\n",
+	              (long long)expect, alone, refilled,
+	              metric_value(metrics_counter(m, "kbus_prefetch_wakeups_total", "", NULL)));
+	if (refilled * 1.5 > alone)
+		fail_msg("the refill does not pay: %.2f s against %.2f s alone", refilled, alone);
+	kbus_producer_destroy(p, 1000);
+	ts_broker_stop(&b);
+	metrics_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kbus_api_topic_names),
 	    cmocka_unit_test(test_kbus_api_consumer_calls),
+	    cmocka_unit_test(test_kbus_api_small_prefetch_drains_backlog),
 	};
 
 	log_init("test_kbus_api", LOG_WARN);
