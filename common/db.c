@@ -1,5 +1,6 @@
 /* db: one libpq connection in a configurable schema: connect, reconnect, exec, transactions. */
 #include "db.h"
+#include "db_int.h"
 
 #include "backoff.h"
 #include "log.h"
@@ -14,19 +15,6 @@
 /* Connection defaults, applied before the caller's url so that the url can override them. */
 #define DB_CONNECT_TIMEOUT_S     "5"
 #define DB_STATEMENT_TIMEOUT_OPT "-c statement_timeout=30000"
-#define DB_SCHEMA_MAX            63
-
-struct db {
-	PGconn *conn;
-	char *url;
-	char schema[DB_SCHEMA_MAX + 1];
-	bool broken; /* the connection must be re-established before use */
-	bool in_tx;  /* between db_begin and db_commit/db_rollback */
-	enum db_errclass errclass;
-	char sqlstate[6];
-	char constraint[64]; /* the constraint a failed statement violated ("" if none) */
-	char errmsg[1024];
-};
 
 /* Copies src into dst as one line: newlines and tabs become spaces, trailing space trimmed. */
 static void db_copy_line(char *dst, size_t size, const char *src)
@@ -46,7 +34,7 @@ static void db_copy_line(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-static void db_clear_error(struct db *db)
+void db_clear_error(struct db *db)
 {
 	db->errclass = DB_ERR_NONE;
 	db->sqlstate[0] = '\0';
@@ -54,7 +42,7 @@ static void db_clear_error(struct db *db)
 	db->errmsg[0] = '\0';
 }
 
-static void db_set_error(struct db *db, enum db_errclass cls, const char *sqlstate, const char *msg)
+void db_set_error(struct db *db, enum db_errclass cls, const char *sqlstate, const char *msg)
 {
 	db->errclass = cls;
 	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", sqlstate ? sqlstate : "");
@@ -166,6 +154,7 @@ static int db_connect(struct db *db)
 		db->conn = NULL;
 	}
 	db->in_tx = false;
+	db->nprepared = 0; /* prepared statements belong to the connection */
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (!db->conn) {
 		db_set_error(db, DB_ERR_TRANSIENT, NULL, "out of memory creating a connection");
@@ -261,8 +250,7 @@ int db_ensure(struct db *db)
 	return db_connect(db);
 }
 
-/* Records the error of a failed result (res may be NULL) and marks a lost connection. */
-static void db_result_error(struct db *db, const PGresult *res)
+void db_result_error(struct db *db, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -286,21 +274,23 @@ static void db_result_error(struct db *db, const PGresult *res)
 	snprintf(db->constraint, sizeof db->constraint, "%s", constraint ? constraint : "");
 }
 
-PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
+bool db_usable(struct db *db)
 {
-	PGresult *res;
-	ExecStatusType st;
-
 	/* No silent reconnect: session state (advisory locks, an open transaction) would be lost
 	 * without the caller knowing. Callers reconnect with db_ensure()/db_wait_connected(). */
 	if (!db_ok(db)) {
 		db_set_error(db, DB_ERR_TRANSIENT, "08003", "not connected to the database");
 		db->broken = true;
-		return NULL;
+		return false;
 	}
 	db_clear_error(db);
-	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	st = PQresultStatus(res);
+	return true;
+}
+
+PGresult *db_result(struct db *db, PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
 	if (res && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK))
 		return res;
 	if (res && st != PGRES_FATAL_ERROR && st != PGRES_NONFATAL_ERROR)
@@ -309,6 +299,13 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
 		db_result_error(db, res);
 	PQclear(res);
 	return NULL;
+}
+
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
+{
+	if (!db_usable(db))
+		return NULL;
+	return db_result(db, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0));
 }
 
 int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params)

@@ -40,6 +40,33 @@ __attribute__((warn_unused_result)) int db_ping(struct db *db);
  * marked so the next db_ensure() reconnects. */
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
 
+/* A statement run by name and prepared once per connection: the server parses and plans it once
+ * instead of on every run. name is a static string, one per SQL text in the process. */
+struct db_stmt {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+
+/* Like db_exec, for stmt (prepared on this connection first when it is not yet). */
+PGresult *db_exec_stmt(struct db *db, const struct db_stmt *stmt, const char *const *params);
+
+/* Work to do while the server runs a pipeline: called between looks at the connection until the
+ * results are in. Each call should take well under a millisecond; it returns false when it had
+ * nothing to do (the wait then sleeps on the connection). */
+typedef bool db_idle_fn(void *opaque);
+
+/* BEGIN and stmts[0..n) with params[i], sent together in libpq pipeline mode (one round trip),
+ * each prepared on this connection first when it is not yet; idle (may be NULL) runs while the
+ * server works. Returns 0 inside the transaction, res[i] the result of stmts[i] (caller
+ * PQclears each); -1 with the error of the first statement that failed, res all NULL, and the
+ * transaction to be rolled back (db_rollback). */
+__attribute__((warn_unused_result)) int db_begin_pipeline(struct db *db,
+                                                          const struct db_stmt *const *stmts,
+                                                          const char *const *const *params,
+                                                          size_t n, PGresult **res,
+                                                          db_idle_fn *idle, void *opaque);
+
 /* Like db_exec for statements whose result is not needed. Returns 0 or -1. */
 __attribute__((warn_unused_result)) int db_cmd(struct db *db, const char *sql, int nparams,
                                                const char *const *params);
