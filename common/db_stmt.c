@@ -44,14 +44,15 @@ PGresult *db_exec_stmt(struct db *db, const struct db_stmt *stmt, const char *co
 	if (!db_usable(db))
 		return NULL;
 	if (!db_is_prepared(db, stmt->name)) {
-		res = db_result(db, PQprepare(db->conn, stmt->name, stmt->sql, stmt->nparams, NULL));
+		res =
+		    db_result(db, PQprepare(db->conn, stmt->name, stmt->sql, stmt->nparams, NULL));
 		if (!res)
 			return NULL;
 		PQclear(res);
 		db_mark_prepared(db, stmt->name);
 	}
-	return db_result(db,
-	                 PQexecPrepared(db->conn, stmt->name, stmt->nparams, params, NULL, NULL, 0));
+	return db_result(
+	    db, PQexecPrepared(db->conn, stmt->name, stmt->nparams, params, NULL, NULL, 0));
 }
 
 /* Waits until a result can be read without blocking, running idle meanwhile. Returns 0, or -1
@@ -140,8 +141,8 @@ static int db_pipeline_send(struct db *db, const struct db_stmt *const *stmts,
 }
 
 int db_begin_pipeline(struct db *db, const struct db_stmt *const *stmts,
-                      const char *const *const *params, size_t n, PGresult **res,
-                      db_idle_fn *idle, void *opaque)
+                      const char *const *const *params, size_t n, PGresult **res, db_idle_fn *idle,
+                      void *opaque)
 {
 	bool prepare[DB_PREPARED_MAX] = {false}, failed = false;
 	PGresult *r;

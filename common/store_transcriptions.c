@@ -7,6 +7,7 @@
 #include "store_transcriptions.h"
 
 #include "db.h"
+#include "db_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -293,18 +294,10 @@ static void store_batch_row(const PGresult *res, int row, struct store_tx_result
 		r->state = STORE_TX_OUT_OF_ORDER;
 }
 
-int store_transcription_insert_batch(struct db *db, const struct store_tx_line *lines, size_t n,
-                                     enum store_tx_check check, struct store_tx_result *out)
+/* The batch insert's seven parameters: arrays of the lines' fields. NULL when out of memory. */
+static const char *const *store_batch_params(struct store_arr arr[7], const char *params[7],
+                                             const struct store_tx_line *lines, size_t n)
 {
-	const struct db_stmt *stmt =
-	    check == STORE_TX_ASSUME_NEW ? &STMT_INSERT_NEW : &STMT_INSERT_CHECKED;
-	struct store_arr arr[7] = {{0}};
-	const char *params[7];
-	PGresult *res = NULL;
-	int rc = -1;
-
-	if (n == 0)
-		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_tx_line *l = &lines[i];
 
@@ -318,21 +311,81 @@ int store_transcription_insert_batch(struct db *db, const struct store_tx_line *
 	}
 	for (int k = 0; k < 7; k++)
 		if (!(params[k] = store_arr_end(&arr[k])))
-			goto out;
-	res = db_exec_stmt(db, stmt, params);
-	if (!res)
-		goto out;
-	if ((size_t)PQntuples(res) != n)
-		goto out; /* cannot happen: one row per input */
+			return NULL;
+	return params;
+}
+
+/* Fills out[0..n) from the batch insert's result. Returns 0, or -1 (recorded as a permanent
+ * error) when the rows do not match the lines. */
+static int store_batch_results(struct db *db, const PGresult *res, size_t n,
+                               struct store_tx_result *out)
+{
+	if ((size_t)PQntuples(res) != n) { /* one row per line: cannot happen */
+		db_set_error(db, DB_ERR_PERMANENT, NULL,
+		             "batch insert: one result row per line expected");
+		return -1;
+	}
 	for (int row = 0; row < PQntuples(res); row++) {
 		long ord = strtol(PQgetvalue(res, row, 0), NULL, 10);
 
 		if (ord >= 0 && (size_t)ord < n)
 			store_batch_row(res, row, &out[ord]);
 	}
-	rc = 0;
+	return 0;
+}
+
+static const struct db_stmt *store_batch_stmt(enum store_tx_check check)
+{
+	return check == STORE_TX_ASSUME_NEW ? &STMT_INSERT_NEW : &STMT_INSERT_CHECKED;
+}
+
+int store_transcription_insert_batch(struct db *db, const struct store_tx_line *lines, size_t n,
+                                     enum store_tx_check check, struct store_tx_result *out)
+{
+	struct store_arr arr[7] = {{0}};
+	const char *params[7];
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (n == 0)
+		return 0;
+	if (!store_batch_params(arr, params, lines, n) ||
+	    !(res = db_exec_stmt(db, store_batch_stmt(check), params)))
+		goto out;
+	rc = store_batch_results(db, res, n, out);
 out:
 	PQclear(res);
+	for (int k = 0; k < 7; k++)
+		free(arr[k].buf);
+	return rc;
+}
+
+int store_transcription_begin_write(struct db *db, const char *const *call_sids, size_t ncalls,
+                                    const struct store_tx_line *lines, size_t n,
+                                    enum store_tx_check check, struct store_tx_result *out,
+                                    db_idle_fn *idle, void *opaque)
+{
+	const struct db_stmt *stmts[2] = {&STMT_LOCK, store_batch_stmt(check)};
+	struct store_arr keys = {0}, arr[7] = {{0}};
+	const char *lock[1], *insert[7];
+	const char *const *params[2] = {lock, insert};
+	PGresult *res[2] = {NULL, NULL};
+	int rc = -1;
+
+	for (size_t i = 0; i < ncalls; i++)
+		store_arr_add(&keys, call_sids[i]);
+	if (!(lock[0] = store_arr_end(&keys)) ||
+	    (n > 0 && !store_batch_params(arr, insert, lines, n))) {
+		db_set_error(db, DB_ERR_TRANSIENT, NULL, "out of memory building a batch");
+		goto out;
+	}
+	if (db_begin_pipeline(db, stmts, params, n > 0 ? 2 : 1, res, idle, opaque) < 0)
+		goto out;
+	rc = n > 0 ? store_batch_results(db, res[1], n, out) : 0;
+out:
+	PQclear(res[0]);
+	PQclear(res[1]);
+	free(keys.buf);
 	for (int k = 0; k < 7; k++)
 		free(arr[k].buf);
 	return rc;

@@ -7,11 +7,11 @@
 #ifndef CALLPIPE_STORE_TRANSCRIPTIONS_H
 #define CALLPIPE_STORE_TRANSCRIPTIONS_H
 
+#include "db.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct db;
 
 /* One stored line, as handed to the list callback. Strings are borrowed for the call only. */
 struct store_line {
@@ -90,6 +90,16 @@ enum store_tx_check {
 __attribute__((warn_unused_result)) int store_transcription_insert_batch(
     struct db *db, const struct store_tx_line *lines, size_t n, enum store_tx_check check,
     struct store_tx_result *out);
+
+/* The start of a round in one round trip: BEGIN, the calls' locks (store_transcription_lock_calls)
+ * and the batch insert of lines[0..n) (store_transcription_insert_batch; n may be 0), sent
+ * together; idle (may be NULL) runs while the server works. Returns 0 inside the transaction with
+ * the locks held and out[0..n) filled; -1 with the error as insert_batch reports it, the
+ * transaction to be rolled back (db_rollback). */
+__attribute__((warn_unused_result)) int store_transcription_begin_write(
+    struct db *db, const char *const *call_sids, size_t ncalls, const struct store_tx_line *lines,
+    size_t n, enum store_tx_check check, struct store_tx_result *out, db_idle_fn *idle,
+    void *opaque);
 
 /* True when the last failed statement failed because an event was stored already (the unique
  * constraint on event_id): what STORE_TX_ASSUME_NEW reports. */

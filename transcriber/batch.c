@@ -233,59 +233,94 @@ out:
 	return rc;
 }
 
-static int tr_prepare(struct tr_attempt *a)
+/* The outcome of the round's batch insert (rc the store's return). */
+static int tr_inserted(struct tr_attempt *a, int rc, size_t nlines)
 {
-	struct db *db = a->ctx->db;
-	const char **sids = calloc(a->n + 1, sizeof *sids);
-	size_t nsids = 0, nlines = 0;
-	int rc = TR_TRANSIENT;
-
-	if (!sids)
-		goto out;
-	for (size_t i = 0; i < a->n; i++)
-		sids[nsids++] = a->work[i]->call_sid;
-	if (store_transcription_lock_calls(db, sids, nsids) < 0) {
-		rc = tr_fail(db);
-		goto out;
-	}
-	for (size_t i = 0; i < a->n; i++) {
-		if (a->one_by_one && (rc = tr_savepoint(db, "SAVEPOINT")) != TR_OK)
-			goto out;
-		if (tr_postcall_heal(db, a->work[i]) < 0) {
-			rc = tr_fail(db);
-			if (!a->one_by_one || rc == TR_TRANSIENT)
-				goto out;
-			log_warn("could not fill in conversation_id from the post-call",
-			         LOGS("call_sid", a->work[i]->call_sid),
-			         LOGS("error", db_errmsg(db)));
-			if ((rc = tr_savepoint(db, "ROLLBACK TO SAVEPOINT")) != TR_OK)
-				goto out;
-		}
-		if (a->one_by_one && (rc = tr_savepoint(db, "RELEASE SAVEPOINT")) != TR_OK)
-			goto out;
-	}
-	rc = TR_OK;
-	if (a->one_by_one)
-		goto out;
-	if (tr_collect_lines(a, &nlines) < 0) {
-		rc = TR_TRANSIENT;
-		goto out;
-	}
-	if (store_transcription_insert_batch(db, a->lines, nlines,
-	                                     a->mode == TR_MODE_ASSUME_NEW ? STORE_TX_ASSUME_NEW
-	                                                                   : STORE_TX_CHECK_EVENTS,
-	                                     a->lres) < 0) {
-		rc = a->mode == TR_MODE_ASSUME_NEW && store_transcription_was_stored(db)
-		         ? TR_STORED
-		         : tr_fail(db);
-		goto out;
-	}
+	if (rc < 0)
+		return a->mode == TR_MODE_ASSUME_NEW && store_transcription_was_stored(a->ctx->db)
+		           ? TR_STORED
+		           : tr_fail(a->ctx->db);
 	/* Assuming new, a stored event with an offset comes back as a late line: a redelivery.
 	 * The checked statement tells them apart in one go (a late line costs a few statements). */
 	for (size_t i = 0; a->mode == TR_MODE_ASSUME_NEW && i < nlines; i++)
 		if (a->lres[i].state == STORE_TX_OUT_OF_ORDER)
-			rc = TR_STORED;
-out:
+			return TR_STORED;
+	return TR_OK;
+}
+
+static enum store_tx_check tr_check(const struct tr_attempt *a)
+{
+	return a->mode == TR_MODE_ASSUME_NEW ? STORE_TX_ASSUME_NEW : STORE_TX_CHECK_EVENTS;
+}
+
+/* The common round: no post-call to heal a call with, so BEGIN, the locks and the insert go to the
+ * server together (one round trip), the caller's idle work running meanwhile. */
+static int tr_begin_pipelined(struct tr_attempt *a, const char *const *sids, size_t nsids)
+{
+	size_t nlines = 0;
+
+	if (tr_collect_lines(a, &nlines) < 0)
+		return TR_TRANSIENT;
+	return tr_inserted(a,
+	                   store_transcription_begin_write(a->ctx->db, sids, nsids, a->lines,
+	                                                   nlines, tr_check(a), a->lres,
+	                                                   a->ctx->idle, a->ctx->idle_opaque),
+	                   nlines);
+}
+
+/* Statement by statement: the locks, the heals (a post-call's conversation_id fills a call's
+ * before its lines are written), then, unless one by one, the batch insert. */
+static int tr_begin_stepwise(struct tr_attempt *a, const char *const *sids, size_t nsids)
+{
+	struct db *db = a->ctx->db;
+	size_t nlines = 0;
+	int rc;
+
+	if (db_begin(db) < 0)
+		return tr_fail(db);
+	if (store_transcription_lock_calls(db, sids, nsids) < 0)
+		return tr_fail(db);
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->one_by_one && (rc = tr_savepoint(db, "SAVEPOINT")) != TR_OK)
+			return rc;
+		if (tr_postcall_heal(db, a->work[i]) < 0) {
+			rc = tr_fail(db);
+			if (!a->one_by_one || rc == TR_TRANSIENT)
+				return rc;
+			log_warn("could not fill in conversation_id from the post-call",
+			         LOGS("call_sid", a->work[i]->call_sid),
+			         LOGS("error", db_errmsg(db)));
+			if ((rc = tr_savepoint(db, "ROLLBACK TO SAVEPOINT")) != TR_OK)
+				return rc;
+		}
+		if (a->one_by_one && (rc = tr_savepoint(db, "RELEASE SAVEPOINT")) != TR_OK)
+			return rc;
+	}
+	if (a->one_by_one)
+		return TR_OK;
+	if (tr_collect_lines(a, &nlines) < 0)
+		return TR_TRANSIENT;
+	return tr_inserted(
+	    a, store_transcription_insert_batch(db, a->lines, nlines, tr_check(a), a->lres),
+	    nlines);
+}
+
+/* Starts the round's transaction: locks every call of the round, heals, writes the lines (not
+ * one by one). Returns TR_OK inside the transaction; else the caller rolls back. */
+static int tr_begin(struct tr_attempt *a)
+{
+	const char **sids = calloc(a->n + 1, sizeof *sids);
+	bool heals = false;
+	int rc = TR_TRANSIENT;
+
+	if (!sids)
+		return rc;
+	for (size_t i = 0; i < a->n; i++) {
+		sids[i] = a->work[i]->call_sid;
+		heals = heals || tr_postcall_may_heal(a->work[i]);
+	}
+	rc = a->one_by_one || heals ? tr_begin_stepwise(a, sids, a->n)
+	                            : tr_begin_pipelined(a, sids, a->n);
 	free(sids);
 	return rc;
 }
@@ -295,9 +330,7 @@ static int tr_attempt_run(struct tr_attempt *a)
 	struct db *db = a->ctx->db;
 	int rc;
 
-	if (db_begin(db) < 0)
-		return tr_fail(db);
-	if ((rc = tr_prepare(a)) != TR_OK)
+	if ((rc = tr_begin(a)) != TR_OK)
 		goto fail;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct tr_msg *m = a->work[i];

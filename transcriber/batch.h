@@ -5,14 +5,13 @@
 #ifndef CALLPIPE_TRANSCRIBER_BATCH_H
 #define CALLPIPE_TRANSCRIBER_BATCH_H
 
+#include "db.h"
 #include "msg.h"
 #include "process.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct db;
 
 /* Dead-letter reasons (the DLQ "reason" header). */
 #define TR_DLQ_BAD_MESSAGE           "bad_message"
@@ -51,6 +50,9 @@ struct tr_batch_ctx {
 	 * event). Worth it while redeliveries are rare: the engine turns it off after a round that
 	 * met a stored event, and for replays. */
 	bool assume_new;
+	/* Work to do while the server runs the round's first statements (may be NULL). */
+	db_idle_fn *idle;
+	void *idle_opaque;
 };
 
 /* Runs work[0..n) (messages of TR_MSG_LINE/TR_MSG_POST_CALL kinds, with a call_sid, in arrival

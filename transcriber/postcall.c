@@ -34,13 +34,18 @@ int tr_postcall_resolve(struct db *db, struct tr_msg *m)
 	return 0;
 }
 
+bool tr_postcall_may_heal(const struct tr_msg *m)
+{
+	return m->kind == TR_MSG_POST_CALL && m->pc.type == TR_PC_TRANSCRIPTION && m->call_sid &&
+	       m->pc.conversation_id;
+}
+
 int tr_postcall_heal(struct db *db, const struct tr_msg *m)
 {
 	struct store_call call;
 	bool found = false, changed = false;
 
-	if (m->kind != TR_MSG_POST_CALL || m->pc.type != TR_PC_TRANSCRIPTION || !m->call_sid ||
-	    !m->pc.conversation_id)
+	if (!tr_postcall_may_heal(m))
 		return 0;
 	if (store_call_get(db, m->call_sid, &call, &found) < 0)
 		return -1;

@@ -23,6 +23,9 @@ __attribute__((warn_unused_result)) int tr_postcall_resolve(struct db *db, struc
  * has its id. Returns 0, or -1 on a database error (db_errclass). */
 __attribute__((warn_unused_result)) int tr_postcall_heal(struct db *db, const struct tr_msg *m);
 
+/* True when m is a post-call tr_postcall_heal may act on (it reads the call first). */
+bool tr_postcall_may_heal(const struct tr_msg *m);
+
 /* Applies m (TR_MSG_POST_CALL, call_sid set). The caller holds the call's write lock. A failed
  * call is dead-lettered (call_failed), except one failed as dial_outcome_unknown: a transcription
  * post-call completes it. Returns 0 with res DONE, WAIT (TR_WAIT_UNKNOWN_CALL;

@@ -210,6 +210,69 @@ static void test_transcriber_store_assume_new(void **state)
 	db_rollback(f->db);
 }
 
+static void list(struct db *db, const char *conv, char *out, size_t size);
+
+/* The pipelined start of a round: BEGIN, the locks and the insert in one round trip, on a fresh
+ * connection (both statements prepared inside the pipeline), then again; the lock is held until
+ * commit; a failing pipeline leaves the connection usable for the next one. */
+static void test_transcriber_store_begin_write(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tx_result r[2];
+	struct store_tx_line lines[2] = {
+	    {"EL_pipe", "agent", "p1", "pipe-1", 7, 1},
+	    {"EL_pipe", "user", "p2", "pipe-2", 7, 2},
+	};
+	struct store_tx_line bare = {"EL_pipe", "agent", "p0", "pipe-0", -1, -1};
+	const char *sid = "EL_pipe";
+	struct db *db = ts_pg_db_open(f->schema), *other = ts_pg_db_open(f->schema);
+	char got[512];
+
+	call(f->db, "EL_pipe", "conv_pipe", NULL);
+	if (store_transcription_begin_write(db, &sid, 1, lines, 1, STORE_TX_ASSUME_NEW, r, NULL,
+	                                    NULL) < 0)
+		fail_msg("begin_write: %s", db_errmsg(db));
+	assert_int_equal(r[0].state, STORE_TX_INSERTED);
+	assert_int_equal(r[0].sequence_number, 1);
+	/* the call's lock is held: another writer cannot take it until commit */
+	assert_int_equal(ts_pg_query_ll(f->schema,
+	                                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+	                                "AND classid = 1951560417 AND granted"),
+	                 1);
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(ts_pg_query_ll(f->schema, "SELECT count(*) FROM pg_locks WHERE locktype = "
+	                                           "'advisory' AND classid = 1951560417"),
+	                 0);
+
+	/* one without an offset and the second line: numbered by offset, the one without last */
+	lines[0] = bare;
+	if (store_transcription_begin_write(db, &sid, 1, lines, 2, STORE_TX_ASSUME_NEW, r, NULL,
+	                                    NULL) < 0)
+		fail_msg("begin_write: %s", db_errmsg(db));
+	assert_int_equal(db_commit(db), 0);
+	list(db, "conv_pipe", got, sizeof got);
+	assert_string_equal(got, "1:p1,2:p2,3:p0");
+
+	/* a stored event without an offset fails the pipeline; the connection goes on */
+	assert_int_equal(store_transcription_begin_write(db, &sid, 1, &bare, 1, STORE_TX_ASSUME_NEW,
+	                                                 r, NULL, NULL),
+	                 -1);
+	assert_true(store_transcription_was_stored(db));
+	db_rollback(db);
+	assert_int_equal(store_transcription_begin_write(db, &sid, 1, &bare, 1,
+	                                                 STORE_TX_CHECK_EVENTS, r, NULL, NULL),
+	                 0);
+	assert_int_equal(r[0].state, STORE_TX_PRESENT);
+	assert_int_equal(db_commit(db), 0);
+	/* locks only (no lines) */
+	assert_int_equal(store_transcription_begin_write(other, &sid, 1, NULL, 0,
+	                                                 STORE_TX_CHECK_EVENTS, r, NULL, NULL),
+	                 0);
+	assert_int_equal(db_commit(other), 0);
+	db_close(other);
+	db_close(db);
+}
+
 struct collect {
 	char text[512];
 };
@@ -372,6 +435,7 @@ int main(void)
 	    cmocka_unit_test(test_transcriber_store_lookup_and_sequence),
 	    cmocka_unit_test(test_transcriber_store_two_conversations_in_one_batch),
 	    cmocka_unit_test(test_transcriber_store_assume_new),
+	    cmocka_unit_test(test_transcriber_store_begin_write),
 	    cmocka_unit_test(test_transcriber_store_late_lines_take_their_place),
 	    cmocka_unit_test(test_transcriber_store_reconciled_copies),
 	    cmocka_unit_test(test_transcriber_store_concurrent_writers),
