@@ -104,10 +104,7 @@ int tr_app_round(struct tr_app *app, struct tr_engine *e)
 	return tr_engine_run(e, time_mono_ms());
 }
 
-/* A consumed message could not be taken: passing over it would let the next message of its
- * partition carry the committed offset past it, so the partition is paused and moved back to it.
- * Returns TR_POLL_REFUSED, or TR_POLL_STUCK when the seek failed. */
-static enum tr_poll_end tr_app_refetch(struct kbus_consumer *kc, const rd_kafka_message_t *rkm)
+enum tr_poll_end tr_app_refetch(struct kbus_consumer *kc, const rd_kafka_message_t *rkm)
 {
 	const char *topic = rd_kafka_topic_name(rkm->rkt);
 
@@ -124,16 +121,16 @@ static enum tr_poll_end tr_app_refetch(struct kbus_consumer *kc, const rd_kafka_
 }
 
 size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, struct tr_engine *e,
-                         int first_wait_ms,
+                         int first_wait_ms, size_t have,
                          bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque,
                          enum tr_poll_end *end)
 {
 	size_t n = 0;
-	int64_t deadline = 0;
+	int64_t deadline = have ? time_mono_ms() + app->conf->batch_wait_ms : 0;
 	int wait = first_wait_ms;
 
 	*end = TR_POLL_OK;
-	while (n < (size_t)app->conf->batch_max) {
+	while (have + n < (size_t)app->conf->batch_max) {
 		rd_kafka_message_t *rkm = kbus_consumer_poll(kc, wait > 0 ? wait : 0);
 		struct tr_msg *m;
 

@@ -54,12 +54,18 @@ enum tr_poll_end {
 	TR_POLL_STUCK,
 };
 
-/* Polls up to batch_max messages into e: waits up to first_wait_ms for the first, then at most
- * batch_wait_ms for the rest. keep decides per message (NULL: all); a rejected message is
+/* A consumed message could not be taken: passing over it would let the next message of its
+ * partition carry the committed offset past it, so the partition is paused and moved back to it.
+ * Returns TR_POLL_REFUSED, or TR_POLL_STUCK when the seek failed. */
+enum tr_poll_end tr_app_refetch(struct kbus_consumer *kc, const rd_kafka_message_t *rkm);
+
+/* Polls up to batch_max - have messages into e (have: taken already for this batch): waits up
+ * to first_wait_ms for the first, then at most batch_wait_ms (from the first, or from now when
+ * have > 0) for the rest. keep decides per message (NULL: all); a rejected message is
  * destroyed. A message that cannot be taken is never passed over: see enum tr_poll_end (*end).
  * Returns the number added. */
 size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, struct tr_engine *e,
-                         int first_wait_ms,
+                         int first_wait_ms, size_t have,
                          bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque,
                          enum tr_poll_end *end);
 

@@ -3,6 +3,7 @@
  * bounded drain at the end. */
 #include "consume.h"
 
+#include "ahead.h"
 #include "backoff.h"
 #include "db.h"
 #include "log.h"
@@ -18,6 +19,8 @@
 #define TR_LAG_EVERY_MS 1000
 /* How often an idle consumer checks that the database answers (for /readyz). */
 #define TR_PING_EVERY_MS 2000
+/* Messages read ahead per call of the idle work (a few hundred microseconds). */
+#define TR_AHEAD_SLICE 32
 
 struct tr_part_ref {
 	char *topic;
@@ -41,10 +44,22 @@ struct tr_consumer {
 	int64_t next_commit;         /* commits are spaced by commit_interval_ms */
 	int64_t next_ping;           /* idle: next database check */
 	struct backoff backoff;
+	/* Reading ahead (the service only): messages read and decoded while a round's statements
+	 * run, and the rebalances met meanwhile, handed over after the round (ahead.h). */
+	struct tr_ahead *ahead;
+	bool read_ahead;    /* reading ahead is on */
+	bool in_round;      /* a round runs: rebalances wait in ahead */
+	size_t ahead_taken; /* messages the last round read ahead (counted into the next batch) */
+	/* a message read ahead could not be taken: TR_POLL_REFUSED or _STUCK (tr_app_refetch),
+	 * reading ahead stopped there for the round; handled with the next poll batch's end */
+	enum tr_poll_end ahead_end;
+	/* a message read ahead could not be held by the engine (never tracked): no commit from
+	 * now on, the loop stops and the next run reads it again */
+	bool ahead_lost;
 };
 
-static void tr_consumer_rebalance(void *opaque, bool assigned,
-                                  const rd_kafka_topic_partition_list_t *parts)
+static void tr_consumer_apply_rebalance(void *opaque, bool assigned,
+                                        const rd_kafka_topic_partition_list_t *parts)
 {
 	struct tr_consumer *c = opaque;
 
@@ -80,6 +95,70 @@ static void tr_consumer_rebalance(void *opaque, bool assigned,
 	c->reapply = true;
 	if (c->hooks->rebalanced)
 		c->hooks->rebalanced(c->hooks->opaque, assigned, parts);
+}
+
+/* kbus' rebalance callback. During a round (reading ahead) the engine's part waits until the
+ * round is over, in order with the messages read before and after it; kbus has (un)assigned the
+ * partitions already, and a revoked partition's offsets then simply cannot be committed. */
+static void tr_consumer_rebalance(void *opaque, bool assigned,
+                                  const rd_kafka_topic_partition_list_t *parts)
+{
+	struct tr_consumer *c = opaque;
+
+	if (c->in_round && tr_ahead_push_rebalance(c->ahead, assigned, parts) == 0)
+		return;
+	tr_consumer_apply_rebalance(c, assigned, parts);
+}
+
+/* The rounds' idle work: reads and decodes the next messages while the server works, up to one
+ * batch. Returns whether it read any. */
+static bool tr_consumer_read_ahead(void *opaque)
+{
+	struct tr_consumer *c = opaque;
+	size_t max = (size_t)c->app->conf->batch_max;
+	int got = 0;
+
+	while (c->read_ahead && c->ahead_end == TR_POLL_OK && got < TR_AHEAD_SLICE &&
+	       tr_ahead_messages(c->ahead) < max) {
+		rd_kafka_message_t *rkm = kbus_consumer_poll(c->kc, 0);
+		struct tr_msg *m;
+
+		if (!rkm)
+			break;
+		got++;
+		m = tr_msg_from_kafka(rkm);
+		if (m)
+			tr_engine_decode(c->engine, m);
+		/* never passed over: its partition moves back to it (nothing after it was read) */
+		if (!m || tr_ahead_push_msg(c->ahead, m) < 0) /* push freed m */
+			c->ahead_end = tr_app_refetch(c->kc, rkm);
+		rd_kafka_message_destroy(rkm);
+	}
+	return got > 0;
+}
+
+static void tr_consumer_take(void *opaque, struct tr_msg *m)
+{
+	struct tr_consumer *c = opaque;
+
+	if (c->ahead_lost) { /* the loop stops without committing: all of it is read again */
+		tr_msg_free(m);
+		return;
+	}
+	if (tr_engine_add(c->engine, m) < 0) /* freed there */
+		c->ahead_lost = true;
+}
+
+/* Hands what was read ahead to the engine (take false: frees the messages, applies only the
+ * rebalances). Returns the messages handed over. */
+static size_t tr_consumer_flush_ahead(struct tr_consumer *c, bool take)
+{
+	size_t n = tr_ahead_messages(c->ahead);
+	struct tr_ahead_sink sink = {take ? tr_consumer_take : NULL, tr_consumer_apply_rebalance,
+	                             c};
+
+	tr_ahead_flush(c->ahead, &sink);
+	return take ? n : 0;
 }
 
 static bool tr_consumer_caught_up(void *opaque, const char *topic, int32_t partition)
@@ -156,8 +235,15 @@ static void tr_consumer_ping(struct tr_consumer *c)
 static void tr_consumer_round(struct tr_consumer *c)
 {
 	int64_t now = time_mono_ms();
+	int rc;
 
-	if (tr_app_round(c->app, c->engine) < 0) {
+	c->in_round = true;
+	rc = tr_app_round(c->app, c->engine);
+	c->in_round = false;
+	c->ahead_taken = tr_consumer_flush_ahead(c, true);
+	if (c->ahead_lost)
+		return; /* no commit: tr_loop_run stops */
+	if (rc < 0) {
 		long delay = backoff_next(&c->backoff);
 
 		if (!c->blocked) {
@@ -225,6 +311,9 @@ static void tr_consumer_drain(struct tr_consumer *c)
 	int64_t deadline = time_mono_ms() + c->app->conf->drain_timeout_ms;
 
 	log_info("draining", LOGI("parked", tr_engine_waiting(c->engine)));
+	c->read_ahead =
+	    false; /* no new work: what was read ahead is read again by the next owner */
+	tr_consumer_flush_ahead(c, false);
 	while (tr_engine_next_wake(c->engine) == 0 && time_mono_ms() < deadline) {
 		if (c->blocked && time_mono_ms() < c->retry_at) {
 			rd_kafka_message_t *rkm = kbus_consumer_poll(c->kc, 50);
@@ -238,7 +327,7 @@ static void tr_consumer_drain(struct tr_consumer *c)
 	if (tr_engine_next_wake(c->engine) == 0)
 		log_warn("drain timed out: unfinished messages will be read again",
 		         LOGI("drain_timeout_ms", c->app->conf->drain_timeout_ms));
-	if (c->hooks->commit)
+	if (c->hooks->commit && !c->ahead_lost)
 		tr_engine_commits(c->engine, tr_consumer_commit, c);
 }
 
@@ -265,6 +354,16 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 		log_error("out of memory creating the engine");
 		goto out;
 	}
+	c.ahead = tr_ahead_new();
+	if (!c.ahead) {
+		log_error("out of memory creating the engine");
+		goto out;
+	}
+	/* The service reads ahead during its rounds; replay and redrive (their own filters and
+	 * bookkeeping of what was read) do not. */
+	c.read_ahead = !hooks->replay && !hooks->keep;
+	if (c.read_ahead)
+		tr_engine_set_idle(c.engine, tr_consumer_read_ahead, &c);
 	c.kc = kbus_consumer_new(&app->kconf, hooks->group, topics, 2, tr_consumer_rebalance, &c,
 	                         errstr, sizeof errstr);
 	if (!c.kc) {
@@ -281,8 +380,13 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 		size_t got;
 
 		tr_consumer_pause(&c);
-		got = tr_app_poll_batch(app, c.kc, c.engine, tr_consumer_wait_ms(&c), hooks->keep,
-		                        hooks->opaque, &end);
+		got = c.ahead_taken;
+		c.ahead_taken = 0;
+		got += tr_app_poll_batch(app, c.kc, c.engine, got ? 0 : tr_consumer_wait_ms(&c),
+		                         got, hooks->keep, hooks->opaque, &end);
+		if (c.ahead_end > end)
+			end = c.ahead_end;
+		c.ahead_end = TR_POLL_OK;
 		if (!tr_consumer_polled(&c, got, end))
 			break;
 		if (hooks->after_poll)
@@ -300,6 +404,12 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 			tr_consumer_round(&c);
 			c.next_ping = time_mono_ms() + TR_PING_EVERY_MS;
 		}
+		if (c.ahead_lost) {
+			tr_consumer_fail(&c, "stopping: a message read ahead could not be held (out "
+			                     "of memory); nothing is committed, the next run reads it "
+			                     "again");
+			break;
+		}
 		if (tr_engine_lost(c.engine)) {
 			tr_consumer_fail(&c,
 			                 "stopping: messages could not be held (out of memory); "
@@ -314,6 +424,7 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 	rc = c.failed ? -1 : 0;
 out:
 	kbus_consumer_close(c.kc);
+	tr_ahead_destroy(c.ahead); /* after close: its revoke may still land here */
 	tr_engine_destroy(c.engine);
 	for (size_t i = 0; i < c.nparts; i++)
 		free(c.parts[i].topic);

@@ -93,7 +93,8 @@ int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 		tr_msg_free(m);
 		return -1;
 	}
-	tr_msg_decode(m, e->conf.line_topic, e->conf.post_topic);
+	if (!m->decoded)
+		tr_engine_decode(e, m);
 	m->added_ms = time_mono_ms();
 	if (past == TR_OFFSET_NEW) /* a retaken one was counted when first read */
 		e->stats.read++;
@@ -113,6 +114,17 @@ void tr_lost(struct tr_engine *e, struct tr_msg *m, const char *what)
 bool tr_engine_lost(const struct tr_engine *e)
 {
 	return e->lost > 0;
+}
+
+void tr_engine_decode(const struct tr_engine *e, struct tr_msg *m)
+{
+	tr_msg_decode(m, e->conf.line_topic, e->conf.post_topic);
+}
+
+void tr_engine_set_idle(struct tr_engine *e, db_idle_fn *idle, void *opaque)
+{
+	e->idle = idle;
+	e->idle_opaque = opaque;
 }
 
 bool tr_is_assigned(const struct tr_engine *e, const char *topic, int32_t partition)

@@ -4,6 +4,7 @@
 #ifndef CALLPIPE_TRANSCRIBER_ENGINE_H
 #define CALLPIPE_TRANSCRIBER_ENGINE_H
 
+#include "db.h"
 #include "msg.h"
 #include "process.h"
 #include "tmetrics.h"
@@ -12,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct db;
 struct kbus_producer;
 
 struct tr_engine_config {
@@ -52,6 +52,14 @@ void tr_engine_destroy(struct tr_engine *e);
  * is freed and nothing about it recorded, so the caller must read it again before any later
  * message of its partition (tr_app_poll_batch seeks back to it). */
 __attribute__((warn_unused_result)) int tr_engine_add(struct tr_engine *e, struct tr_msg *m);
+
+/* Decodes m as tr_engine_add would (for a caller that reads ahead of the engine; tr_engine_add
+ * then does not decode it again). */
+void tr_engine_decode(const struct tr_engine *e, struct tr_msg *m);
+
+/* Work for the rounds' idle time: idle(opaque) runs while the server works on a round's first
+ * statements (see db_idle_fn). It must not touch the engine. NULL: none. */
+void tr_engine_set_idle(struct tr_engine *e, db_idle_fn *idle, void *opaque);
 
 /* Partition assignment changes. A revoked partition's messages and offsets are forgotten: they
  * will be read again from the committed offset by whoever owns it now. */

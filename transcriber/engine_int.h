@@ -48,7 +48,9 @@ struct tr_engine {
 	} * assigned;
 	size_t nassigned;
 	uint64_t rng;
-	bool assume_new; /* the next round writes assuming its events are new (tr_batch_ctx) */
+	bool assume_new;  /* the next round writes assuming its events are new (tr_batch_ctx) */
+	db_idle_fn *idle; /* tr_engine_set_idle */
+	void *idle_opaque;
 	struct tr_stats stats;
 	size_t lost; /* messages taken but not held (out of memory): offsets still pending */
 };

@@ -132,6 +132,7 @@ void tr_msg_decode(struct tr_msg *m, const char *line_topic, const char *post_to
 {
 	char err[200];
 
+	m->decoded = true;
 	m->kind = TR_MSG_BAD;
 	if (strcmp(m->topic, line_topic) == 0) {
 		if (codec_transcription_decode(m->value, m->value_len, &m->line, err, sizeof err) <

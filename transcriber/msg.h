@@ -41,6 +41,7 @@ struct tr_msg {
 	size_t nheaders;
 
 	/* decoded */
+	bool decoded; /* tr_msg_decode ran */
 	enum tr_msg_kind kind;
 	char error[256]; /* TR_MSG_BAD: why */
 	struct codec_transcription line;

@@ -279,7 +279,7 @@ static int tr_resolve_by_conversation(struct tr_engine *e, int64_t now_ms)
 int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 {
 	struct tr_vec lines = {0}, posts = {0};
-	struct tr_batch_ctx ctx = {e->db, &e->conf.windows, e->assume_new, NULL, NULL};
+	struct tr_batch_ctx ctx = {e->db, &e->conf.windows, e->assume_new, e->idle, e->idle_opaque};
 	struct tr_result *res = NULL;
 	struct tr_msg **work = NULL;
 	size_t n;
