@@ -369,13 +369,40 @@ static void test_transcriber_store_reconciled_copies(void **state)
 	assert_string_equal(got, "1:Hello.,2:Bye.");
 }
 
-/* Two writers (own connections) on one conversation with overlapping events: every event once,
- * numbers 1..N without a gap or a duplicate. */
+/* Two writers (own connections) on one conversation with overlapping events, one statement by
+ * statement, the other as the service writes (pipelined, assuming new events first): every event
+ * once, numbers 1..N without a gap or a duplicate. */
 struct writer {
 	const char *schema;
 	int first, last;
 	int failures;
+	bool pipelined; /* as the service: one round trip assuming new, then checked if not */
+	int rewritten;  /* rounds written again checking each event */
 };
+
+/* The service's round: BEGIN, lock and insert assuming the events are new in one round trip; a
+ * stored event (a failure or a late line) rolls back and writes again checking each event. */
+static int write_pipelined(struct db *db, struct writer *w, const char *const *sids,
+                           const struct store_tx_line *lines, size_t n, struct store_tx_result *r)
+{
+	bool late = false;
+
+	if (store_transcription_begin_write(db, sids, n, lines, n, STORE_TX_ASSUME_NEW, r, NULL,
+	                                    NULL) == 0) {
+		for (size_t i = 0; i < n; i++)
+			late = late || r[i].state == STORE_TX_OUT_OF_ORDER;
+		if (!late)
+			return db_commit(db);
+	} else if (!store_transcription_was_stored(db)) {
+		return -1;
+	}
+	db_rollback(db);
+	w->rewritten++;
+	if (store_transcription_begin_write(db, sids, n, lines, n, STORE_TX_CHECK_EVENTS, r, NULL,
+	                                    NULL) < 0)
+		return -1;
+	return db_commit(db);
+}
 
 static void *writer_run(void *arg)
 {
@@ -396,9 +423,12 @@ static void *writer_run(void *arg)
 			    (struct store_tx_line){"EL_conc", "agent", msg[n], ev[n], -1, -1};
 			sids[n] = "EL_conc";
 		}
-		if (db_begin(db) < 0 || store_transcription_lock_calls(db, sids, n) < 0 ||
-		    store_transcription_insert_batch(db, lines, n, STORE_TX_CHECK_EVENTS, r) < 0 ||
-		    db_commit(db) < 0) {
+		if (w->pipelined
+		        ? write_pipelined(db, w, sids, lines, n, r) < 0
+		        : (db_begin(db) < 0 || store_transcription_lock_calls(db, sids, n) < 0 ||
+		           store_transcription_insert_batch(db, lines, n, STORE_TX_CHECK_EVENTS,
+		                                            r) < 0 ||
+		           db_commit(db) < 0)) {
 			db_rollback(db);
 			w->failures++;
 		}
@@ -410,7 +440,7 @@ static void *writer_run(void *arg)
 static void test_transcriber_store_concurrent_writers(void **state)
 {
 	struct fixture *f = *state;
-	struct writer a = {f->schema, 0, 299, 0}, b = {f->schema, 100, 399, 0};
+	struct writer a = {f->schema, 0, 299, 0, false, 0}, b = {f->schema, 100, 399, 0, true, 0};
 	pthread_t ta, tb;
 
 	call(f->db, "EL_conc", "conv_conc", NULL);
