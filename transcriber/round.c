@@ -256,6 +256,17 @@ static void tr_apply(struct tr_engine *e, struct tr_msg *m, const struct tr_resu
 	}
 }
 
+/* transcriber_line_delay_seconds: from the ingress's received_at of a stored line to now (just
+ * after the commit that made it visible). */
+static void tr_observe_delay(struct tr_engine *e, const struct tr_msg *m, int64_t wall_ms)
+{
+	int64_t received_ms;
+
+	if (m->kind == TR_MSG_LINE && m->line.received_at &&
+	    time_parse_iso_ms(m->line.received_at, &received_ms) == 0 && wall_ms >= received_ms)
+		metric_observe(e->tm->line_delay, (double)(wall_ms - received_ms) / 1000.0);
+}
+
 /* Post-calls without a call_sid get theirs from the conversation_id (tr_postcall_resolve): new
  * ones, and held ones whose call was not known yet (looked up again at most every second). */
 static int tr_resolve_by_conversation(struct tr_engine *e, int64_t now_ms)
@@ -283,7 +294,7 @@ int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 	struct tr_result *res = NULL;
 	struct tr_msg **work = NULL;
 	size_t n;
-	int64_t t0;
+	int64_t t0, wall_ms;
 	int rc = -1;
 
 	e->last_run_ms = now_ms;
@@ -325,9 +336,12 @@ int tr_engine_run(struct tr_engine *e, int64_t now_ms)
 	/* Stored events come in runs (a redelivery after a restart or a rebalance re-reads up to
 	 * the commit interval): check each event until a round meets none. */
 	e->assume_new = !e->conf.once_per_run;
+	wall_ms = time_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].duplicate)
 			e->assume_new = false;
+		if (res[i].inserted)
+			tr_observe_delay(e, work[i], wall_ms);
 		tr_apply(e, work[i], &res[i], now_ms);
 	}
 	rc = tr_flush_dead(e);

@@ -7,6 +7,10 @@
 #include <string.h>
 
 static const double tr_batch_buckets[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000};
+/* Fine around the freshness a caller of GET /calls/{call_sid} sees (tens of milliseconds). */
+static const double tr_delay_buckets[] = {0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03,
+                                          0.04,  0.05,  0.075, 0.1,  0.15,  0.2,  0.3,   0.5,
+                                          0.75,  1,     2,     5,    10,    30,   60,    300};
 
 void tr_metrics_init(struct tr_metrics *tm, struct metrics *reg)
 {
@@ -33,6 +37,11 @@ void tr_metrics_init(struct tr_metrics *tm, struct metrics *reg)
 	tm->tx_seconds =
 	    metrics_histogram(reg, "transcriber_tx_seconds", "Duration of one batch transaction",
 	                      metrics_latency_buckets, metrics_latency_nbuckets, NULL);
+	tm->line_delay = metrics_histogram(
+	    reg, "transcriber_line_delay_seconds",
+	    "From the ingress's received_at of a per-turn line to the commit that stored it (wall "
+	    "clocks of two processes: skew between hosts adds to it)",
+	    tr_delay_buckets, sizeof tr_delay_buckets / sizeof tr_delay_buckets[0], NULL);
 	tm->lag = metrics_gauge(reg, "transcriber_consumer_lag",
 	                        "Messages behind the end of the assigned partitions", NULL);
 	tm->parked = metrics_gauge(reg, "transcriber_parked",

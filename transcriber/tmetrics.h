@@ -10,7 +10,7 @@ struct metric;
 struct tr_metrics {
 	struct metrics *reg;
 	struct metric *inserted, *reconciled, *duplicates, *gaps;
-	struct metric *batch_size, *tx_seconds;
+	struct metric *batch_size, *tx_seconds, *line_delay;
 	struct metric *lag, *parked, *paused;
 };
 
