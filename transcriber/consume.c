@@ -405,9 +405,10 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 			c.next_ping = time_mono_ms() + TR_PING_EVERY_MS;
 		}
 		if (c.ahead_lost) {
-			tr_consumer_fail(&c, "stopping: a message read ahead could not be held (out "
-			                     "of memory); nothing is committed, the next run reads it "
-			                     "again");
+			tr_consumer_fail(&c,
+			                 "stopping: a message read ahead could not be held (out "
+			                 "of memory); nothing is committed, the next run reads it "
+			                 "again");
 			break;
 		}
 		if (tr_engine_lost(c.engine)) {
