@@ -67,6 +67,16 @@ __attribute__((warn_unused_result)) int db_begin_pipeline(struct db *db,
                                                           size_t n, PGresult **res,
                                                           db_idle_fn *idle, void *opaque);
 
+/* A whole transaction in one round trip: BEGIN, stmts[0..n) and COMMIT, as db_begin_pipeline.
+ * Returns 0 committed, res[i] the result of stmts[i] (caller PQclears each); -1 with the error
+ * of the first statement that failed (then nothing was committed, unless the connection was lost
+ * during the COMMIT: then it is unknown) and res all NULL: call db_rollback. */
+__attribute__((warn_unused_result)) int db_write_pipeline(struct db *db,
+                                                          const struct db_stmt *const *stmts,
+                                                          const char *const *const *params,
+                                                          size_t n, PGresult **res,
+                                                          db_idle_fn *idle, void *opaque);
+
 /* Like db_exec for statements whose result is not needed. Returns 0 or -1. */
 __attribute__((warn_unused_result)) int db_cmd(struct db *db, const char *sql, int nparams,
                                                const char *const *params);

@@ -1,5 +1,6 @@
-/* db_stmt: statements prepared once per connection, and a transaction's first statements sent
- * in one round trip (libpq pipeline mode) while the caller does other work. */
+/* db_stmt: statements prepared once per connection, and a transaction's first statements (or all
+ * of a short one, COMMIT included) sent in one round trip (libpq pipeline mode) while the caller
+ * does other work. */
 #include "db.h"
 #include "db_int.h"
 
@@ -114,10 +115,11 @@ static PGresult *db_pipeline_take(struct db *db, db_idle_fn *idle, void *opaque,
 	return res;
 }
 
-/* Sends BEGIN and the statements (with the prepares they need) and the sync. Returns 0, or -1
- * (the connection is unusable: error recorded). prepare[i] says a prepare was sent for i. */
+/* Sends BEGIN and the statements (with the prepares they need), COMMIT when commit, and the
+ * sync. Returns 0, or -1 (the connection is unusable: error recorded). prepare[i] says a prepare
+ * was sent for i. */
 static int db_pipeline_send(struct db *db, const struct db_stmt *const *stmts,
-                            const char *const *const *params, size_t n, bool *prepare)
+                            const char *const *const *params, size_t n, bool commit, bool *prepare)
 {
 	if (!PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
 		return -1;
@@ -137,12 +139,14 @@ static int db_pipeline_send(struct db *db, const struct db_stmt *const *stmts,
 		                               NULL, 0))
 			return -1;
 	}
+	if (commit && !PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
+		return -1;
 	return PQpipelineSync(db->conn) ? 0 : -1;
 }
 
-int db_begin_pipeline(struct db *db, const struct db_stmt *const *stmts,
-                      const char *const *const *params, size_t n, PGresult **res, db_idle_fn *idle,
-                      void *opaque)
+static int db_pipeline_tx(struct db *db, const struct db_stmt *const *stmts,
+                          const char *const *const *params, size_t n, bool commit, PGresult **res,
+                          db_idle_fn *idle, void *opaque)
 {
 	bool prepare[DB_PREPARED_MAX] = {false}, failed = false;
 	PGresult *r;
@@ -158,7 +162,7 @@ int db_begin_pipeline(struct db *db, const struct db_stmt *const *stmts,
 	if (!PQenterPipelineMode(db->conn))
 		goto lost;
 	db->in_tx = true; /* from here on the caller ends it, commit or rollback */
-	if (db_pipeline_send(db, stmts, params, n, prepare) < 0)
+	if (db_pipeline_send(db, stmts, params, n, commit, prepare) < 0)
 		goto lost;
 	PQclear(db_pipeline_take(db, idle, opaque, &failed)); /* BEGIN */
 	for (size_t i = 0; i < n && !db->broken; i++) {
@@ -170,6 +174,15 @@ int db_begin_pipeline(struct db *db, const struct db_stmt *const *stmts,
 		}
 		res[i] = db->broken ? NULL : db_pipeline_take(db, idle, opaque, &failed);
 	}
+	if (commit && !db->broken) { /* aborted when a statement failed: the caller rolls back */
+		r = db_pipeline_take(db, idle, opaque, &failed);
+		if (r && !failed && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+			db_set_error(db, DB_ERR_PERMANENT, "25P02",
+			             "transaction was aborted by an earlier error and rolled back");
+			failed = true;
+		}
+		PQclear(r);
+	}
 	if (db->broken)
 		goto fail;
 	r = db_next_result(db, idle, opaque); /* the sync */
@@ -180,8 +193,10 @@ int db_begin_pipeline(struct db *db, const struct db_stmt *const *stmts,
 	PQclear(r);
 	if (!PQexitPipelineMode(db->conn))
 		goto lost;
-	if (!failed)
+	if (!failed) {
+		db->in_tx = !commit;
 		return 0;
+	}
 	goto fail;
 lost:
 	if (!db->broken)
@@ -193,4 +208,18 @@ fail:
 		res[i] = NULL;
 	}
 	return -1;
+}
+
+int db_begin_pipeline(struct db *db, const struct db_stmt *const *stmts,
+                      const char *const *const *params, size_t n, PGresult **res, db_idle_fn *idle,
+                      void *opaque)
+{
+	return db_pipeline_tx(db, stmts, params, n, false, res, idle, opaque);
+}
+
+int db_write_pipeline(struct db *db, const struct db_stmt *const *stmts,
+                      const char *const *const *params, size_t n, PGresult **res, db_idle_fn *idle,
+                      void *opaque)
+{
+	return db_pipeline_tx(db, stmts, params, n, true, res, idle, opaque);
 }

@@ -101,6 +101,29 @@ __attribute__((warn_unused_result)) int store_transcription_begin_write(
     size_t n, enum store_tx_check check, struct store_tx_result *out, db_idle_fn *idle,
     void *opaque);
 
+/* A whole round in one round trip: BEGIN, the locks, the batch insert of lines[0..n) assuming
+ * every event new (STORE_TX_ASSUME_NEW) and COMMIT. Returns 0 committed, out[0..n) filled; when
+ * a line comes back OUT_OF_ORDER, nothing was written (the transaction committed no line): write
+ * the round again with store_transcription_begin_write and STORE_TX_CHECK_EVENTS, which tells a
+ * stored event from a late line. -1: as store_transcription_begin_write (a stored event: the
+ * unique index failed the insert, nothing committed); call db_rollback. Only for rounds that need
+ * no other statement in their transaction. */
+__attribute__((warn_unused_result)) int store_transcription_write(
+    struct db *db, const char *const *call_sids, size_t ncalls, const struct store_tx_line *lines,
+    size_t n, struct store_tx_result *out, db_idle_fn *idle, void *opaque);
+
+/* The savepoint a writer sets around one message so that a permanent error undoes that message
+ * only (store_transcription_savepoint). */
+enum store_tx_savepoint {
+	STORE_TX_SAVEPOINT_SET,
+	STORE_TX_SAVEPOINT_ROLLBACK, /* undo back to it (it stays set) */
+	STORE_TX_SAVEPOINT_RELEASE,
+};
+
+/* Sets, rolls back to or releases the per-message savepoint. Returns 0 or -1. */
+__attribute__((warn_unused_result)) int store_transcription_savepoint(struct db *db,
+                                                                      enum store_tx_savepoint op);
+
 /* True when the last failed statement failed because an event was stored already (the unique
  * constraint on event_id): what STORE_TX_ASSUME_NEW reports. */
 bool store_transcription_was_stored(const struct db *db);

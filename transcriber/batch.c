@@ -17,7 +17,8 @@
 enum { TR_OK = 0, TR_TRANSIENT = -1, TR_PERMANENT = -2, TR_STORED = -3 };
 
 /* How an attempt writes: assuming every event is new, checking each event first, or message by
- * message under savepoints. */
+ * message under savepoints. Assuming new, a round of lines only (no post-call) is written whole in
+ * one round trip, COMMIT included (store_transcription_write). */
 enum tr_mode { TR_MODE_ASSUME_NEW, TR_MODE_CHECKED, TR_MODE_ONE_BY_ONE };
 
 /* What the round learnt about one call so far. */
@@ -37,6 +38,7 @@ struct tr_attempt {
 	int64_t now_ms;
 	enum tr_mode mode;
 	bool one_by_one; /* mode == TR_MODE_ONE_BY_ONE */
+	bool committed;  /* written whole: the transaction is over */
 	struct tr_map *keys;
 	struct tr_keystate *states;
 	size_t nstates;
@@ -127,12 +129,9 @@ static int tr_line_result(struct tr_attempt *a, const struct tr_msg *m,
 	return TR_OK;
 }
 
-static int tr_savepoint(struct db *db, const char *verb)
+static int tr_savepoint(struct db *db, enum store_tx_savepoint op)
 {
-	char sql[64];
-
-	snprintf(sql, sizeof sql, "%s tr_msg", verb);
-	return db_cmd(db, sql, 0, NULL) < 0 ? tr_fail(db) : TR_OK;
+	return store_transcription_savepoint(db, op) < 0 ? tr_fail(db) : TR_OK;
 }
 
 /* Runs one message (line or post-call) and sets r; in one-by-one mode under a savepoint, where a
@@ -145,7 +144,7 @@ static int tr_exec_one(struct tr_attempt *a, size_t i, struct tr_result *r)
 	struct store_tx_line line;
 	int rc;
 
-	if (a->one_by_one && (rc = tr_savepoint(db, "SAVEPOINT")) != TR_OK)
+	if (a->one_by_one && (rc = tr_savepoint(db, STORE_TX_SAVEPOINT_SET)) != TR_OK)
 		return rc;
 	if (m->kind == TR_MSG_POST_CALL) {
 		rc = tr_postcall_apply(db, m, r) < 0 ? tr_fail(db) : TR_OK;
@@ -165,7 +164,7 @@ static int tr_exec_one(struct tr_attempt *a, size_t i, struct tr_result *r)
 		char error[256];
 
 		snprintf(error, sizeof error, "%s (SQLSTATE %s)", db_errmsg(db), db_sqlstate(db));
-		if ((rc = tr_savepoint(db, "ROLLBACK TO SAVEPOINT")) != TR_OK)
+		if ((rc = tr_savepoint(db, STORE_TX_SAVEPOINT_ROLLBACK)) != TR_OK)
 			return rc;
 		memset(r, 0, sizeof *r);
 		tr_result_dlq(r, TR_DLQ_DB_REJECTED, "%s", error);
@@ -173,7 +172,7 @@ static int tr_exec_one(struct tr_attempt *a, size_t i, struct tr_result *r)
 		         LOGS("topic", m->topic), LOGI("partition", m->partition),
 		         LOGI("offset", m->offset), LOGS("error", error));
 	}
-	return tr_savepoint(db, "RELEASE SAVEPOINT");
+	return tr_savepoint(db, STORE_TX_SAVEPOINT_RELEASE);
 }
 
 /* A waiting message: dead-letter it when its call's wait expired, else it waits (and blocks). */
@@ -268,6 +267,22 @@ static int tr_begin_pipelined(struct tr_attempt *a, const char *const *sids, siz
 	                   nlines);
 }
 
+/* A round of lines only, assuming every event new: the whole transaction in one round trip. A
+ * stored event fails it, a late line leaves it empty: both TR_STORED (tr_inserted), and the
+ * round is written again checking each event. */
+static int tr_write_whole(struct tr_attempt *a, const char *const *sids, size_t nsids)
+{
+	size_t nlines = 0;
+	int rc;
+
+	if (tr_collect_lines(a, &nlines) < 0)
+		return TR_TRANSIENT;
+	rc = store_transcription_write(a->ctx->db, sids, nsids, a->lines, nlines, a->lres,
+	                               a->ctx->idle, a->ctx->idle_opaque);
+	a->committed = rc == 0;
+	return tr_inserted(a, rc, nlines);
+}
+
 /* Statement by statement: the locks, the heals (a post-call's conversation_id fills a call's
  * before its lines are written), then, unless one by one, the batch insert. */
 static int tr_begin_stepwise(struct tr_attempt *a, const char *const *sids, size_t nsids)
@@ -281,7 +296,7 @@ static int tr_begin_stepwise(struct tr_attempt *a, const char *const *sids, size
 	if (store_transcription_lock_calls(db, sids, nsids) < 0)
 		return tr_fail(db);
 	for (size_t i = 0; i < a->n; i++) {
-		if (a->one_by_one && (rc = tr_savepoint(db, "SAVEPOINT")) != TR_OK)
+		if (a->one_by_one && (rc = tr_savepoint(db, STORE_TX_SAVEPOINT_SET)) != TR_OK)
 			return rc;
 		if (tr_postcall_heal(db, a->work[i]) < 0) {
 			rc = tr_fail(db);
@@ -290,10 +305,10 @@ static int tr_begin_stepwise(struct tr_attempt *a, const char *const *sids, size
 			log_warn("could not fill in conversation_id from the post-call",
 			         LOGS("call_sid", a->work[i]->call_sid),
 			         LOGS("error", db_errmsg(db)));
-			if ((rc = tr_savepoint(db, "ROLLBACK TO SAVEPOINT")) != TR_OK)
+			if ((rc = tr_savepoint(db, STORE_TX_SAVEPOINT_ROLLBACK)) != TR_OK)
 				return rc;
 		}
-		if (a->one_by_one && (rc = tr_savepoint(db, "RELEASE SAVEPOINT")) != TR_OK)
+		if (a->one_by_one && (rc = tr_savepoint(db, STORE_TX_SAVEPOINT_RELEASE)) != TR_OK)
 			return rc;
 	}
 	if (a->one_by_one)
@@ -306,11 +321,12 @@ static int tr_begin_stepwise(struct tr_attempt *a, const char *const *sids, size
 }
 
 /* Starts the round's transaction: locks every call of the round, heals, writes the lines (not
- * one by one). Returns TR_OK inside the transaction; else the caller rolls back. */
+ * one by one). Returns TR_OK inside the transaction, or after it when it was written whole
+ * (a->committed); else the caller rolls back. */
 static int tr_begin(struct tr_attempt *a)
 {
 	const char **sids = calloc(a->n + 1, sizeof *sids);
-	bool heals = false;
+	bool heals = false, posts = false;
 	int rc = TR_TRANSIENT;
 
 	if (!sids)
@@ -318,9 +334,14 @@ static int tr_begin(struct tr_attempt *a)
 	for (size_t i = 0; i < a->n; i++) {
 		sids[i] = a->work[i]->call_sid;
 		heals = heals || tr_postcall_may_heal(a->work[i]);
+		posts = posts || a->work[i]->kind == TR_MSG_POST_CALL;
 	}
-	rc = a->one_by_one || heals ? tr_begin_stepwise(a, sids, a->n)
-	                            : tr_begin_pipelined(a, sids, a->n);
+	if (a->one_by_one || heals)
+		rc = tr_begin_stepwise(a, sids, a->n);
+	else if (a->mode == TR_MODE_ASSUME_NEW && !posts)
+		rc = tr_write_whole(a, sids, a->n);
+	else
+		rc = tr_begin_pipelined(a, sids, a->n);
 	free(sids);
 	return rc;
 }
@@ -358,7 +379,7 @@ static int tr_attempt_run(struct tr_attempt *a)
 		if (r->kind == TR_RES_WAIT)
 			tr_decide_wait(a, m, ks, r);
 	}
-	if (db_commit(db) < 0)
+	if (!a->committed && db_commit(db) < 0)
 		return tr_fail(db);
 	return TR_OK;
 fail:

@@ -273,6 +273,61 @@ static void test_transcriber_store_begin_write(void **state)
 	db_close(db);
 }
 
+/* A whole round in one round trip (store_transcription_write): committed with the results; a late
+ * line (older than a stored line of its partition) leaves the round unwritten, so it can be
+ * written again checking each event; a stored event fails it and nothing is committed; the
+ * connection goes on. */
+static void test_transcriber_store_write_whole(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tx_result r[3];
+	struct store_tx_line lines[3] = {
+	    {"EL_whole", "agent", "w1", "whole-1", 3, 10},
+	    {"EL_whole", "user", "w2", "whole-2", 3, 11},
+	    {"EL_whole", "agent", "w0", "whole-0", 3, 5},
+	};
+	const char *sid = "EL_whole";
+	struct db *db = ts_pg_db_open(f->schema);
+	char got[512];
+
+	call(f->db, "EL_whole", "conv_whole", NULL);
+	if (store_transcription_write(db, &sid, 1, lines, 2, r, NULL, NULL) < 0)
+		fail_msg("write: %s", db_errmsg(db));
+	assert_int_equal(r[0].state, STORE_TX_INSERTED);
+	assert_int_equal(r[1].state, STORE_TX_INSERTED);
+	assert_int_equal(r[1].sequence_number, 2);
+	/* committed: visible to another connection, no lock left */
+	assert_int_equal(ts_pg_query_ll(f->schema, "SELECT count(*) FROM call_transcriptions t "
+	                                           "WHERE t.conversation_id = 'conv_whole'"),
+	                 2);
+	assert_int_equal(ts_pg_query_ll(f->schema, "SELECT count(*) FROM pg_locks WHERE locktype = "
+	                                           "'advisory' AND classid = 1951560417"),
+	                 0);
+
+	/* a new line beside a late one: the round writes nothing */
+	lines[0] = (struct store_tx_line){"EL_whole", "user", "w3", "whole-3", 3, 12};
+	lines[1] = lines[2];
+	if (store_transcription_write(db, &sid, 1, lines, 2, r, NULL, NULL) < 0)
+		fail_msg("write: %s", db_errmsg(db));
+	assert_int_equal(r[1].state, STORE_TX_OUT_OF_ORDER);
+	assert_int_equal(r[0].state, STORE_TX_OUT_OF_ORDER);
+	list(db, "conv_whole", got, sizeof got);
+	assert_string_equal(got, "1:w1,2:w2");
+
+	/* a stored event without an offset fails the round: nothing committed */
+	lines[1] = (struct store_tx_line){"EL_whole", "agent", "w1", "whole-1", -1, -1};
+	assert_int_equal(store_transcription_write(db, &sid, 1, lines, 2, r, NULL, NULL), -1);
+	assert_true(store_transcription_was_stored(db));
+	db_rollback(db);
+	list(db, "conv_whole", got, sizeof got);
+	assert_string_equal(got, "1:w1,2:w2");
+	if (store_transcription_write(db, &sid, 1, lines, 1, r, NULL, NULL) < 0)
+		fail_msg("write: %s", db_errmsg(db));
+	assert_int_equal(r[0].state, STORE_TX_INSERTED);
+	assert_int_equal(r[0].sequence_number, 3);
+	db_close(db);
+}
+
 struct collect {
 	char text[512];
 };
@@ -349,6 +404,9 @@ static void test_transcriber_store_reconciled_copies(void **state)
 	char got[512];
 
 	call(f->db, "EL_rec", "conv_rec", NULL);
+	/* the reconciliation runs in the transaction that completes the call (tr_postcall_apply);
+	 * the batch insert looks for copies only on calls no longer in progress */
+	ts_pg_exec(f->schema, "UPDATE calls SET status = 'completed' WHERE call_sid = 'EL_rec'");
 	assert_int_equal(db_begin(f->db), 0);
 	assert_int_equal(store_transcription_append(f->db, "conv_rec", "agent", "Hello.",
 	                                            "postcall:conv_rec:0", &inserted),
@@ -466,6 +524,7 @@ int main(void)
 	    cmocka_unit_test(test_transcriber_store_two_conversations_in_one_batch),
 	    cmocka_unit_test(test_transcriber_store_assume_new),
 	    cmocka_unit_test(test_transcriber_store_begin_write),
+	    cmocka_unit_test(test_transcriber_store_write_whole),
 	    cmocka_unit_test(test_transcriber_store_late_lines_take_their_place),
 	    cmocka_unit_test(test_transcriber_store_reconciled_copies),
 	    cmocka_unit_test(test_transcriber_store_concurrent_writers),
