@@ -5,12 +5,13 @@
 #include "config.h"
 #include "db.h"
 #include "dial.h"
+#include "fault.h"
 #include "job.h"
 #include "kbus.h"
 #include "kbus_topics.h"
 #include "log.h"
 #include "metrics.h"
-#include "offsets.h"
+#include "offtrack.h"
 #include "shutdown.h"
 #include "timeutil.h"
 
@@ -36,8 +37,8 @@ struct consume {
 	struct kbus_consumer *consumer;
 	struct kbus_producer *producer; /* dead letters */
 	struct dial_engine *engine;
-	struct offsets *offsets;
-	int32_t *assigned; /* partitions of topic we own */
+	struct offtrack *offsets; /* messages taken, not yet finished */
+	int32_t *assigned;        /* partitions of topic we own */
 	size_t nassigned, assigned_cap;
 	bool paused;
 	struct job_queue backlog;    /* consumed, not yet claimed */
@@ -76,7 +77,15 @@ static void consume_set_paused(struct consume *c, bool pause)
 	          LOGI("backlog", c->backlog.count));
 }
 
-/* Commits every partition whose handled prefix grew. force: ignore the interval. */
+static void consume_commit_one(void *opaque, const char *topic, int32_t partition, int64_t next)
+{
+	struct consume *c = opaque;
+
+	if (kbus_consumer_commit(c->consumer, topic, partition, next) == 0)
+		offtrack_committed(c->offsets, topic, partition, next);
+}
+
+/* Commits every partition whose finished prefix grew. force: ignore the interval. */
 static void consume_commit(struct consume *c, bool force)
 {
 	int64_t now = time_mono_ms();
@@ -84,14 +93,7 @@ static void consume_commit(struct consume *c, bool force)
 	if (!force && now - c->last_commit_ms < c->conf->commit_interval_ms)
 		return;
 	c->last_commit_ms = now;
-	for (int32_t p = 0; p < offsets_npartitions(c->offsets); p++) {
-		int64_t next = offsets_committable(c->offsets, p);
-
-		if (next < 0)
-			continue;
-		if (kbus_consumer_commit(c->consumer, c->topic, p, next) == 0)
-			offsets_committed(c->offsets, p, next);
-	}
+	offtrack_each_uncommitted(c->offsets, consume_commit_one, c);
 }
 
 /* Drops unclaimed backlog jobs of partition p (revoked): their next owner consumes them. */
@@ -116,6 +118,7 @@ static void consume_rebalance(void *opaque, bool assigned,
 
 	for (int i = 0; i < parts->cnt; i++) {
 		int32_t p = parts->elems[i].partition;
+		int64_t next;
 
 		if (strcmp(parts->elems[i].topic, c->topic) != 0)
 			continue;
@@ -130,20 +133,19 @@ static void consume_rebalance(void *opaque, bool assigned,
 				c->assigned_cap = cap;
 			}
 			c->assigned[c->nassigned++] = p;
-			offsets_drop(c->offsets, p);
+			offtrack_drop(c->offsets, c->topic, p);
 			if (c->paused)
 				(void)kbus_consumer_pause(c->consumer, c->topic, p);
 			continue;
 		}
 		/* revoked: best-effort commit of what is done, then forget the partition */
-		if (offsets_committable(c->offsets, p) >= 0 &&
-		    kbus_consumer_commit(c->consumer, c->topic, p,
-		                         offsets_committable(c->offsets, p)))
+		next = offtrack_committable(c->offsets, c->topic, p);
+		if (next >= 0 && kbus_consumer_commit(c->consumer, c->topic, p, next))
 			log_info(
 			    "dialer: commit on revoke failed; the next owner re-reads (no redial: "
 			    "claims are in the database)",
 			    LOGI("partition", p));
-		offsets_drop(c->offsets, p);
+		offtrack_drop(c->offsets, c->topic, p);
 		consume_drop_backlog(c, p, false);
 		for (size_t k = 0; k < c->nassigned; k++)
 			if (c->assigned[k] == p)
@@ -185,7 +187,7 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 		goto fail;
 	backoff_init(&c->stall_backoff, 100, conf->db_retry_max_ms);
 	backoff_init(&c->hold_backoff, 100, conf->db_retry_max_ms);
-	c->offsets = offsets_new();
+	c->offsets = offtrack_new();
 	c->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
 	if (!c->offsets || !c->db)
 		goto fail;
@@ -249,7 +251,7 @@ void consume_destroy(struct consume *c)
 	while ((j = job_queue_pop(&c->outcomes)))
 		job_free(j);
 	db_close(c->db);
-	offsets_destroy(c->offsets);
+	offtrack_destroy(c->offsets);
 	free(c->assigned);
 	free(c);
 }
@@ -313,7 +315,7 @@ static void consume_ping(struct consume *c)
 
 static void consume_handled(struct consume *c, struct job *j)
 {
-	offsets_done(c->offsets, j->partition, j->offset);
+	offtrack_done(c->offsets, c->topic, j->partition, j->offset);
 	job_free(j);
 }
 
@@ -441,7 +443,9 @@ static int consume_intake(struct consume *c, int timeout_ms)
 	       (rkm = kbus_consumer_poll(c->consumer, n ? 0 : timeout_ms))) {
 		struct job *j = job_from_message(rkm, c->conf);
 
-		if (!j || offsets_add(c->offsets, rkm->partition, rkm->offset)) {
+		if (!j || fault_track_refuse(c->topic, rkm->partition, rkm->offset) ||
+		    offtrack_add(c->offsets, c->topic, rkm->partition, rkm->offset,
+		                 rd_kafka_message_timestamp(rkm, NULL))) {
 			job_free(j);
 			consume_refetch(c, rkm->partition, rkm->offset);
 			rd_kafka_message_destroy(rkm);

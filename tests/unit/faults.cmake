@@ -1,13 +1,10 @@
 # tests/unit/faults.cmake: a message its worker could not track must never be passed over.
 #
-# Unit tests: the offsets trackers and the transcriber's engine with allocation failures injected
-# through the linker (--wrap: only these test binaries see the wrappers).
+# Unit tests: the transcriber's engine with allocation failures injected through the linker
+# (--wrap: only this test binary sees the wrapper); the offset tracker's own are test_offtrack.
 # Integration tests: the dialer and the transcriber built once more with the test-only fault
 # injection of common/fault.h (CALLPIPE_FAULTS, tests/support/fault.c) as dialer-faults and
 # transcriber-faults. The shipped binaries never contain it.
-callpipe_unit_test(NAME test_dialer_track SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_dialer_track.c
-                   LIBS dialer_lib)
-target_link_options(test_dialer_track PRIVATE -Wl,--wrap=malloc -Wl,--wrap=realloc)
 callpipe_unit_test(NAME test_transcriber_track
                    SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_transcriber_track.c
                    LIBS transcriber_lib)
