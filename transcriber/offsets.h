@@ -1,5 +1,7 @@
-/* offsets: per-partition bookkeeping of consumed-but-unhandled offsets, so that a commit never
- * passes a message that is still parked or in flight (a crash re-delivers it). */
+/* offsets: the transcriber's offsets: common/offtrack for the messages in hand (a commit never
+ * passes one still parked or in flight), plus what a one-off run (once_per_run) remembers of a
+ * partition's earlier assignments: the highest offset taken and the holes, taken but dropped
+ * unhandled. */
 #ifndef CALLPIPE_TRANSCRIBER_OFFSETS_H
 #define CALLPIPE_TRANSCRIBER_OFFSETS_H
 
@@ -45,8 +47,8 @@ void tr_offsets_each_uncommitted(struct tr_offsets *o,
 
 /* Forgets a partition's pending offsets and progress (revoked), keeping what tr_offsets_past
  * needs: the highest offset taken and the ones dropped unhandled. Returns 0, or -1 when out of
- * memory (then tr_offsets_past counts everything from the lowest dropped one up as new: taken
- * again, never passed over). */
+ * memory (then tr_offsets_past counts everything from the lowest dropped one up, or the whole
+ * partition, as new: taken again, never passed over). */
 int tr_offsets_drop(struct tr_offsets *o, const char *topic, int32_t partition);
 
 /* What earlier (dropped) assignments of the partition did with offset. */

@@ -1,5 +1,5 @@
-/* test_transcriber_park: the in-memory ordering machinery: per-call parked queues, the offsets
- * that bound commits, and the string map under them. */
+/* test_transcriber_park: the in-memory ordering machinery: per-call parked queues and the
+ * string map under them (the offsets that bound commits: test_offtrack). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include "map.h"
-#include "offsets.h"
 #include "park.h"
 
 static struct tr_msg *msg(const char *topic, int32_t partition, int64_t offset)
@@ -98,81 +97,6 @@ static void test_transcriber_park_drop_partition(void **state)
 	tr_park_destroy(p);
 }
 
-static void test_transcriber_offsets_commit_stops_at_parked(void **state)
-{
-	struct tr_offsets *o = tr_offsets_new();
-	int64_t off, ts;
-
-	(void)state;
-	assert_int_equal(tr_offsets_committable(o, "t", 0), -1);
-	for (int64_t i = 10; i < 15; i++)
-		assert_int_equal(tr_offsets_add(o, "t", 0, i, 100 + i), 0);
-	assert_int_equal(tr_offsets_committable(o, "t", 0), 10);
-	tr_offsets_done(o, "t", 0, 10);
-	tr_offsets_done(o, "t", 0, 12);
-	tr_offsets_done(o, "t", 0, 13);
-	/* 11 is parked: 12 and 13 are handled but must be re-read after a crash */
-	assert_int_equal(tr_offsets_committable(o, "t", 0), 11);
-	assert_int_equal(tr_offsets_pending(o, "t", 0), 2);
-	tr_offsets_done(o, "t", 0, 11);
-	assert_int_equal(tr_offsets_committable(o, "t", 0), 14);
-	tr_offsets_done(o, "t", 0, 14);
-	tr_offsets_done(o, "t", 0, 99); /* unknown: ignored */
-	assert_int_equal(tr_offsets_committable(o, "t", 0), 15);
-	assert_true(tr_offsets_progress(o, "t", 0, &off, &ts));
-	assert_int_equal(off, 14);
-	assert_int_equal(ts, 114);
-	assert_false(tr_offsets_progress(o, "t", 1, &off, &ts));
-	/* the same offset twice (re-delivery) is one entry */
-	assert_int_equal(tr_offsets_add(o, "t", 1, 5, 0), 0);
-	assert_int_equal(tr_offsets_add(o, "t", 1, 5, 0), 0);
-	assert_int_equal(tr_offsets_pending(o, "t", 1), 1);
-	assert_int_equal(tr_offsets_drop(o, "t", 1), 0);
-	assert_int_equal(tr_offsets_committable(o, "t", 1), -1);
-	tr_offsets_destroy(o);
-}
-
-struct commits {
-	int n;
-	int64_t next[8];
-};
-
-static void record_commit(void *opaque, const char *topic, int32_t partition, int64_t next)
-{
-	struct commits *c = opaque;
-
-	(void)topic;
-	(void)partition;
-	c->next[c->n++] = next;
-}
-
-static void test_transcriber_offsets_report_only_progress(void **state)
-{
-	struct tr_offsets *o = tr_offsets_new();
-	struct commits c = {0};
-
-	(void)state;
-	assert_int_equal(tr_offsets_add(o, "t", 0, 0, 0), 0);
-	assert_int_equal(tr_offsets_add(o, "t", 0, 1, 0), 0);
-	tr_offsets_each_uncommitted(o, record_commit, &c);
-	assert_int_equal(c.n, 1);
-	assert_int_equal(c.next[0], 0); /* nothing handled: commit 0 (the start) */
-	tr_offsets_committed(o, "t", 0, 0);
-	c.n = 0;
-	tr_offsets_each_uncommitted(o, record_commit, &c);
-	assert_int_equal(c.n, 0);
-	tr_offsets_done(o, "t", 0, 0);
-	tr_offsets_done(o, "t", 0, 1);
-	tr_offsets_each_uncommitted(o, record_commit, &c);
-	assert_int_equal(c.n, 1);
-	assert_int_equal(c.next[0], 2);
-	tr_offsets_committed(o, "t", 0, 2);
-	c.n = 0;
-	tr_offsets_each_uncommitted(o, record_commit, &c);
-	assert_int_equal(c.n, 0);
-	tr_offsets_destroy(o);
-}
-
 static void test_transcriber_map_many_keys(void **state)
 {
 	struct tr_map *map = tr_map_new();
@@ -211,8 +135,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transcriber_park_keeps_call_order),
 	    cmocka_unit_test(test_transcriber_park_drop_partition),
-	    cmocka_unit_test(test_transcriber_offsets_commit_stops_at_parked),
-	    cmocka_unit_test(test_transcriber_offsets_report_only_progress),
 	    cmocka_unit_test(test_transcriber_map_many_keys),
 	};
 

@@ -1,6 +1,6 @@
-/* test_transcriber_track: the transcriber's offsets and engine when memory runs out taking a
- * message: nothing about it is recorded, so it is taken when it is read again (not mistaken for a
- * second delivery) and the commit never passes it. */
+/* test_transcriber_track: the transcriber's engine when memory runs out taking a message:
+ * nothing about it is recorded, so it is taken when it is read again (not mistaken for a second
+ * delivery) and the commit never passes it (the tracker's own case: test_offtrack). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,7 +11,6 @@
 
 #include "engine.h"
 #include "msg.h"
-#include "offsets.h"
 #include "tmetrics.h"
 
 #include <string.h>
@@ -33,35 +32,6 @@ void *__wrap_realloc(void *ptr, size_t size)
 		return NULL;
 	}
 	return __real_realloc(ptr, size);
-}
-
-/* Pending offsets of a partition grow at 64: the 65th message needs memory. */
-static void test_transcriber_track_offsets_refused(void **state)
-{
-	struct tr_offsets *o = tr_offsets_new();
-	int64_t last = -1, ts = -1;
-
-	(void)state;
-	for (int64_t off = 0; off < 64; off++)
-		assert_int_equal(tr_offsets_add(o, LINES, 0, off, 1000 + off), 0);
-	fail_next = true;
-	assert_int_equal(tr_offsets_add(o, LINES, 0, 64, 1064), -1);
-	assert_false(fail_next);
-	/* not consumed: the last one taken is still 63 */
-	assert_true(tr_offsets_progress(o, LINES, 0, &last, &ts));
-	assert_int_equal(last, 63);
-	assert_int_equal(ts, 1063);
-	for (int64_t off = 0; off < 64; off++)
-		tr_offsets_done(o, LINES, 0, off);
-	assert_int_equal(tr_offsets_committable(o, LINES, 0), 64); /* up to it, not past it */
-	/* read again: recorded, and the commit waits for it */
-	assert_int_equal(tr_offsets_add(o, LINES, 0, 64, 1064), 0);
-	assert_int_equal(tr_offsets_add(o, LINES, 0, 65, 1065), 0);
-	tr_offsets_done(o, LINES, 0, 65);
-	assert_int_equal(tr_offsets_committable(o, LINES, 0), 64);
-	tr_offsets_done(o, LINES, 0, 64);
-	assert_int_equal(tr_offsets_committable(o, LINES, 0), 66);
-	tr_offsets_destroy(o);
 }
 
 static struct tr_msg *line(int32_t partition, int64_t offset)
@@ -123,7 +93,6 @@ static void test_transcriber_track_engine_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_transcriber_track_offsets_refused),
 	    cmocka_unit_test(test_transcriber_track_engine_refused),
 	};
 
