@@ -120,9 +120,26 @@ __attribute__((warn_unused_result)) int kbus_consumer_commit(struct kbus_consume
                                                              const char *topic, int32_t partition,
                                                              int64_t next_offset);
 
-/* Pauses/resumes fetching of one partition (messages already returned are not affected). */
+/* Pauses/resumes fetching of one assigned partition (messages already returned are not
+ * affected). */
 int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition);
 int kbus_consumer_resume(struct kbus_consumer *c, const char *topic, int32_t partition);
+
+/* Pauses (pause true) or resumes fetching of every assigned partition, and of every partition
+ * assigned later until called again: the workers' one switch for "take no more work". A call
+ * that does not change the state does nothing. Returns 0, or -1 when a partition refused
+ * (logged; it is tried again with the next change). From the polling thread only. */
+int kbus_consumer_pause_all(struct kbus_consumer *c, bool pause);
+
+/* True when topic/partition is assigned to this consumer now. From the polling thread only. */
+bool kbus_consumer_assigned(struct kbus_consumer *c, const char *topic, int32_t partition);
+
+/* True when the consumer has read topic/partition up to its end, as far as is known: from its
+ * position and the watermarks of its fetches, or, before its first fetch, from the offset it
+ * was assigned at and the end the broker reports (kbus_consumer_end_offset, which may block up
+ * to timeout_ms once a second). False when unknown. From the polling thread only. */
+bool kbus_consumer_caught_up(struct kbus_consumer *c, const char *topic, int32_t partition,
+                             int timeout_ms);
 
 /* The offset partition started at when this consumer was assigned it: the group's committed
  * offset, or -1 when unknown (never committed, not assigned, or unreadable). From the polling
@@ -142,13 +159,11 @@ int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t parti
 /* Sum over assigned partitions of (high watermark - current consume position; the committed
  * offset is not read), from the watermarks cached by the last fetch, so it never blocks.
  * Partitions with no position or watermark yet are skipped; -1 when partitions are assigned
- * but none is known yet (or the assignment cannot be read), 0 with none assigned. */
+ * but none is known yet (or the assignment cannot be read), 0 with none assigned. With a
+ * metrics registry in its kbus_config, kbus_consumer_poll publishes it as the gauge
+ * kbus_consumer_lag at most once a second (both workers: the same name), keeping the last known
+ * value while it is -1 (right after a rebalance, before the first fetch). */
 int64_t kbus_consumer_lag(struct kbus_consumer *c);
-
-/* Sets gauge (a metrics_gauge, borrowed) to kbus_consumer_lag when it is known. While it is not
- * (-1: right after a rebalance, before the first fetch) the gauge keeps its last value, so a
- * lag gauge never reads -1. Returns the lag read. Both workers publish their lag through it. */
-int64_t kbus_consumer_lag_publish(struct kbus_consumer *c, struct metric *gauge);
 
 /* The underlying handle, for what this API does not cover (offsets_for_times, watermarks).
  * Borrowed; valid until kbus_consumer_close. */

@@ -107,6 +107,7 @@ static void kbus_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			error = rd_kafka_incremental_assign(rk, parts);
 		else
 			aerr = rd_kafka_assign(rk, parts);
+		kbus_parts_assigned(c, parts);
 		if (c->rebalance_cb)
 			c->rebalance_cb(c->opaque, true, parts);
 		break;
@@ -161,6 +162,9 @@ struct kbus_consumer *kbus_consumer_new(const struct kbus_config *conf, const ch
 		goto fail;
 	}
 	c->metrics = conf->metrics;
+	if (conf->metrics)
+		c->lag = metrics_gauge(conf->metrics, "kbus_consumer_lag",
+		                       "Messages behind the end of the assigned partitions", NULL);
 	c->rebalance_cb = rebalance_cb;
 	c->opaque = opaque;
 	snprintf(s_session, sizeof s_session, "%d", session);
@@ -285,6 +289,12 @@ static int kbus_restart(struct kbus_consumer *c, const char *topic, int32_t part
 			(void)kbus_consumer_pause(c, c->parts[i].topic, c->parts[i].partition);
 restarted:
 	kbus_part_started(c, topic, partition, offset);
+	{ /* incremental_assign forgets its pause too */
+		const struct kbus_part *p = kbus_part_get(c, topic, partition, false);
+
+		if (p && p->paused)
+			(void)kbus_consumer_pause(c, topic, partition);
+	}
 	ret = 0;
 out:
 	if (parts)
@@ -366,6 +376,7 @@ rd_kafka_message_t *kbus_consumer_poll(struct kbus_consumer *c, int timeout_ms)
 		long long left = deadline - time_mono_ms();
 		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
 
+		kbus_lag_tick(c);
 		if (!rkm)
 			return NULL;
 		if (!rkm->err)

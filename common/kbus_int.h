@@ -40,8 +40,11 @@ struct kbus_consumer {
 	void *opaque;
 	kbus_start_cb *start_cb; /* optional: moves where new partitions start */
 	void *start_opaque;
-	struct kbus_part *parts; /* touched only from the polling thread */
+	struct kbus_part *parts; /* the assigned partitions; touched only from the polling thread */
 	size_t nparts;
+	bool paused_all;      /* kbus_consumer_pause_all: new assignments start paused too */
+	struct metric *lag;   /* kbus_consumer_lag, with a metrics registry; else NULL */
+	int64_t lag_next_ms;  /* when kbus_consumer_poll sets it next */
 	bool in_revoke;       /* inside the application's revoke callback */
 	bool membership_lost; /* a commit in this revoke failed for good: skip the others */
 	int64_t commit_quiet_until_ms; /* after an unanswered commit: fail the next ones at once */
@@ -55,8 +58,9 @@ struct kbus_refill *kbus_refill_start(rd_kafka_t *rk, size_t low, struct metrics
 /* Stops and frees it (NULL ok); before the consumer is closed. */
 void kbus_refill_stop(struct kbus_refill *r);
 
-/* The record of topic/partition; created (unpaused, offsets unknown) when create is set. NULL
- * when absent or out of memory. Polling thread only. */
+/* The record of topic/partition; created (unpaused, offsets unknown) when create is set: at
+ * assignment only, so a record means the partition is assigned. NULL when absent or out of
+ * memory. Polling thread only. */
 struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topic, int32_t partition,
                                 bool create);
 
@@ -67,6 +71,13 @@ void kbus_part_started(struct kbus_consumer *c, const char *topic, int32_t parti
 
 /* Forgets topic/partition (revoked). */
 void kbus_part_drop(struct kbus_consumer *c, const char *topic, int32_t partition);
+
+/* Pauses the newly assigned parts when the consumer is paused as a whole (kbus_consumer_pause_all),
+ * after they were assigned. */
+void kbus_parts_assigned(struct kbus_consumer *c, const rd_kafka_topic_partition_list_t *parts);
+
+/* Sets the lag gauge at most once a second (from kbus_consumer_poll). */
+void kbus_lag_tick(struct kbus_consumer *c);
 
 /* One partition as a list (caller destroys). */
 rd_kafka_topic_partition_list_t *kbus_one(const char *topic, int32_t partition, int64_t offset);

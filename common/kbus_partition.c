@@ -1,5 +1,6 @@
 /* kbus_partition: the consumer's per-partition operations (pause/resume, seek, where a partition
- * started and where it ends, lag) and the record kbus keeps of each assigned partition. */
+ * started and where it ends, whether it was read to its end, lag) and the record kbus keeps of
+ * each assigned partition. */
 #include "kbus.h"
 #include "kbus_int.h"
 #include "log.h"
@@ -11,6 +12,8 @@
 
 /* How long kbus_consumer_end_offset reuses the end the broker reported. */
 #define KBUS_END_MAX_AGE_MS 1000
+/* How often kbus_consumer_poll sets the lag gauge. */
+#define KBUS_LAG_EVERY_MS 1000
 
 struct kbus_part *kbus_part_get(struct kbus_consumer *c, const char *topic, int32_t partition,
                                 bool create)
@@ -80,12 +83,38 @@ static int kbus_pause_resume(struct kbus_consumer *c, const char *topic, int32_t
 		return -1;
 	}
 	{
-		struct kbus_part *p = kbus_part_get(c, topic, partition, pause);
+		struct kbus_part *p = kbus_part_get(c, topic, partition, false);
 
 		if (p)
 			p->paused = pause;
 	}
 	return 0;
+}
+
+int kbus_consumer_pause_all(struct kbus_consumer *c, bool pause)
+{
+	int ret = 0;
+
+	if (c->paused_all == pause)
+		return 0;
+	c->paused_all = pause;
+	for (size_t i = 0; i < c->nparts; i++)
+		if (kbus_pause_resume(c, c->parts[i].topic, c->parts[i].partition, pause) < 0)
+			ret = -1;
+	return ret;
+}
+
+void kbus_parts_assigned(struct kbus_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+	if (!c->paused_all)
+		return;
+	for (int i = 0; i < parts->cnt; i++)
+		(void)kbus_pause_resume(c, parts->elems[i].topic, parts->elems[i].partition, true);
+}
+
+bool kbus_consumer_assigned(struct kbus_consumer *c, const char *topic, int32_t partition)
+{
+	return kbus_part_get(c, topic, partition, false) != NULL;
 }
 
 int64_t kbus_consumer_start_offset(struct kbus_consumer *c, const char *topic, int32_t partition)
@@ -173,11 +202,49 @@ int64_t kbus_consumer_lag(struct kbus_consumer *c)
 	return lag;
 }
 
-int64_t kbus_consumer_lag_publish(struct kbus_consumer *c, struct metric *gauge)
+void kbus_lag_tick(struct kbus_consumer *c)
 {
-	int64_t lag = kbus_consumer_lag(c);
+	int64_t now = time_mono_ms(), lag;
 
-	if (lag >= 0)
-		metric_set(gauge, (double)lag);
-	return lag;
+	if (!c->lag || now < c->lag_next_ms)
+		return;
+	c->lag_next_ms = now + KBUS_LAG_EVERY_MS;
+	lag = kbus_consumer_lag(c);
+	if (lag >= 0) /* unknown right after a rebalance: the last known value stays */
+		metric_set(c->lag, (double)lag);
+}
+
+bool kbus_consumer_caught_up(struct kbus_consumer *c, const char *topic, int32_t partition,
+                             int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *parts =
+	    kbus_one(topic, partition, RD_KAFKA_OFFSET_INVALID);
+	int64_t lo = -1, hi = -1, pos = -1, end = -1;
+
+	if (rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR && !parts->elems[0].err)
+		pos = parts->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(parts);
+	/* Nothing read yet (no position): the broker's answer decides, not librdkafka's cached
+	 * watermarks alone (they come with fetches, so they may predate this assignment). Caught up
+	 * when the offset it was assigned at (what the group had committed) is the end; never
+	 * committed: when the partition holds nothing (never written, or the cache, agreeing with
+	 * the broker's end, says all of it expired). No answer: not yet. */
+	if (pos < 0) {
+		int64_t start = kbus_consumer_start_offset(c, topic, partition);
+
+		end = kbus_consumer_end_offset(c, topic, partition, timeout_ms);
+		if (end < 0)
+			return false;
+		if (start >= 0)
+			return start >= end;
+		if (end == 0)
+			return true;
+	}
+	/* Reading: the watermarks come with this partition's own fetches. Not yet reading: they
+	 * count only when they agree with the broker's end. */
+	if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &lo, &hi) !=
+	        RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    hi < 0)
+		return false;
+	return pos >= 0 ? pos >= hi : hi == end && lo == hi;
 }

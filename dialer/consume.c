@@ -24,7 +24,6 @@
 #define CONSUME_IDLE_MS         100 /* longest sleep in kafka poll when there is nothing to do */
 #define CONSUME_BUSY_MS         20  /* longest sleep in curl while dials are in flight */
 #define CONSUME_DLQ_TIMEOUT     10000
-#define CONSUME_LAG_EVERY_MS    1000
 #define CONSUME_SEEK_TIMEOUT_MS 5000
 #define CONSUME_PING_EVERY_MS   1000 /* idle: how often /readyz checks the database */
 
@@ -37,10 +36,8 @@ struct consume {
 	struct kbus_consumer *consumer;
 	struct kbus_producer *producer; /* dead letters */
 	struct dial_engine *engine;
-	struct offtrack *offsets; /* messages taken, not yet finished */
-	int32_t *assigned;        /* partitions of topic we own */
-	size_t nassigned, assigned_cap;
-	bool paused;
+	struct offtrack *offsets;    /* messages taken, not yet finished */
+	bool paused;                 /* fetching paused (kbus_consumer_pause_all) */
 	struct job_queue backlog;    /* consumed, not yet claimed */
 	struct job_queue outcomes;   /* dialled, outcome not yet stored */
 	bool stalled;                /* database (or DLQ broker) unavailable: stop taking work */
@@ -49,10 +46,10 @@ struct consume {
 	bool failed;                 /* stopped on an error (exit status 1) */
 	int64_t retry_at_ms;
 	struct backoff stall_backoff;
-	int64_t last_commit_ms, last_lag_ms;
+	int64_t last_commit_ms;
 	int64_t next_ping_ms; /* idle: next database check */
 	atomic_bool ready;
-	struct metric *m_lag, *m_backlog, *m_db_up, *m_dialled, *m_duplicate, *m_dlq, *m_db_errors;
+	struct metric *m_backlog, *m_db_up, *m_dialled, *m_duplicate, *m_dlq, *m_db_errors;
 };
 
 /* Engine callback: the dial ended; its outcome waits in c->outcomes to be stored. */
@@ -69,9 +66,7 @@ static void consume_set_paused(struct consume *c, bool pause)
 {
 	if (c->paused == pause)
 		return;
-	for (size_t i = 0; i < c->nassigned; i++)
-		(void)(pause ? kbus_consumer_pause(c->consumer, c->topic, c->assigned[i])
-		             : kbus_consumer_resume(c->consumer, c->topic, c->assigned[i]));
+	(void)kbus_consumer_pause_all(c->consumer, pause);
 	c->paused = pause;
 	log_debug(pause ? "dialer: fetching paused" : "dialer: fetching resumed",
 	          LOGI("backlog", c->backlog.count));
@@ -122,20 +117,8 @@ static void consume_rebalance(void *opaque, bool assigned,
 
 		if (strcmp(parts->elems[i].topic, c->topic) != 0)
 			continue;
-		if (assigned) {
-			if (c->nassigned == c->assigned_cap) {
-				size_t cap = c->assigned_cap ? c->assigned_cap * 2 : 16;
-				int32_t *a = realloc(c->assigned, cap * sizeof *a);
-
-				if (!a)
-					continue;
-				c->assigned = a;
-				c->assigned_cap = cap;
-			}
-			c->assigned[c->nassigned++] = p;
+		if (assigned) { /* kbus pauses it while consumption is paused */
 			offtrack_drop(c->offsets, c->topic, p);
-			if (c->paused)
-				(void)kbus_consumer_pause(c->consumer, c->topic, p);
 			continue;
 		}
 		/* revoked: best-effort commit of what is done, then forget the partition */
@@ -147,9 +130,6 @@ static void consume_rebalance(void *opaque, bool assigned,
 			    LOGI("partition", p));
 		offtrack_drop(c->offsets, c->topic, p);
 		consume_drop_backlog(c, p, false);
-		for (size_t k = 0; k < c->nassigned; k++)
-			if (c->assigned[k] == p)
-				c->assigned[k--] = c->assigned[--c->nassigned];
 	}
 }
 
@@ -214,9 +194,6 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 	                                errstr, errstr_size);
 	if (!c->consumer)
 		goto fail;
-	c->m_lag =
-	    metrics_gauge(m, "dialer_consumer_lag",
-	                  "Messages of calls.requested not yet consumed by this dialer", NULL);
 	c->m_backlog =
 	    metrics_gauge(m, "dialer_backlog", "Consumed messages waiting for a dial slot", NULL);
 	c->m_db_up = metrics_gauge(m, "dialer_db_up", "1 when the database is reachable", NULL);
@@ -252,7 +229,6 @@ void consume_destroy(struct consume *c)
 		job_free(j);
 	db_close(c->db);
 	offtrack_destroy(c->offsets);
-	free(c->assigned);
 	free(c);
 }
 
@@ -461,17 +437,6 @@ static int consume_intake(struct consume *c, int timeout_ms)
 	return n;
 }
 
-static void consume_lag(struct consume *c)
-{
-	int64_t now = time_mono_ms();
-
-	metric_set(c->m_backlog, (double)c->backlog.count);
-	if (now - c->last_lag_ms < CONSUME_LAG_EVERY_MS)
-		return;
-	c->last_lag_ms = now;
-	(void)kbus_consumer_lag_publish(c->consumer, c->m_lag);
-}
-
 /* After shutdown: no new work; in-flight dials get until the deadline, then are ended;
  * outcomes are stored (the database gets 3 more seconds if it is down) and committed. */
 static int consume_drain(struct consume *c)
@@ -538,7 +503,7 @@ int consume_run(struct consume *c)
 		progress += dial_engine_run(c->engine, progress || !idle ? 0 : CONSUME_BUSY_MS);
 		progress += consume_record(c);
 		consume_commit(c, false);
-		consume_lag(c);
+		metric_set(c->m_backlog, (double)c->backlog.count);
 	}
 	return consume_drain(c) == 0 && !c->failed ? 0 : -1;
 }

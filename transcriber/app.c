@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TR_APP_END_QUERY_MS    1000 /* longest wait for the broker to report a partition's end */
 #define TR_APP_TOPICS_CHECK_MS 3000 /* longest wait at start for the cluster's list of topics */
 #define TR_APP_SEEK_MS         5000 /* longest wait for a seek back to a message */
 
@@ -153,41 +152,4 @@ size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, str
 		wait = (int)(deadline - time_mono_ms());
 	}
 	return n;
-}
-
-bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t partition)
-{
-	rd_kafka_t *rk = kbus_consumer_handle(kc);
-	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-	int64_t lo = -1, hi = -1, pos = -1, end = -1;
-	bool caught = false;
-
-	rd_kafka_topic_partition_list_add(parts, topic, partition);
-	if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR && !parts->elems[0].err)
-		pos = parts->elems[0].offset;
-	rd_kafka_topic_partition_list_destroy(parts);
-	/* Nothing read yet (no position): the broker's answer decides, not librdkafka's cached
-	 * watermarks alone (they come with fetches, so they may predate this assignment). Caught up
-	 * when the offset it was assigned at (what the group had committed) is the end; never
-	 * committed: when the partition holds nothing (never written, or the cache, agreeing with
-	 * the broker's end, says all of it expired). No answer: not yet; the gate asks again next
-	 * round and its window bounds the wait. */
-	if (pos < 0) {
-		int64_t start = kbus_consumer_start_offset(kc, topic, partition);
-
-		end = kbus_consumer_end_offset(kc, topic, partition, TR_APP_END_QUERY_MS);
-		if (end < 0)
-			return false;
-		if (start >= 0)
-			return start >= end;
-		if (end == 0)
-			return true;
-	}
-	/* Reading: the watermarks come with this partition's own fetches. Not yet reading: they
-	 * count only when they agree with the broker's end. */
-	if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ==
-	        RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    hi >= 0)
-		caught = pos >= 0 ? pos >= hi : hi == end && lo == hi;
-	return caught;
 }

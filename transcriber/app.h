@@ -69,8 +69,4 @@ size_t tr_app_poll_batch(const struct tr_app *app, struct kbus_consumer *kc, str
                          bool (*keep)(void *opaque, const rd_kafka_message_t *rkm), void *opaque,
                          enum tr_poll_end *end);
 
-/* True when the consumer has read topic/partition to its end: its position at the end from its
- * fetches, or, before its first fetch, its assigned offset at the end the broker reports. */
-bool tr_app_caught_up(struct kbus_consumer *kc, const char *topic, int32_t partition);
-
 #endif

@@ -15,27 +15,20 @@
 #include <string.h>
 
 /* Longest single poll, so timers (retries, lag, shutdown) are looked at often enough. */
-#define TR_POLL_MAX_MS  100
-#define TR_LAG_EVERY_MS 1000
+#define TR_POLL_MAX_MS 100
+/* Longest wait for the broker to report a partition's end (the post-call gate). */
+#define TR_END_QUERY_MS 1000
 /* How often an idle consumer checks that the database answers (for /readyz). */
 #define TR_PING_EVERY_MS 2000
 /* Messages read ahead per call of the idle work (a few hundred microseconds). */
 #define TR_AHEAD_SLICE 32
-
-struct tr_part_ref {
-	char *topic;
-	int32_t partition;
-};
 
 struct tr_consumer {
 	struct tr_app *app;
 	const struct tr_loop_hooks *hooks;
 	struct kbus_consumer *kc;
 	struct tr_engine *engine;
-	struct tr_part_ref *parts; /* assigned partitions */
-	size_t nparts;
-	bool paused;  /* pause applied to the assigned partitions */
-	bool reapply; /* the assignment changed: apply the pause state again */
+	bool paused;  /* fetching paused (kbus_consumer_pause_all) */
 	bool blocked; /* the last round failed: database (or broker) away */
 	int64_t blocked_since, retry_at;
 	int64_t hold_until;          /* a message could not be taken: paused until then */
@@ -63,36 +56,8 @@ static void tr_consumer_apply_rebalance(void *opaque, bool assigned,
 {
 	struct tr_consumer *c = opaque;
 
-	for (int i = 0; i < parts->cnt; i++) {
-		const char *topic = parts->elems[i].topic;
-		int32_t partition = parts->elems[i].partition;
-		size_t keep = 0;
-
-		tr_engine_assign(c->engine, topic, partition, assigned);
-		for (size_t j = 0; j < c->nparts; j++) {
-			if (c->parts[j].partition == partition &&
-			    strcmp(c->parts[j].topic, topic) == 0)
-				free(c->parts[j].topic);
-			else
-				c->parts[keep++] = c->parts[j];
-		}
-		c->nparts = keep;
-		if (assigned) {
-			struct tr_part_ref *p = realloc(c->parts, (c->nparts + 1) * sizeof *p);
-			char *copy = strdup(topic);
-
-			if (!p || !copy) {
-				free(copy);
-				if (p)
-					c->parts = p;
-				log_error("out of memory recording an assignment");
-				continue;
-			}
-			c->parts = p;
-			c->parts[c->nparts++] = (struct tr_part_ref){copy, partition};
-		}
-	}
-	c->reapply = true;
+	for (int i = 0; !assigned && i < parts->cnt; i++)
+		tr_engine_revoke(c->engine, parts->elems[i].topic, parts->elems[i].partition);
 	if (c->hooks->rebalanced)
 		c->hooks->rebalanced(c->hooks->opaque, assigned, parts);
 }
@@ -165,7 +130,14 @@ static bool tr_consumer_caught_up(void *opaque, const char *topic, int32_t parti
 {
 	struct tr_consumer *c = opaque;
 
-	return tr_app_caught_up(c->kc, topic, partition);
+	return kbus_consumer_caught_up(c->kc, topic, partition, TR_END_QUERY_MS);
+}
+
+static bool tr_consumer_assigned(void *opaque, const char *topic, int32_t partition)
+{
+	struct tr_consumer *c = opaque;
+
+	return c->kc && kbus_consumer_assigned(c->kc, topic, partition);
 }
 
 static int tr_consumer_commit(void *opaque, const char *topic, int32_t partition, int64_t next)
@@ -186,23 +158,16 @@ static void tr_consumer_pause(struct tr_consumer *c)
 	bool want = c->blocked || full || held;
 
 	metric_set(c->app->tm.parked, (double)waiting);
-	if (want == c->paused && !c->reapply)
+	if (want == c->paused)
 		return;
-	if (want != c->paused)
-		log_warn(want ? "consumption paused" : "consumption resumed",
-		         LOGS("cause", c->blocked ? "database"
-		                       : held     ? "memory"
-		                       : full     ? "parked"
-		                                  : "none"),
-		         LOGI("parked", waiting));
-	for (size_t i = 0; i < c->nparts; i++) {
-		if (want)
-			(void)kbus_consumer_pause(c->kc, c->parts[i].topic, c->parts[i].partition);
-		else
-			(void)kbus_consumer_resume(c->kc, c->parts[i].topic, c->parts[i].partition);
-	}
+	log_warn(want ? "consumption paused" : "consumption resumed",
+	         LOGS("cause", c->blocked ? "database"
+	                       : held     ? "memory"
+	                       : full     ? "parked"
+	                                  : "none"),
+	         LOGI("parked", waiting));
+	(void)kbus_consumer_pause_all(c->kc, want);
 	c->paused = want;
-	c->reapply = false;
 	metric_set(c->app->tm.paused, want ? 1 : 0);
 }
 
@@ -338,7 +303,6 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 	struct tr_engine_config ec = tr_app_engine_config(app);
 	const char *topics[2] = {app->line_topic, app->post_topic};
 	char errstr[512];
-	int64_t next_lag = 0;
 	int rc = -1;
 
 	if (hooks->replay) {
@@ -349,7 +313,8 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 	}
 	backoff_init(&c.backoff, 200, (long)conf->db_retry_max_ms);
 	backoff_init(&c.hold_backoff, 100, (long)conf->db_retry_max_ms);
-	c.engine = tr_engine_new(&ec, app->db, app->producer, &app->tm, tr_consumer_caught_up, &c);
+	c.engine = tr_engine_new(&ec, app->db, app->producer, &app->tm, tr_consumer_assigned,
+	                         tr_consumer_caught_up, &c);
 	if (!c.engine) {
 		log_error("out of memory creating the engine");
 		goto out;
@@ -391,11 +356,6 @@ int tr_loop_run(struct tr_app *app, const struct tr_loop_hooks *hooks, struct tr
 			break;
 		if (hooks->after_poll)
 			hooks->after_poll(hooks->opaque, c.kc);
-		if (time_mono_ms() >= next_lag) {
-			/* never -1 around a rebalance: the last known lag stays */
-			(void)kbus_consumer_lag_publish(c.kc, app->tm.lag);
-			next_lag = time_mono_ms() + TR_LAG_EVERY_MS;
-		}
 		if (c.blocked ? time_mono_ms() < c.retry_at
 		              : got == 0 && tr_engine_next_wake(c.engine) > time_mono_ms()) {
 			tr_consumer_commit_due(&c);
@@ -427,9 +387,6 @@ out:
 	kbus_consumer_close(c.kc);
 	tr_ahead_destroy(c.ahead); /* after close: its revoke may still land here */
 	tr_engine_destroy(c.engine);
-	for (size_t i = 0; i < c.nparts; i++)
-		free(c.parts[i].topic);
-	free(c.parts);
 	return rc;
 }
 

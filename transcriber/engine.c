@@ -1,4 +1,4 @@
-/* engine: the engine's state: taking messages, partition assignments, waits and commit bookkeeping
+/* engine: the engine's state: taking messages, revoked partitions, waits and commit bookkeeping
  * (docs/transcriber.md); what one round does is in round.c. */
 #include "engine.h"
 #include "engine_int.h"
@@ -16,7 +16,7 @@
 
 struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *db,
                                 struct kbus_producer *producer, struct tr_metrics *tm,
-                                tr_caught_up_fn *caught_up, void *opaque)
+                                tr_part_fn *assigned, tr_part_fn *caught_up, void *opaque)
 {
 	struct tr_engine *e = calloc(1, sizeof *e);
 
@@ -26,6 +26,7 @@ struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *
 	e->db = db;
 	e->producer = producer;
 	e->tm = tm;
+	e->assigned = assigned;
 	e->caught_up = caught_up;
 	e->opaque = opaque;
 	e->rng = (uint64_t)time_now_ms() ^ 0x5deece66dULL;
@@ -55,9 +56,6 @@ void tr_engine_destroy(struct tr_engine *e)
 	for (size_t i = 0; i < e->ndead; i++)
 		tr_msg_free(e->dead[i].m);
 	free(e->dead);
-	for (size_t i = 0; i < e->nassigned; i++)
-		free(e->assigned[i].topic);
-	free(e->assigned);
 	tr_park_destroy(e->park);
 	tr_offsets_destroy(e->offsets);
 	free(e);
@@ -129,11 +127,7 @@ void tr_engine_set_idle(struct tr_engine *e, db_idle_fn *idle, void *opaque)
 
 bool tr_is_assigned(const struct tr_engine *e, const char *topic, int32_t partition)
 {
-	for (size_t i = 0; i < e->nassigned; i++)
-		if (e->assigned[i].partition == partition &&
-		    strcmp(e->assigned[i].topic, topic) == 0)
-			return true;
-	return false;
+	return e->assigned && e->assigned(e->opaque, topic, partition);
 }
 
 /* Removes the messages of one partition from v (freeing them). */
@@ -150,41 +144,13 @@ static void tr_vec_drop(struct tr_vec *v, const char *topic, int32_t partition)
 	v->n = keep;
 }
 
-void tr_engine_assign(struct tr_engine *e, const char *topic, int32_t partition, bool assigned)
+void tr_engine_revoke(struct tr_engine *e, const char *topic, int32_t partition)
 {
 	size_t keep = 0;
 
-	if (assigned) {
-		void *p;
-		char *copy;
-
-		if (tr_is_assigned(e, topic, partition))
-			return;
-		p = realloc(e->assigned, (e->nassigned + 1) * sizeof *e->assigned);
-		copy = strdup(topic);
-		if (!p || !copy) {
-			free(copy);
-			if (p)
-				e->assigned = p;
-			return; /* the gate then treats the partition as not ours: no wait */
-		}
-		e->assigned = p;
-		e->assigned[e->nassigned].topic = copy;
-		e->assigned[e->nassigned++].partition = partition;
-		return;
-	}
-	for (size_t i = 0; i < e->nassigned; i++) {
-		if (e->assigned[i].partition == partition &&
-		    strcmp(e->assigned[i].topic, topic) == 0)
-			free(e->assigned[i].topic);
-		else
-			e->assigned[keep++] = e->assigned[i];
-	}
-	e->nassigned = keep;
 	tr_park_drop_partition(e->park, topic, partition);
 	tr_vec_drop(&e->fresh, topic, partition);
 	tr_vec_drop(&e->gate, topic, partition);
-	keep = 0;
 	for (size_t i = 0; i < e->ndead; i++) {
 		if (e->dead[i].m->partition == partition && strcmp(e->dead[i].m->topic, topic) == 0)
 			tr_msg_free(e->dead[i].m);

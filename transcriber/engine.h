@@ -28,8 +28,9 @@ struct tr_engine_config {
 	bool once_per_run;
 };
 
-/* True when the consumer has read topic/partition up to its end (the post-call gate). */
-typedef bool tr_caught_up_fn(void *opaque, const char *topic, int32_t partition);
+/* What the engine asks its consumer about a partition, for the post-call gate: whether it is
+ * assigned now, and whether it was read up to its end. */
+typedef bool tr_part_fn(void *opaque, const char *topic, int32_t partition);
 
 /* Counts for logs, tests and the replay summary. */
 struct tr_stats {
@@ -39,11 +40,12 @@ struct tr_stats {
 	uint64_t redelivered;
 };
 
-/* Borrows conf's strings, db, producer, tm (all must outlive it). caught_up may be NULL (the gate
- * then only uses timestamps and its time limit). NULL when out of memory. */
+/* Borrows conf's strings, db, producer, tm (all must outlive it). assigned and caught_up may be
+ * NULL: no partition is then ours (the gate lets post-calls through), or the gate only uses
+ * timestamps and its time limit. NULL when out of memory. */
 struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *db,
                                 struct kbus_producer *producer, struct tr_metrics *tm,
-                                tr_caught_up_fn *caught_up, void *opaque);
+                                tr_part_fn *assigned, tr_part_fn *caught_up, void *opaque);
 /* Frees everything, unprocessed messages included (their offsets were never committed). */
 void tr_engine_destroy(struct tr_engine *e);
 
@@ -61,9 +63,9 @@ void tr_engine_decode(const struct tr_engine *e, struct tr_msg *m);
  * statements (see db_idle_fn). It must not touch the engine. NULL: none. */
 void tr_engine_set_idle(struct tr_engine *e, db_idle_fn *idle, void *opaque);
 
-/* Partition assignment changes. A revoked partition's messages and offsets are forgotten: they
- * will be read again from the committed offset by whoever owns it now. */
-void tr_engine_assign(struct tr_engine *e, const char *topic, int32_t partition, bool assigned);
+/* A revoked partition: its messages and offsets are forgotten; they will be read again from the
+ * committed offset by whoever owns it now. */
+void tr_engine_revoke(struct tr_engine *e, const char *topic, int32_t partition);
 
 /* Runs one round at now_ms (monotonic): the pending dead-letters, then the due parked calls,
  * the post-calls whose gate opened and the new messages, in one transaction. Returns 0, or -1

@@ -24,14 +24,15 @@ struct tr_dead {
 	char error[256];
 };
 
-/* The engine owns offsets, park, the messages in fresh, gate and dead, and the assigned topic
- * copies; conf's strings, db, producer and tm are borrowed (see tr_engine_new). */
+/* The engine owns offsets, park and the messages in fresh, gate and dead; conf's strings, db,
+ * producer and tm are borrowed (see tr_engine_new). */
 struct tr_engine {
 	struct tr_engine_config conf;
 	struct db *db;
 	struct kbus_producer *producer;
 	struct tr_metrics *tm;
-	tr_caught_up_fn *caught_up;
+	tr_part_fn *assigned; /* asks the consumer (kbus owns the assignment) */
+	tr_part_fn *caught_up;
 	void *opaque;
 
 	struct tr_offsets *offsets;
@@ -42,11 +43,6 @@ struct tr_engine {
 	int64_t last_run_ms;  /* when tr_engine_run last ran */
 	struct tr_dead *dead; /* dead-letters not acknowledged yet */
 	size_t ndead, capdead;
-	struct {
-		char *topic;
-		int32_t partition;
-	} * assigned;
-	size_t nassigned;
 	uint64_t rng;
 	bool assume_new;  /* the next round writes assuming its events are new (tr_batch_ctx) */
 	db_idle_fn *idle; /* tr_engine_set_idle */

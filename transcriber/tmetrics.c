@@ -42,8 +42,6 @@ void tr_metrics_init(struct tr_metrics *tm, struct metrics *reg)
 	    "From the ingress's received_at of a per-turn line to the commit that stored it (wall "
 	    "clocks of two processes: skew between hosts adds to it)",
 	    tr_delay_buckets, sizeof tr_delay_buckets / sizeof tr_delay_buckets[0], NULL);
-	tm->lag = metrics_gauge(reg, "transcriber_consumer_lag",
-	                        "Messages behind the end of the assigned partitions", NULL);
 	tm->parked = metrics_gauge(reg, "transcriber_parked",
 	                           "Messages waiting in memory for their call to be ready", NULL);
 	tm->paused =

@@ -11,7 +11,7 @@ struct tr_metrics {
 	struct metrics *reg;
 	struct metric *inserted, *reconciled, *duplicates, *gaps;
 	struct metric *batch_size, *tx_seconds, *line_delay;
-	struct metric *lag, *parked, *paused;
+	struct metric *parked, *paused;
 };
 
 /* Registers the fixed series in reg (may be NULL: then every series is NULL). */

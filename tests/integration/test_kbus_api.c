@@ -1,6 +1,7 @@
 /* test_kbus_api: the kbus calls services build on, against the test's broker (a private
  * devbroker, or real Kafka in the kafka tier): topic names, headers, the rebalance callback,
- * commit, seek, pause/resume, lag, the producer metrics and a backlog through a small pre-fetch
+ * commit, seek, pause/resume (one partition, or all and those assigned later), assignment, lag
+ * and its gauge, the producer metrics and a backlog through a small pre-fetch
  * queue. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,13 +110,26 @@ static void test_kbus_api_consumer_calls(void **state)
 	}
 	assert_int_equal(r.assigned, 1);
 	assert_int_equal(kbus_consumer_lag(c), 7); /* high watermark 10 - position 3 */
-	/* the gauge both workers publish: the known lag, never -1 (a rebalance leaves the last) */
+	assert_true(kbus_consumer_assigned(c, topic, 0));
+	assert_false(kbus_consumer_assigned(c, topic, 1));
+	assert_false(kbus_consumer_caught_up(c, topic, 0, 5000)); /* 3 of 10 read */
+	/* the gauge both workers get: kbus' polls set it to the known lag, at most once a second
+	 * (paused meanwhile, so the position stays) */
 	{
-		struct metric *g = metrics_gauge(m, "api_consumer_lag", "lag", NULL);
+		struct metric *g = metrics_gauge(m, "kbus_consumer_lag", "", NULL);
 
 		metric_set(g, 42);
-		assert_int_equal(kbus_consumer_lag_publish(c, g), 7);
+		assert_int_equal(kbus_consumer_pause(c, topic, 0), 0);
+		for (int i = 0; i < 30 && metric_value(g) == 42.0; i++) {
+			rkm = kbus_consumer_poll(c, 100);
+			if (rkm) {
+				long long off = rkm->offset;
+				rd_kafka_message_destroy(rkm);
+				fail_msg("got offset %lld from a paused partition", off);
+			}
+		}
 		assert_true(metric_value(g) == 7.0);
+		assert_int_equal(kbus_consumer_resume(c, topic, 0), 0);
 	}
 
 	/* commit is what the group stores */
@@ -150,6 +164,31 @@ static void test_kbus_api_consumer_calls(void **state)
 
 	kbus_consumer_close(c);
 	assert_int_equal(r.revoked, 1);
+
+	/* paused as a whole before its assignment: the partition it gets starts paused */
+	ts_broker_group(&b, "apigroup2", group, sizeof group);
+	c = kbus_consumer_new(&kc, group, topics, 1, on_rebalance, &r, errstr, sizeof errstr);
+	assert_non_null(c);
+	assert_int_equal(kbus_consumer_pause_all(c, true), 0);
+	/* until assigned (at most 20 s), then 1.5 s more */
+	for (int i = 0, after = 0; i < 200 && after < 15; i++) {
+		rkm = kbus_consumer_poll(c, 100);
+		if (rkm) {
+			long long off = rkm->offset;
+			rd_kafka_message_destroy(rkm);
+			fail_msg("got offset %lld from a partition assigned while paused", off);
+		}
+		if (r.assigned == 2)
+			after++;
+	}
+	assert_int_equal(r.assigned, 2);
+	assert_true(kbus_consumer_assigned(c, topic, 0));
+	assert_int_equal(kbus_consumer_pause_all(c, false), 0);
+	rkm = next_message(c, 10000);
+	assert_non_null(rkm);
+	assert_int_equal(rkm->offset, 0);
+	rd_kafka_message_destroy(rkm);
+	kbus_consumer_close(c);
 	kbus_producer_destroy(p, 1000);
 	ts_broker_stop(&b);
 	metrics_destroy(m);

@@ -392,9 +392,9 @@ static void test_transcriber_flow_other_post_call_types(void **state)
 	                               "\"ignored\"}") == 1);
 	assert_int_equal(dlq_for(&f->t, "webhooks.post_call", "EL_busy", NULL, NULL), 0);
 	/* everything was committed: nothing left behind */
-	for (int i = 0; i < 50 && trit_metric(&f->p, "transcriber_consumer_lag") != 0; i++)
+	for (int i = 0; i < 50 && trit_metric(&f->p, "kbus_consumer_lag") != 0; i++)
 		ts_sleep_ms(100);
-	assert_true(trit_metric(&f->p, "transcriber_consumer_lag") == 0);
+	assert_true(trit_metric(&f->p, "kbus_consumer_lag") == 0);
 	assert_true(trit_metric(&f->p, "transcriber_parked") == 0);
 }
 

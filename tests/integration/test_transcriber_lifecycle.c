@@ -363,7 +363,7 @@ static void test_transcriber_lifecycle_concurrent_sequences(void **state)
 		if (trit_metric(&other_group,
 		                "transcriber_consumed_total{topic=\"webhooks.transcription\"}") >=
 		        NCALLS * NLINES &&
-		    trit_metric(&other_group, "transcriber_consumer_lag") == 0)
+		    trit_metric(&other_group, "kbus_consumer_lag") == 0)
 			break;
 		ts_sleep_ms(100);
 	}

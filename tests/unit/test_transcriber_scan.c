@@ -102,14 +102,12 @@ static void take(struct tr_engine *e, int64_t offset)
  * delivered. */
 static const struct tr_stats *rebalance_mid_run(struct tr_engine *e)
 {
-	tr_engine_assign(e, "lines", 0, true);
 	for (int64_t i = 0; i < 5; i++)
 		take(e, i);
 	for (int64_t i = 0; i < 5; i++)
 		if (i != 2)
 			tr_offsets_done(e->offsets, "lines", 0, i);
-	tr_engine_assign(e, "lines", 0, false);
-	tr_engine_assign(e, "lines", 0, true);
+	tr_engine_revoke(e, "lines", 0);
 	for (int64_t i = 0; i < 7; i++)
 		take(e, i);
 	return tr_engine_stats(e);
@@ -124,7 +122,7 @@ static void test_transcriber_engine_once_per_run(void **state)
 
 	(void)state;
 	/* the service: a new assignment starts afresh (a recreated topic restarts at offset 0) */
-	e = tr_engine_new(&conf, NULL, NULL, &tm, NULL, NULL);
+	e = tr_engine_new(&conf, NULL, NULL, &tm, NULL, NULL, NULL);
 	assert_non_null(e);
 	st = rebalance_mid_run(e);
 	assert_int_equal(st->read, 12);
@@ -134,7 +132,7 @@ static void test_transcriber_engine_once_per_run(void **state)
 	/* a replay: 2 was dropped unhandled and is taken again but counted once, the other four
 	 * were handled, 5 and 6 are new */
 	conf.once_per_run = true;
-	e = tr_engine_new(&conf, NULL, NULL, &tm, NULL, NULL);
+	e = tr_engine_new(&conf, NULL, NULL, &tm, NULL, NULL, NULL);
 	assert_non_null(e);
 	st = rebalance_mid_run(e);
 	assert_int_equal(st->read, 7);

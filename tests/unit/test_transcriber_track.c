@@ -63,7 +63,7 @@ static void test_transcriber_track_engine_refused(void **state)
 
 	(void)state;
 	tr_metrics_init(&tm, NULL);
-	e = tr_engine_new(&conf, NULL, NULL, &tm, NULL, NULL);
+	e = tr_engine_new(&conf, NULL, NULL, &tm, NULL, NULL, NULL);
 	assert_non_null(e);
 	for (int64_t off = 0; off < 64; off++)
 		assert_int_equal(tr_engine_add(e, line(0, off)), 0);
