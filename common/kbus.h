@@ -125,10 +125,11 @@ __attribute__((warn_unused_result)) int kbus_consumer_commit(struct kbus_consume
 int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition);
 int kbus_consumer_resume(struct kbus_consumer *c, const char *topic, int32_t partition);
 
-/* Pauses (pause true) or resumes fetching of every assigned partition, and of every partition
- * assigned later until called again: the workers' one switch for "take no more work". A call
- * that does not change the state does nothing. Returns 0, or -1 when a partition refused
- * (logged; it is tried again with the next change). From the polling thread only. */
+/* Pauses (pause true) or resumes fetching of every assigned partition not so yet (one paused
+ * alone with kbus_consumer_pause is resumed too), and of every partition assigned later until
+ * called again: the workers' one switch for "take no more work". Cheap when nothing changes:
+ * call it every loop turn. Returns 0, or -1 when a partition refused (logged; tried again by
+ * the next call). From the polling thread only. */
 int kbus_consumer_pause_all(struct kbus_consumer *c, bool pause);
 
 /* True when topic/partition is assigned to this consumer now. From the polling thread only. */

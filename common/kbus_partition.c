@@ -95,11 +95,10 @@ int kbus_consumer_pause_all(struct kbus_consumer *c, bool pause)
 {
 	int ret = 0;
 
-	if (c->paused_all == pause)
-		return 0;
 	c->paused_all = pause;
 	for (size_t i = 0; i < c->nparts; i++)
-		if (kbus_pause_resume(c, c->parts[i].topic, c->parts[i].partition, pause) < 0)
+		if (c->parts[i].paused != pause &&
+		    kbus_pause_resume(c, c->parts[i].topic, c->parts[i].partition, pause) < 0)
 			ret = -1;
 	return ret;
 }

@@ -158,6 +158,9 @@ static void tr_consumer_pause(struct tr_consumer *c)
 	bool want = c->blocked || full || held;
 
 	metric_set(c->app->tm.parked, (double)waiting);
+	/* every turn: a partition paused alone to read a message again (tr_app_refetch) resumes
+	 * here too, even when its hold ended before this turn looked */
+	(void)kbus_consumer_pause_all(c->kc, want);
 	if (want == c->paused)
 		return;
 	log_warn(want ? "consumption paused" : "consumption resumed",
@@ -166,7 +169,6 @@ static void tr_consumer_pause(struct tr_consumer *c)
 	                       : full     ? "parked"
 	                                  : "none"),
 	         LOGI("parked", waiting));
-	(void)kbus_consumer_pause_all(c->kc, want);
 	c->paused = want;
 	metric_set(c->app->tm.paused, want ? 1 : 0);
 }
