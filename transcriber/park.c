@@ -1,7 +1,7 @@
 /* park: a map from call key to a FIFO of that call's waiting messages, with a due time each. */
 #include "park.h"
 
-#include "map.h"
+#include "strmap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@ struct tr_queue {
 };
 
 struct tr_park {
-	struct tr_map *keys; /* key -> struct tr_queue */
+	struct strmap *keys; /* key -> struct tr_queue */
 	size_t count;
 };
 
@@ -22,7 +22,7 @@ struct tr_park *tr_park_new(void)
 
 	if (!p)
 		return NULL;
-	p->keys = tr_map_new();
+	p->keys = strmap_new();
 	if (!p->keys) {
 		free(p);
 		return NULL;
@@ -52,19 +52,19 @@ void tr_park_destroy(struct tr_park *p)
 {
 	if (!p)
 		return;
-	tr_map_each(p->keys, tr_park_free_one, NULL);
-	tr_map_destroy(p->keys);
+	strmap_each(p->keys, tr_park_free_one, NULL);
+	strmap_destroy(p->keys);
 	free(p);
 }
 
 bool tr_park_holds(const struct tr_park *p, const char *key)
 {
-	return tr_map_get(p->keys, key) != NULL;
+	return strmap_get(p->keys, key) != NULL;
 }
 
 int tr_park_push(struct tr_park *p, const char *key, struct tr_msg *m, int64_t due_ms)
 {
-	struct tr_queue *q = tr_map_get(p->keys, key);
+	struct tr_queue *q = strmap_get(p->keys, key);
 	bool created = false;
 
 	if (!q) {
@@ -72,7 +72,7 @@ int tr_park_push(struct tr_park *p, const char *key, struct tr_msg *m, int64_t d
 		if (!q)
 			return -1;
 		q->due_ms = due_ms;
-		if (tr_map_put(p->keys, key, q) < 0) {
+		if (strmap_put(p->keys, key, q) < 0) {
 			free(q);
 			return -1;
 		}
@@ -80,7 +80,7 @@ int tr_park_push(struct tr_park *p, const char *key, struct tr_msg *m, int64_t d
 	}
 	if (tr_vec_push(&q->msgs, m) < 0) {
 		if (created)
-			tr_queue_free(tr_map_del(p->keys, key), false);
+			tr_queue_free(strmap_del(p->keys, key), false);
 		return -1;
 	}
 	p->count++;
@@ -89,7 +89,7 @@ int tr_park_push(struct tr_park *p, const char *key, struct tr_msg *m, int64_t d
 
 void tr_park_wake(struct tr_park *p, const char *key, int64_t due_ms)
 {
-	struct tr_queue *q = tr_map_get(p->keys, key);
+	struct tr_queue *q = strmap_get(p->keys, key);
 
 	if (q && due_ms < q->due_ms)
 		q->due_ms = due_ms;
@@ -133,11 +133,11 @@ long tr_park_take_due(struct tr_park *p, int64_t now_ms, struct tr_vec *out)
 	size_t need = 0;
 	long moved = -1;
 
-	tr_map_each(p->keys, tr_park_collect, &w);
+	strmap_each(p->keys, tr_park_collect, &w);
 	if (w.oom)
 		goto out;
 	for (size_t i = 0; i < w.nnames; i++)
-		need += ((struct tr_queue *)tr_map_get(p->keys, w.names[i]))->msgs.n;
+		need += ((struct tr_queue *)strmap_get(p->keys, w.names[i]))->msgs.n;
 	/* Reserve first, so that moving cannot fail half-way. */
 	if (out->n + need > out->cap) {
 		struct tr_msg **v = realloc(out->v, (out->n + need) * sizeof *v);
@@ -148,7 +148,7 @@ long tr_park_take_due(struct tr_park *p, int64_t now_ms, struct tr_vec *out)
 		out->cap = out->n + need;
 	}
 	for (size_t i = 0; i < w.nnames; i++) {
-		struct tr_queue *q = tr_map_del(p->keys, w.names[i]);
+		struct tr_queue *q = strmap_del(p->keys, w.names[i]);
 
 		for (size_t j = 0; j < q->msgs.n; j++)
 			out->v[out->n++] = q->msgs.v[j];
@@ -182,7 +182,7 @@ int64_t tr_park_next_due(const struct tr_park *p)
 {
 	int64_t min = INT64_MAX;
 
-	tr_map_each(p->keys, tr_park_min_due, &min);
+	strmap_each(p->keys, tr_park_min_due, &min);
 	return min;
 }
 
@@ -220,14 +220,14 @@ size_t tr_park_drop_partition(struct tr_park *p, const char *topic, int32_t part
 {
 	struct tr_drop_walk w = {.park = p, .topic = topic, .partition = partition};
 
-	w.cap = tr_map_count(p->keys);
+	w.cap = strmap_count(p->keys);
 	w.empty = calloc(w.cap + 1, sizeof *w.empty);
 	if (!w.empty)
 		w.cap = 0;
-	tr_map_each(p->keys, tr_park_drop_one, &w);
+	strmap_each(p->keys, tr_park_drop_one, &w);
 	for (size_t i = 0; i < w.nempty; i++) {
 		if (w.empty[i])
-			tr_queue_free(tr_map_del(p->keys, w.empty[i]), false);
+			tr_queue_free(strmap_del(p->keys, w.empty[i]), false);
 		free(w.empty[i]);
 	}
 	free(w.empty);
@@ -254,5 +254,5 @@ void tr_park_each(const struct tr_park *p, void (*fn)(void *opaque, struct tr_ms
 {
 	struct tr_each_walk w = {fn, opaque};
 
-	tr_map_each(p->keys, tr_park_each_queue, &w);
+	strmap_each(p->keys, tr_park_each_queue, &w);
 }

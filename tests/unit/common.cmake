@@ -1,6 +1,6 @@
 # tests/unit/common.cmake: cmocka unit tests of the common library (no broker, no database).
 foreach(t log cfg cfg_shared metrics codec codec_decode_errors sig calltoken timeutil backoff httpd
-    shutdown kbus_conf)
+    shutdown kbus_conf strmap)
   callpipe_unit_test(NAME test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
 endforeach()
 # The httpd test talks HTTP to the health server through libcurl.

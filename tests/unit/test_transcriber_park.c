@@ -1,5 +1,5 @@
-/* test_transcriber_park: the in-memory ordering machinery: per-call parked queues and the
- * string map under them (the offsets that bound commits: test_offtrack). */
+/* test_transcriber_park: the in-memory ordering machinery: per-call parked queues (the offsets
+ * that bound commits: test_offtrack; the string map under them: test_strmap). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,7 +11,6 @@
 
 #include <cmocka.h>
 
-#include "map.h"
 #include "park.h"
 
 static struct tr_msg *msg(const char *topic, int32_t partition, int64_t offset)
@@ -97,45 +96,11 @@ static void test_transcriber_park_drop_partition(void **state)
 	tr_park_destroy(p);
 }
 
-static void test_transcriber_map_many_keys(void **state)
-{
-	struct tr_map *map = tr_map_new();
-	static int values[5000];
-	char key[32];
-
-	(void)state;
-	for (int i = 0; i < 5000; i++) {
-		snprintf(key, sizeof key, "EL_%d_k", i);
-		values[i] = i;
-		assert_int_equal(tr_map_put(map, key, &values[i]), 0);
-	}
-	assert_int_equal(tr_map_count(map), 5000);
-	/* delete every other key: probe chains must stay intact for the rest */
-	for (int i = 0; i < 5000; i += 2) {
-		snprintf(key, sizeof key, "EL_%d_k", i);
-		assert_ptr_equal(tr_map_del(map, key), &values[i]);
-	}
-	for (int i = 0; i < 5000; i++) {
-		snprintf(key, sizeof key, "EL_%d_k", i);
-		if (i % 2)
-			assert_ptr_equal(tr_map_get(map, key), &values[i]);
-		else
-			assert_null(tr_map_get(map, key));
-	}
-	assert_int_equal(tr_map_count(map), 2500);
-	assert_null(tr_map_del(map, "absent"));
-	assert_int_equal(tr_map_put(map, "EL_1_k", &values[7]), 0); /* replace */
-	assert_ptr_equal(tr_map_get(map, "EL_1_k"), &values[7]);
-	assert_int_equal(tr_map_count(map), 2500);
-	tr_map_destroy(map);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transcriber_park_keeps_call_order),
 	    cmocka_unit_test(test_transcriber_park_drop_partition),
-	    cmocka_unit_test(test_transcriber_map_many_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

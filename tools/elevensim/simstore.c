@@ -1,6 +1,7 @@
 /* simstore: elevensim's calls, conversations and statistics, behind one mutex. */
 #include "simstore.h"
 
+#include "strmap.h"
 #include "timeutil.h"
 
 #include <pthread.h>
@@ -32,96 +33,12 @@ struct sim_conv {
 	uint64_t generation;
 };
 
-/* A string-keyed open-addressing map of pointers (no deletion; reset clears it). */
-struct sim_map {
-	char **keys;
-	void **vals;
-	size_t cap, count;
-};
-
 struct sim_store {
 	pthread_mutex_t mu;
-	struct sim_map calls, convs;
+	struct strmap *calls; /* call_sid -> struct sim_call */
+	struct strmap *convs; /* conversation_id -> struct sim_conv */
 	uint64_t generation, counter;
 };
-
-static uint64_t sim_map_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static size_t sim_map_slot(const struct sim_map *m, const char *key)
-{
-	size_t i = (size_t)sim_map_hash(key) & (m->cap - 1);
-
-	while (m->keys[i] && strcmp(m->keys[i], key) != 0)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static void *sim_map_get(const struct sim_map *m, const char *key)
-{
-	size_t i;
-
-	if (!m->cap)
-		return NULL;
-	i = sim_map_slot(m, key);
-	return m->keys[i] ? m->vals[i] : NULL;
-}
-
-static int sim_map_put(struct sim_map *m, const char *key, void *val)
-{
-	size_t i;
-
-	if ((m->count + 1) * 2 > m->cap) {
-		struct sim_map n = {0};
-
-		n.cap = m->cap ? m->cap * 2 : 64;
-		n.keys = calloc(n.cap, sizeof *n.keys);
-		n.vals = calloc(n.cap, sizeof *n.vals);
-		if (!n.keys || !n.vals) {
-			free(n.keys);
-			free(n.vals);
-			return -1;
-		}
-		for (size_t j = 0; j < m->cap; j++) {
-			if (!m->keys[j])
-				continue;
-			i = sim_map_slot(&n, m->keys[j]);
-			n.keys[i] = m->keys[j];
-			n.vals[i] = m->vals[j];
-		}
-		n.count = m->count;
-		free(m->keys);
-		free(m->vals);
-		*m = n;
-	}
-	i = sim_map_slot(m, key);
-	if (!m->keys[i]) {
-		if (!(m->keys[i] = strdup(key)))
-			return -1;
-		m->count++;
-	}
-	m->vals[i] = val;
-	return 0;
-}
-
-static void sim_map_clear(struct sim_map *m, void (*free_val)(void *))
-{
-	for (size_t i = 0; i < m->cap; i++) {
-		if (!m->keys[i])
-			continue;
-		free(m->keys[i]);
-		free_val(m->vals[i]);
-	}
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof *m);
-}
 
 static void sim_call_free(void *p)
 {
@@ -145,8 +62,17 @@ struct sim_store *sim_store_new(void)
 {
 	struct sim_store *s = calloc(1, sizeof *s);
 
-	if (s)
-		pthread_mutex_init(&s->mu, NULL);
+	if (!s)
+		return NULL;
+	s->calls = strmap_new();
+	s->convs = strmap_new();
+	if (!s->calls || !s->convs) {
+		strmap_destroy(s->calls);
+		strmap_destroy(s->convs);
+		free(s);
+		return NULL;
+	}
+	pthread_mutex_init(&s->mu, NULL);
 	return s;
 }
 
@@ -154,8 +80,10 @@ void sim_store_free(struct sim_store *s)
 {
 	if (!s)
 		return;
-	sim_map_clear(&s->calls, sim_call_free);
-	sim_map_clear(&s->convs, sim_conv_free);
+	strmap_clear(s->calls, sim_call_free);
+	strmap_clear(s->convs, sim_conv_free);
+	strmap_destroy(s->calls);
+	strmap_destroy(s->convs);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -163,8 +91,8 @@ void sim_store_free(struct sim_store *s)
 void sim_store_reset(struct sim_store *s)
 {
 	pthread_mutex_lock(&s->mu);
-	sim_map_clear(&s->calls, sim_call_free);
-	sim_map_clear(&s->convs, sim_conv_free);
+	strmap_clear(s->calls, sim_call_free);
+	strmap_clear(s->convs, sim_conv_free);
 	s->generation++;
 	pthread_mutex_unlock(&s->mu);
 }
@@ -182,7 +110,7 @@ uint64_t sim_store_generation(struct sim_store *s)
 /* The stats of call_sid, created on first use (under s->mu). NULL when out of memory. */
 static struct sim_call *sim_call_get(struct sim_store *s, const char *call_sid)
 {
-	struct sim_call *c = sim_map_get(&s->calls, call_sid);
+	struct sim_call *c = strmap_get(s->calls, call_sid);
 
 	if (c)
 		return c;
@@ -195,7 +123,7 @@ static struct sim_call *sim_call_get(struct sim_store *s, const char *call_sid)
 	snprintf(c->call_sid, sizeof c->call_sid, "%s", call_sid);
 	c->mode = "";
 	c->post_call_type = "";
-	if (sim_map_put(&s->calls, call_sid, c)) {
+	if (strmap_put(s->calls, call_sid, c)) {
 		sim_call_free(c);
 		return NULL;
 	}
@@ -258,7 +186,7 @@ int sim_store_conv_new(struct sim_store *s, const char *call_sid, const char *ag
 	v->turns = turns;
 	v->generation = s->generation;
 	c = sim_call_get(s, call_sid);
-	if (!v->dynvars || !v->transcript || !c || sim_map_put(&s->convs, v->id, v)) {
+	if (!v->dynvars || !v->transcript || !c || strmap_put(s->convs, v->id, v)) {
 		pthread_mutex_unlock(&s->mu);
 		sim_conv_free(v);
 		return -1;
@@ -357,7 +285,7 @@ enum sim_event sim_store_next(struct sim_store *s, const char *conv_id, uint64_t
 	if (call_token_size > 0)
 		call_token[0] = '\0';
 	pthread_mutex_lock(&s->mu);
-	v = sim_map_get(&s->convs, conv_id);
+	v = strmap_get(s->convs, conv_id);
 	if (!v || v->over || v->generation != generation || generation != s->generation)
 		goto out;
 	snprintf(call_sid, call_sid_size, "%s", v->call_sid);
@@ -407,7 +335,7 @@ void sim_store_webhook_attempt(struct sim_store *s, const char *call_sid)
 	struct sim_call *c;
 
 	pthread_mutex_lock(&s->mu);
-	c = sim_map_get(&s->calls, call_sid);
+	c = strmap_get(s->calls, call_sid);
 	if (c)
 		c->webhook_attempts++;
 	pthread_mutex_unlock(&s->mu);
@@ -420,7 +348,7 @@ void sim_store_webhook_result(struct sim_store *s, const char *call_sid, enum si
 	struct sim_call *c;
 
 	pthread_mutex_lock(&s->mu);
-	c = sim_map_get(&s->calls, call_sid);
+	c = strmap_get(s->calls, call_sid);
 	if (c && sent)
 		json_array_append_new(
 		    c->lines, json_pack("{s:O, s:O}", "speaker", json_object_get(sent, "speaker"),
@@ -447,10 +375,10 @@ json_t *sim_store_conv_json(struct sim_store *s, const char *conv_id)
 	json_t *root = NULL;
 
 	pthread_mutex_lock(&s->mu);
-	v = sim_map_get(&s->convs, conv_id);
+	v = strmap_get(s->convs, conv_id);
 	if (!v)
 		goto out;
-	c = sim_map_get(&s->calls, v->call_sid);
+	c = strmap_get(s->calls, v->call_sid);
 	if (c)
 		c->conversation_gets++;
 	root = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "agent_id", v->agent_id,
@@ -492,51 +420,61 @@ static json_t *sim_call_json(const struct sim_call *c)
 	                 c->post_call_type, "conversation_gets", c->conversation_gets);
 }
 
+/* What sim_store_stats adds up over the calls. */
+struct sim_totals {
+	const char *call_sid; /* only this call's details (NULL: every call's) */
+	json_t *calls, *answered;
+	long long requests, sent, failed, attempts, post, gets, ncalls, dup, max_req;
+};
+
+static void sim_store_count(void *opaque, const char *key, void *value)
+{
+	struct sim_totals *t = opaque;
+	const struct sim_call *c = value;
+	size_t j;
+	json_t *st;
+
+	(void)key;
+	t->ncalls++;
+	t->requests += c->outbound_requests;
+	t->dup += c->outbound_requests > 1;
+	t->max_req = c->outbound_requests > t->max_req ? c->outbound_requests : t->max_req;
+	t->attempts += c->webhook_attempts;
+	t->sent += c->webhooks_sent;
+	t->failed += c->webhooks_failed;
+	t->post += c->post_call_sent;
+	t->gets += c->conversation_gets;
+	json_array_foreach(c->answers, j, st)
+	{
+		char name[16];
+		json_t *n;
+
+		snprintf(name, sizeof name, "%lld", (long long)json_integer_value(st));
+		n = json_object_get(t->answered, name);
+		json_object_set_new(t->answered, name,
+		                    json_integer(n ? json_integer_value(n) + 1 : 1));
+	}
+	if (!t->call_sid || strcmp(t->call_sid, c->call_sid) == 0)
+		json_object_set_new(t->calls, c->call_sid, sim_call_json(c));
+}
+
 json_t *sim_store_stats(struct sim_store *s, const char *call_sid)
 {
-	json_t *calls = json_object(), *answered = json_object();
-	long long requests = 0, sent = 0, failed = 0, attempts = 0, post = 0, gets = 0;
-	long long ncalls = 0, dup = 0, max_req = 0;
+	struct sim_totals t = {
+	    .call_sid = call_sid, .calls = json_object(), .answered = json_object()};
 	json_t *root;
 
 	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->calls.cap; i++) {
-		const struct sim_call *c = s->calls.vals[i];
-		size_t j;
-		json_t *st;
-
-		if (!s->calls.keys[i])
-			continue;
-		ncalls++;
-		requests += c->outbound_requests;
-		dup += c->outbound_requests > 1;
-		max_req = c->outbound_requests > max_req ? c->outbound_requests : max_req;
-		attempts += c->webhook_attempts;
-		sent += c->webhooks_sent;
-		failed += c->webhooks_failed;
-		post += c->post_call_sent;
-		gets += c->conversation_gets;
-		json_array_foreach(c->answers, j, st)
-		{
-			char key[16];
-			json_t *n;
-
-			snprintf(key, sizeof key, "%lld", (long long)json_integer_value(st));
-			n = json_object_get(answered, key);
-			json_object_set_new(answered, key,
-			                    json_integer(n ? json_integer_value(n) + 1 : 1));
-		}
-		if (!call_sid || strcmp(call_sid, c->call_sid) == 0)
-			json_object_set_new(calls, c->call_sid, sim_call_json(c));
-	}
+	strmap_each(s->calls, sim_store_count, &t);
 	root = json_pack("{s:{s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
-	                 "totals", "calls", (json_int_t)ncalls, "outbound_requests",
-	                 (json_int_t)requests, "calls_with_duplicate_requests", (json_int_t)dup,
-	                 "max_requests_per_call", (json_int_t)max_req, "answered", answered,
-	                 "conversations", (json_int_t)s->convs.count, "webhook_attempts",
-	                 (json_int_t)attempts, "webhooks_sent", (json_int_t)sent, "webhooks_failed",
-	                 (json_int_t)failed, "post_calls_sent", (json_int_t)post,
-	                 "conversation_gets", (json_int_t)gets, "calls", calls);
+	                 "totals", "calls", (json_int_t)t.ncalls, "outbound_requests",
+	                 (json_int_t)t.requests, "calls_with_duplicate_requests", (json_int_t)t.dup,
+	                 "max_requests_per_call", (json_int_t)t.max_req, "answered", t.answered,
+	                 "conversations", (json_int_t)strmap_count(s->convs), "webhook_attempts",
+	                 (json_int_t)t.attempts, "webhooks_sent", (json_int_t)t.sent,
+	                 "webhooks_failed", (json_int_t)t.failed, "post_calls_sent",
+	                 (json_int_t)t.post, "conversation_gets", (json_int_t)t.gets, "calls",
+	                 t.calls);
 	pthread_mutex_unlock(&s->mu);
 	return root;
 }

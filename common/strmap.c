@@ -1,24 +1,24 @@
-/* map: string-keyed open-addressing hash map (FNV-1a, linear probing, backward-shift delete). */
-#include "map.h"
+/* strmap: string-keyed open-addressing hash map (FNV-1a, linear probing, backward-shift delete). */
+#include "strmap.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct tr_map_slot {
+struct strmap_slot {
 	char *key; /* NULL = empty */
 	void *value;
 	uint64_t hash;
 };
 
-struct tr_map {
-	struct tr_map_slot *slots;
+struct strmap {
+	struct strmap_slot *slots;
 	size_t cap; /* power of two */
 	size_t count;
 };
 
-static uint64_t tr_map_hash(const char *s)
+static uint64_t strmap_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -29,9 +29,9 @@ static uint64_t tr_map_hash(const char *s)
 	return h;
 }
 
-struct tr_map *tr_map_new(void)
+struct strmap *strmap_new(void)
 {
-	struct tr_map *map = calloc(1, sizeof *map);
+	struct strmap *map = calloc(1, sizeof *map);
 
 	if (!map)
 		return NULL;
@@ -44,7 +44,7 @@ struct tr_map *tr_map_new(void)
 	return map;
 }
 
-void tr_map_destroy(struct tr_map *map)
+void strmap_destroy(struct strmap *map)
 {
 	if (!map)
 		return;
@@ -55,7 +55,7 @@ void tr_map_destroy(struct tr_map *map)
 }
 
 /* Index of key's slot, or of the empty slot where it would go. */
-static size_t tr_map_find(const struct tr_map *map, const char *key, uint64_t hash)
+static size_t strmap_find(const struct strmap *map, const char *key, uint64_t hash)
 {
 	size_t i = (size_t)hash & (map->cap - 1);
 
@@ -65,18 +65,18 @@ static size_t tr_map_find(const struct tr_map *map, const char *key, uint64_t ha
 	return i;
 }
 
-void *tr_map_get(const struct tr_map *map, const char *key)
+void *strmap_get(const struct strmap *map, const char *key)
 {
-	size_t i = tr_map_find(map, key, tr_map_hash(key));
+	size_t i = strmap_find(map, key, strmap_hash(key));
 
 	return map->slots[i].key ? map->slots[i].value : NULL;
 }
 
-static int tr_map_grow(struct tr_map *map)
+static int strmap_grow(struct strmap *map)
 {
 	size_t cap = map->cap * 2;
-	struct tr_map_slot *slots = calloc(cap, sizeof *slots);
-	struct tr_map old = *map;
+	struct strmap_slot *slots = calloc(cap, sizeof *slots);
+	struct strmap old = *map;
 
 	if (!slots)
 		return -1;
@@ -85,20 +85,20 @@ static int tr_map_grow(struct tr_map *map)
 	for (size_t i = 0; i < old.cap; i++) {
 		if (!old.slots[i].key)
 			continue;
-		map->slots[tr_map_find(map, old.slots[i].key, old.slots[i].hash)] = old.slots[i];
+		map->slots[strmap_find(map, old.slots[i].key, old.slots[i].hash)] = old.slots[i];
 	}
 	free(old.slots);
 	return 0;
 }
 
-int tr_map_put(struct tr_map *map, const char *key, void *value)
+int strmap_put(struct strmap *map, const char *key, void *value)
 {
-	uint64_t hash = tr_map_hash(key);
+	uint64_t hash = strmap_hash(key);
 	size_t i;
 
-	if ((map->count + 1) * 4 > map->cap * 3 && tr_map_grow(map) < 0)
+	if ((map->count + 1) * 4 > map->cap * 3 && strmap_grow(map) < 0)
 		return -1;
-	i = tr_map_find(map, key, hash);
+	i = strmap_find(map, key, hash);
 	if (!map->slots[i].key) {
 		char *copy = strdup(key);
 
@@ -112,9 +112,9 @@ int tr_map_put(struct tr_map *map, const char *key, void *value)
 	return 0;
 }
 
-void *tr_map_del(struct tr_map *map, const char *key)
+void *strmap_del(struct strmap *map, const char *key)
 {
-	size_t i = tr_map_find(map, key, tr_map_hash(key));
+	size_t i = strmap_find(map, key, strmap_hash(key));
 	size_t j = i;
 	void *value;
 
@@ -142,15 +142,28 @@ void *tr_map_del(struct tr_map *map, const char *key)
 	return value;
 }
 
-size_t tr_map_count(const struct tr_map *map)
+size_t strmap_count(const struct strmap *map)
 {
 	return map->count;
 }
 
-void tr_map_each(const struct tr_map *map, void (*fn)(void *opaque, const char *key, void *value),
+void strmap_each(const struct strmap *map, void (*fn)(void *opaque, const char *key, void *value),
                  void *opaque)
 {
 	for (size_t i = 0; i < map->cap; i++)
 		if (map->slots[i].key)
 			fn(opaque, map->slots[i].key, map->slots[i].value);
+}
+
+void strmap_clear(struct strmap *map, void (*free_value)(void *value))
+{
+	for (size_t i = 0; i < map->cap; i++) {
+		if (!map->slots[i].key)
+			continue;
+		if (free_value)
+			free_value(map->slots[i].value);
+		free(map->slots[i].key);
+		map->slots[i].key = NULL;
+	}
+	map->count = 0;
 }
