@@ -169,6 +169,7 @@ enum cfg_result dialer_config_load(struct dialer_config *conf, int argc, char **
 	enum cfg_result r;
 	int argi = 0;
 
+	memset(conf, 0, sizeof *conf);
 	r = cfg_load(&dialer_spec, conf, argc, argv, &argi, errstr, errstr_size);
 	if (r != CFG_OK)
 		return r;

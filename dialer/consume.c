@@ -1,5 +1,7 @@
-/* consume: the dialer's consumer loop: intake, claims, dials, outcomes, commits, drain. */
+/* consume: the dialer's consumer loop: intake, pauses, commits, rebalances, drain (the jobs' way
+ * through claim, dial and outcome: consume_jobs.c). */
 #include "consume.h"
+#include "consume_int.h"
 
 #include "backoff.h"
 #include "config.h"
@@ -23,50 +25,14 @@
 #define CONSUME_INTAKE_BATCH    500 /* messages taken per loop turn at most */
 #define CONSUME_IDLE_MS         100 /* longest sleep in kafka poll when there is nothing to do */
 #define CONSUME_BUSY_MS         20  /* longest sleep in curl while dials are in flight */
-#define CONSUME_DLQ_TIMEOUT     10000
 #define CONSUME_SEEK_TIMEOUT_MS 5000
 #define CONSUME_PING_EVERY_MS   1000 /* idle: how often /readyz checks the database */
 
-struct consume {
-	const struct dialer_config *conf;
-	struct metrics *m;
-	struct kbus_config kconf;
-	char topic[256], dlq_topic[256];
-	struct db *db;
-	struct kbus_consumer *consumer;
-	struct kbus_producer *producer; /* dead letters */
-	struct dial_engine *engine;
-	struct offtrack *offsets;    /* messages taken, not yet finished */
-	bool paused;                 /* fetching paused (kbus_consumer_pause_all) */
-	struct job_queue backlog;    /* consumed, not yet claimed */
-	struct job_queue outcomes;   /* dialled, outcome not yet stored */
-	bool stalled;                /* database (or DLQ broker) unavailable: stop taking work */
-	int64_t hold_until_ms;       /* a message could not be taken: fetching paused until then */
-	struct backoff hold_backoff; /* how long, growing while it keeps happening */
-	bool failed;                 /* stopped on an error (exit status 1) */
-	int64_t retry_at_ms;
-	struct backoff stall_backoff;
-	int64_t last_commit_ms;
-	int64_t next_ping_ms; /* idle: next database check */
-	atomic_bool ready;
-	struct metric *m_backlog, *m_db_up, *m_dialled, *m_duplicate, *m_dlq, *m_db_errors;
-};
-
-/* Engine callback: the dial ended; its outcome waits in c->outcomes to be stored. */
-static void consume_dial_done(void *opaque, void *user, const struct dial_outcome *out)
-{
-	struct consume *c = opaque;
-	struct job *j = user;
-
-	job_set_outcome(j, out);
-	job_queue_push(&c->outcomes, j);
-}
-
 static void consume_set_paused(struct consume *c, bool pause)
 {
+	(void)kbus_consumer_pause_all(c->consumer, pause); /* cheap when nothing changes */
 	if (c->paused == pause)
 		return;
-	(void)kbus_consumer_pause_all(c->consumer, pause);
 	c->paused = pause;
 	log_debug(pause ? "dialer: fetching paused" : "dialer: fetching resumed",
 	          LOGI("backlog", c->backlog.count));
@@ -239,9 +205,7 @@ bool consume_ready(void *opaque)
 	return atomic_load(&c->ready);
 }
 
-/* The database (or the broker, for the DLQ) failed transiently: stop taking work until the
- * backoff expires and the connection is back. */
-static void consume_stall(struct consume *c)
+void consume_stall(struct consume *c)
 {
 	long delay = backoff_next(&c->stall_backoff);
 
@@ -287,103 +251,6 @@ static void consume_ping(struct consume *c)
 		return;
 	log_warn("dialer: database unavailable while idle", LOGS("error", db_errmsg(c->db)));
 	consume_stall(c);
-}
-
-static void consume_handled(struct consume *c, struct job *j)
-{
-	offtrack_done(c->offsets, c->topic, j->partition, j->offset);
-	job_free(j);
-}
-
-/* Publishes a DLQ job (job_dead_letter). Returns 0 (handled) or -1 (retry later). */
-static int consume_dead_letter(struct consume *c, struct job *j)
-{
-	char err[256];
-
-	if (job_dead_letter(c->producer, c->topic, j, CONSUME_DLQ_TIMEOUT, err, sizeof err)) {
-		log_warn("dialer: dead-letter publish failed", LOGS("call_sid", j->call_sid),
-		         LOGS("error", err));
-		return -1;
-	}
-	metric_inc(c->m_dlq);
-	log_error("dialer: message sent to the dead-letter topic", LOGS("call_sid", j->call_sid),
-	          LOGS("reason", j->dlq_reason), LOGS("error", j->error),
-	          LOGI("partition", j->partition), LOGI("offset", j->offset));
-	return 0;
-}
-
-/* Moves backlog jobs into the engine while it can start dials: insert + claim first, and only a
- * successful claim dials. Returns how many jobs left the backlog. */
-static int consume_start(struct consume *c)
-{
-	int n = 0;
-	struct job *j;
-
-	while ((j = c->backlog.head) && !c->stalled) {
-		bool claimed = false;
-
-		if (j->dlq) {
-			if (consume_dead_letter(c, j)) {
-				consume_stall(c);
-				break;
-			}
-			consume_handled(c, job_queue_pop(&c->backlog));
-			n++;
-			continue;
-		}
-		if (!dial_engine_can_start(c->engine))
-			break;
-		switch (job_claim(c->db, j, &claimed)) {
-		case JOB_DB_OK:
-			break;
-		case JOB_DB_TRANSIENT:
-			consume_stall(c);
-			return n;
-		case JOB_DB_PERMANENT:
-			j->dlq = true;
-			snprintf(j->dlq_reason, sizeof j->dlq_reason, "db_permanent");
-			snprintf(j->error, sizeof j->error, "%s", db_errmsg(c->db));
-			continue;
-		}
-		job_queue_pop(&c->backlog);
-		n++;
-		if (!claimed) {
-			metric_inc(c->m_duplicate);
-			log_info("dialer: dial already attempted for this call, not dialling again",
-			         LOGS("call_sid", j->call_sid), LOGI("partition", j->partition),
-			         LOGI("offset", j->offset));
-			consume_handled(c, j);
-			continue;
-		}
-		metric_inc(c->m_dialled);
-		if (dial_engine_submit(c->engine, j->call_sid, j->body, j)) {
-			struct dial_outcome out = {
-			    .status = DIAL_FAILED,
-			    .conversation_id = "",
-			    .reason = "dialer could not set up the request",
-			};
-
-			consume_dial_done(c, j, &out);
-		}
-	}
-	return n;
-}
-
-/* Stores finished dials' outcomes; stops at the first transient failure. Returns how many. */
-static int consume_record(struct consume *c)
-{
-	int n = 0;
-	struct job *j;
-
-	while ((j = c->outcomes.head) && !c->stalled) {
-		if (job_record(c->db, j) == JOB_DB_TRANSIENT) {
-			consume_stall(c);
-			break;
-		}
-		consume_handled(c, job_queue_pop(&c->outcomes));
-		n++;
-	}
-	return n;
 }
 
 /* A consumed message could not be taken (out of memory: no job, or the offsets tracker refused

@@ -1,7 +1,7 @@
 /* consume: the dialer's worker loop. Consumes calls.requested in a consumer group, writes the
  * call row and a durable dial claim before each dial, hands claimed calls to the dial engine,
- * stores outcomes, and commits per partition only up to the highest contiguous offset whose
- * database work is done. Database down: fetching pauses and resumes when it is back. */
+ * stores outcomes, and commits per partition only below the oldest message whose database work
+ * is not done (common/offtrack). Database down: fetching pauses and resumes when it is back. */
 #ifndef CALLPIPE_DIALER_CONSUME_H
 #define CALLPIPE_DIALER_CONSUME_H
 

@@ -9,8 +9,7 @@
 #include "sweeper.h"
 
 #include <curl/curl.h>
-#include <stdio.h>
-#include <string.h>
+#include <stdbool.h>
 
 int main(int argc, char **argv)
 {
@@ -22,37 +21,41 @@ int main(int argc, char **argv)
 	char errstr[512] = "";
 	char url[256];
 	enum cfg_result r;
-	int ret = 1;
+	bool curl = false;
+	int rc = 1;
 
-	memset(&conf, 0, sizeof conf);
 	r = dialer_config_load(&conf, argc, argv, errstr, sizeof errstr);
-	if (cfg_start(r, "dialer", conf.log_level, errstr, &ret) < 0)
-		goto out;
+	if (cfg_start(r, "dialer", conf.log_level, errstr, &rc) < 0) {
+		dialer_config_free(&conf);
+		return rc;
+	}
 	shutdown_install();
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	curl = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	if (!curl) {
 		log_error("dialer: curl_global_init failed");
 		goto out;
 	}
+
 	m = metrics_new();
 	if (!m) {
 		log_error("dialer: out of memory");
-		goto out_curl;
+		goto out;
 	}
 	c = consume_new(&conf, m, errstr, sizeof errstr);
 	if (!c) {
 		log_error("dialer: cannot start", LOGS("error", errstr));
-		goto out_curl;
+		goto out;
 	}
 	h = httpd_start_health(conf.http_listen, m, consume_ready, c, errstr, sizeof errstr);
 	if (!h) {
 		log_error("dialer: cannot start the health server", LOGS("error", errstr));
-		goto out_curl;
+		goto out;
 	}
 	if (conf.sweeper) {
 		sw = sweeper_start(&conf, m, errstr, sizeof errstr);
 		if (!sw) {
 			log_error("dialer: cannot start the sweeper", LOGS("error", errstr));
-			goto out_curl;
+			goto out;
 		}
 	}
 	cfg_redact_url(conf.el_base_url, url, sizeof url);
@@ -60,14 +63,15 @@ int main(int argc, char **argv)
 	         LOGS("elevenlabs", url), LOGI("concurrency", conf.concurrency),
 	         LOGI("rate_per_sec", conf.rate_per_sec),
 	         LOGS("sweeper", conf.sweeper ? "on" : "off"));
-	ret = consume_run(c) == 0 ? 0 : 1;
-out_curl:
+
+	rc = consume_run(c) == 0 ? 0 : 1;
+out:
 	sweeper_stop(sw);
 	httpd_stop(h);
 	consume_destroy(c);
 	metrics_destroy(m);
-	curl_global_cleanup();
-out:
+	if (curl)
+		curl_global_cleanup();
 	dialer_config_free(&conf);
-	return ret;
+	return rc;
 }
