@@ -3,8 +3,10 @@
 #include "engine.h"
 #include "engine_int.h"
 
+#include "fault.h"
+#include "history.h"
 #include "log.h"
-#include "offsets.h"
+#include "offtrack.h"
 #include "park.h"
 #include "timeutil.h"
 
@@ -31,9 +33,10 @@ struct tr_engine *tr_engine_new(const struct tr_engine_config *conf, struct db *
 	e->opaque = opaque;
 	e->rng = (uint64_t)time_now_ms() ^ 0x5deece66dULL;
 	e->assume_new = !conf->once_per_run; /* a replay mostly meets stored events */
-	e->offsets = tr_offsets_new();
+	e->offsets = offtrack_new();
+	e->history = conf->once_per_run ? tr_history_new() : NULL;
 	e->park = tr_park_new();
-	if (!e->offsets || !e->park) {
+	if (!e->offsets || (conf->once_per_run && !e->history) || !e->park) {
 		tr_engine_destroy(e);
 		return NULL;
 	}
@@ -57,23 +60,23 @@ void tr_engine_destroy(struct tr_engine *e)
 		tr_msg_free(e->dead[i].m);
 	free(e->dead);
 	tr_park_destroy(e->park);
-	tr_offsets_destroy(e->offsets);
+	tr_history_destroy(e->history);
+	offtrack_destroy(e->offsets);
 	free(e);
 }
 
 int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 {
-	enum tr_offset_past past = TR_OFFSET_NEW;
+	enum tr_past past = TR_PAST_NEW;
 	int64_t last, ts;
 
 	/* Within one assignment a partition's offsets only grow; an offset at or below the last one
 	 * taken is a second delivery of a message we hold or handled (librdkafka 2.0.2 re-fetches
 	 * from the start now and then right after an assignment at BEGINNING). In a one-off run,
 	 * so is one an earlier assignment handled. */
-	if ((tr_offsets_progress(e->offsets, m->topic, m->partition, &last, &ts) &&
-	     m->offset <= last) ||
-	    (e->conf.once_per_run && (past = tr_offsets_past(e->offsets, m->topic, m->partition,
-	                                                     m->offset)) == TR_OFFSET_HANDLED)) {
+	if ((offtrack_last(e->offsets, m->topic, m->partition, &last, &ts) && m->offset <= last) ||
+	    (e->history && (past = tr_history_past(e->history, m->topic, m->partition,
+	                                           m->offset)) == TR_PAST_HANDLED)) {
 		log_debug("message delivered twice: ignored", LOGS("topic", m->topic),
 		          LOGI("partition", m->partition), LOGI("offset", m->offset));
 		e->stats.redelivered++;
@@ -86,7 +89,8 @@ int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 		tr_msg_free(m);
 		return -1;
 	}
-	if (tr_offsets_add(e->offsets, m->topic, m->partition, m->offset, m->timestamp_ms) < 0) {
+	if (fault_track_refuse(m->topic, m->partition, m->offset) ||
+	    offtrack_add(e->offsets, m->topic, m->partition, m->offset, m->timestamp_ms) < 0) {
 		e->fresh.n--;
 		tr_msg_free(m);
 		return -1;
@@ -94,7 +98,7 @@ int tr_engine_add(struct tr_engine *e, struct tr_msg *m)
 	if (!m->decoded)
 		tr_engine_decode(e, m);
 	m->added_ms = time_mono_ms();
-	if (past == TR_OFFSET_NEW) /* a retaken one was counted when first read */
+	if (past == TR_PAST_NEW) /* a retaken one was counted when first read */
 		e->stats.read++;
 	tr_metrics_consumed(e->tm, m->topic);
 	return 0;
@@ -158,10 +162,11 @@ void tr_engine_revoke(struct tr_engine *e, const char *topic, int32_t partition)
 			e->dead[keep++] = e->dead[i];
 	}
 	e->ndead = keep;
-	if (tr_offsets_drop(e->offsets, topic, partition) < 0)
+	if (e->history && tr_history_keep(e->history, e->offsets, topic, partition) < 0)
 		log_error("out of memory keeping a revoked partition's unhandled offsets: a replay "
 		          "takes them again, and may count some messages twice",
 		          LOGS("topic", topic), LOGI("partition", partition));
+	offtrack_drop(e->offsets, topic, partition);
 }
 
 int64_t tr_engine_next_wake(const struct tr_engine *e)
@@ -216,7 +221,7 @@ static void tr_commit_one(void *opaque, const char *topic, int32_t partition, in
 	struct tr_commit_walk *w = opaque;
 
 	if (w->commit(w->opaque, topic, partition, next) == 0)
-		tr_offsets_committed(w->e->offsets, topic, partition, next);
+		offtrack_committed(w->e->offsets, topic, partition, next);
 }
 
 void tr_engine_commits(struct tr_engine *e,
@@ -226,7 +231,7 @@ void tr_engine_commits(struct tr_engine *e,
 {
 	struct tr_commit_walk w = {e, commit, opaque};
 
-	tr_offsets_each_uncommitted(e->offsets, tr_commit_one, &w);
+	offtrack_each_uncommitted(e->offsets, tr_commit_one, &w);
 }
 
 const struct tr_stats *tr_engine_stats(const struct tr_engine *e)

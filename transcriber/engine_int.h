@@ -13,7 +13,8 @@
 
 struct db;
 struct kbus_producer;
-struct tr_offsets;
+struct offtrack;
+struct tr_history;
 struct tr_park;
 
 /* A message waiting for the dead-letter topic: m is owned by the engine; reason is a static
@@ -24,8 +25,8 @@ struct tr_dead {
 	char error[256];
 };
 
-/* The engine owns offsets, park and the messages in fresh, gate and dead; conf's strings, db,
- * producer and tm are borrowed (see tr_engine_new). */
+/* The engine owns offsets, history, park and the messages in fresh, gate and dead; conf's strings,
+ * db, producer and tm are borrowed (see tr_engine_new). */
 struct tr_engine {
 	struct tr_engine_config conf;
 	struct db *db;
@@ -35,7 +36,8 @@ struct tr_engine {
 	tr_part_fn *caught_up;
 	void *opaque;
 
-	struct tr_offsets *offsets;
+	struct offtrack *offsets;   /* what is in hand: bounds the commits */
+	struct tr_history *history; /* once_per_run: earlier assignments */
 	struct tr_park *park;
 	struct tr_vec fresh;  /* consumed (or retried), not routed yet: in order */
 	struct tr_vec gate;   /* post-calls waiting for their call's lines to be read, or (no

@@ -1,5 +1,5 @@
 /* test_transcriber_scan: what a one-off run (replay, redrive) remembers across a rebalance: the
- * scan's last offset per partition, the offsets' history of handled offsets, and the engine's
+ * scan's last offset per partition, the history of handled offsets (history.c), and the engine's
  * once-per-run counting built on it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +14,8 @@
 
 #include "engine.h"
 #include "engine_int.h"
-#include "offsets.h"
+#include "history.h"
+#include "offtrack.h"
 #include "scan.h"
 #include "tmetrics.h"
 
@@ -54,40 +55,58 @@ static void test_transcriber_scan_seen_is_run_wide(void **state)
 	tr_scan_destroy(s);
 }
 
-static void test_transcriber_offsets_past_assignments(void **state)
+/* Takes offsets first..last-1 of "t"/0 into t, finishes all but those in keep, and ends the
+ * assignment (what the engine does at a revoke). */
+static void assignment(struct tr_history *h, struct offtrack *t, int64_t first, int64_t last,
+                       const int64_t *keep, size_t nkeep)
 {
-	struct tr_offsets *o = tr_offsets_new();
-	int64_t off, ts;
+	for (int64_t i = first; i < last; i++)
+		assert_int_equal(offtrack_add(t, "t", 0, i, i), 0);
+	for (int64_t i = first; i < last; i++) {
+		bool kept = false;
+
+		for (size_t k = 0; k < nkeep; k++)
+			kept = kept || keep[k] == i;
+		if (!kept)
+			offtrack_done(t, "t", 0, i);
+	}
+	assert_int_equal(tr_history_keep(h, t, "t", 0), 0);
+	offtrack_drop(t, "t", 0);
+}
+
+static void test_transcriber_history_past_assignments(void **state)
+{
+	struct tr_history *h = tr_history_new();
+	struct offtrack *t = offtrack_new();
+	static const int64_t parked[] = {3, 6}, again[] = {3, 10};
 
 	(void)state;
-	assert_non_null(o);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 0), TR_OFFSET_NEW);
-	for (int64_t i = 0; i < 10; i++)
-		assert_int_equal(tr_offsets_add(o, "t", 0, i, i), 0);
-	for (int64_t i = 0; i < 10; i++)
-		if (i != 3 && i != 6) /* still parked when the partition goes */
-			tr_offsets_done(o, "t", 0, i);
-	assert_int_equal(tr_offsets_drop(o, "t", 0), 0);
-	assert_int_equal(tr_offsets_committable(o, "t", 0), -1);
-	assert_int_equal(tr_offsets_pending(o, "t", 0), 0);
-	assert_false(tr_offsets_progress(o, "t", 0, &off, &ts));
+	assert_non_null(h);
+	assert_non_null(t);
+	assert_int_equal(tr_history_past(h, "t", 0, 0), TR_PAST_NEW);
+	assert_int_equal(tr_history_keep(h, t, "t", 0), 0); /* nothing taken: nothing kept */
+	assert_int_equal(tr_history_past(h, "t", 0, 0), TR_PAST_NEW);
+	/* 0-9 taken, 3 and 6 still parked when the partition goes */
+	assignment(h, t, 0, 10, parked, 2);
+	assert_int_equal(offtrack_committable(t, "t", 0), -1);
 	/* the next assignment: only the two dropped unhandled are taken again, once each */
-	assert_int_equal(tr_offsets_past(o, "t", 0, 2), TR_OFFSET_HANDLED);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 3), TR_OFFSET_RETAKE);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 3), TR_OFFSET_HANDLED);
-	assert_int_equal(tr_offsets_add(o, "t", 0, 3, 3), 0);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 9), TR_OFFSET_HANDLED);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 10), TR_OFFSET_NEW);
-	assert_int_equal(tr_offsets_add(o, "t", 0, 10, 10), 0);
-	/* revoked again with 3 and 10 unhandled and 6 not taken again: all three stay holes */
-	assert_int_equal(tr_offsets_drop(o, "t", 0), 0);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 6), TR_OFFSET_RETAKE);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 3), TR_OFFSET_RETAKE);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 10), TR_OFFSET_RETAKE);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 7), TR_OFFSET_HANDLED);
-	assert_int_equal(tr_offsets_past(o, "t", 0, 11), TR_OFFSET_NEW);
-	assert_int_equal(tr_offsets_past(o, "t", 1, 0), TR_OFFSET_NEW); /* another partition */
-	tr_offsets_destroy(o);
+	assert_int_equal(tr_history_past(h, "t", 0, 2), TR_PAST_HANDLED);
+	assert_int_equal(tr_history_past(h, "t", 0, 3), TR_PAST_RETAKE);
+	assert_int_equal(tr_history_past(h, "t", 0, 3), TR_PAST_HANDLED);
+	assert_int_equal(tr_history_past(h, "t", 0, 9), TR_PAST_HANDLED);
+	assert_int_equal(tr_history_past(h, "t", 0, 10), TR_PAST_NEW);
+	/* it takes 3 and 10 and is revoked with both unhandled, 6 not taken again: all three
+	 * stay holes */
+	assert_int_equal(offtrack_add(t, "t", 0, 3, 3), 0);
+	assignment(h, t, 10, 11, again, 2);
+	assert_int_equal(tr_history_past(h, "t", 0, 6), TR_PAST_RETAKE);
+	assert_int_equal(tr_history_past(h, "t", 0, 3), TR_PAST_RETAKE);
+	assert_int_equal(tr_history_past(h, "t", 0, 10), TR_PAST_RETAKE);
+	assert_int_equal(tr_history_past(h, "t", 0, 7), TR_PAST_HANDLED);
+	assert_int_equal(tr_history_past(h, "t", 0, 11), TR_PAST_NEW);
+	assert_int_equal(tr_history_past(h, "t", 1, 0), TR_PAST_NEW); /* another partition */
+	offtrack_destroy(t);
+	tr_history_destroy(h);
 }
 
 static void take(struct tr_engine *e, int64_t offset)
@@ -106,7 +125,7 @@ static const struct tr_stats *rebalance_mid_run(struct tr_engine *e)
 		take(e, i);
 	for (int64_t i = 0; i < 5; i++)
 		if (i != 2)
-			tr_offsets_done(e->offsets, "lines", 0, i);
+			offtrack_done(e->offsets, "lines", 0, i);
 	tr_engine_revoke(e, "lines", 0);
 	for (int64_t i = 0; i < 7; i++)
 		take(e, i);
@@ -147,7 +166,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transcriber_scan_seen_is_run_wide),
-	    cmocka_unit_test(test_transcriber_offsets_past_assignments),
+	    cmocka_unit_test(test_transcriber_history_past_assignments),
 	    cmocka_unit_test(test_transcriber_engine_once_per_run),
 	};
 
