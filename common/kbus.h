@@ -153,6 +153,16 @@ int64_t kbus_consumer_start_offset(struct kbus_consumer *c, const char *topic, i
 int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int32_t partition,
                                  int timeout_ms);
 
+/* The low and high watermarks (earliest offset, end) of topic/partition as the broker reports
+ * them now, waiting up to timeout_ms. Returns 0, or -1 (logged) without an answer. */
+int kbus_consumer_watermarks(struct kbus_consumer *c, const char *topic, int32_t partition,
+                             int64_t *lo, int64_t *hi, int timeout_ms);
+
+/* The group's committed offset of topic/partition as the coordinator reports it now (-1: none),
+ * waiting up to timeout_ms. Returns 0, or -1 (logged) without an answer. */
+int kbus_consumer_committed(struct kbus_consumer *c, const char *topic, int32_t partition,
+                            int64_t *offset, int timeout_ms);
+
 /* Moves the fetch position of an assigned partition (e.g. back to an uncommitted message). */
 int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t partition,
                        int64_t offset, int timeout_ms);
@@ -165,10 +175,6 @@ int kbus_consumer_seek(struct kbus_consumer *c, const char *topic, int32_t parti
  * kbus_consumer_lag at most once a second (both workers: the same name), keeping the last known
  * value while it is -1 (right after a rebalance, before the first fetch). */
 int64_t kbus_consumer_lag(struct kbus_consumer *c);
-
-/* The underlying handle, for what this API does not cover (offsets_for_times, watermarks).
- * Borrowed; valid until kbus_consumer_close. */
-rd_kafka_t *kbus_consumer_handle(struct kbus_consumer *c);
 
 /* Header value of a consumed message as a NUL-terminated copy in out; -1 if absent/too long. */
 int kbus_message_header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t size);

@@ -455,11 +455,6 @@ int kbus_consumer_commit(struct kbus_consumer *c, const char *topic, int32_t par
 	return -1;
 }
 
-rd_kafka_t *kbus_consumer_handle(struct kbus_consumer *c)
-{
-	return c->rk;
-}
-
 int kbus_message_header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t size)
 {
 	rd_kafka_headers_t *hdrs = NULL;

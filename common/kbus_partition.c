@@ -141,6 +141,39 @@ int64_t kbus_consumer_end_offset(struct kbus_consumer *c, const char *topic, int
 	return p->end;
 }
 
+int kbus_consumer_watermarks(struct kbus_consumer *c, const char *topic, int32_t partition,
+                             int64_t *lo, int64_t *hi, int timeout_ms)
+{
+	rd_kafka_resp_err_t err =
+	    rd_kafka_query_watermark_offsets(c->rk, topic, partition, lo, hi, timeout_ms);
+
+	if (err) {
+		log_warn("kafka watermarks unknown", LOGS("topic", topic),
+		         LOGI("partition", partition), LOGS("error", rd_kafka_err2str(err)));
+		return -1;
+	}
+	return 0;
+}
+
+int kbus_consumer_committed(struct kbus_consumer *c, const char *topic, int32_t partition,
+                            int64_t *offset, int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *parts =
+	    kbus_one(topic, partition, RD_KAFKA_OFFSET_INVALID);
+	rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, parts, timeout_ms);
+
+	if (!err)
+		err = parts->elems[0].err;
+	*offset = !err && parts->elems[0].offset >= 0 ? parts->elems[0].offset : -1;
+	rd_kafka_topic_partition_list_destroy(parts);
+	if (err) {
+		log_warn("kafka committed offset unknown", LOGS("topic", topic),
+		         LOGI("partition", partition), LOGS("error", rd_kafka_err2str(err)));
+		return -1;
+	}
+	return 0;
+}
+
 int kbus_consumer_pause(struct kbus_consumer *c, const char *topic, int32_t partition)
 {
 	return kbus_pause_resume(c, topic, partition, true);

@@ -174,7 +174,7 @@ int tr_redrive_run(struct tr_app *app, FILE *out)
 	while (!shutdown_requested()) {
 		rd_kafka_message_t *rkm = kbus_consumer_poll(r.kc, 100);
 
-		if (r.changed && tr_scan_resolve(r.scan, kbus_consumer_handle(r.kc), true) >= 0)
+		if (r.changed && tr_scan_resolve(r.scan, r.kc, true) >= 0)
 			r.changed = false;
 		if (rkm) {
 			int ok = 0;

@@ -171,7 +171,7 @@ static void tr_replay_after_poll(void *opaque, struct kbus_consumer *kc)
 
 	if (!r->changed)
 		return;
-	resolved = tr_scan_resolve(r->scan, kbus_consumer_handle(kc), false);
+	resolved = tr_scan_resolve(r->scan, kc, false);
 	if (resolved < 0)
 		return; /* broker error: retried after the next poll */
 	r->changed = false;

@@ -1,10 +1,14 @@
 /* scan: per-partition start/end bookkeeping for replay and redrive. */
 #include "scan.h"
 
+#include "kbus.h"
 #include "log.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Longest wait for the broker's watermarks or the group's committed offset. */
+#define TR_SCAN_ASK_MS 10000
 
 /* A revoked partition's progress, restored if it is assigned again. */
 struct tr_scan_gone {
@@ -124,41 +128,23 @@ void tr_scan_update(struct tr_scan *s, bool assigned, const rd_kafka_topic_parti
 	}
 }
 
-int tr_scan_resolve(struct tr_scan *s, rd_kafka_t *rk, bool use_committed)
+int tr_scan_resolve(struct tr_scan *s, struct kbus_consumer *kc, bool use_committed)
 {
 	int resolved = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct tr_scan_part *p = &s->v[i];
-		rd_kafka_topic_partition_list_t *list;
-		rd_kafka_resp_err_t err;
+		int64_t committed = -1;
 
 		s->fresh[i] = false;
 		if (p->resolved)
 			continue;
-		err = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &p->lo, &p->hi,
-		                                       10000);
-		if (err) {
-			log_warn("watermarks unknown", LOGS("topic", p->topic),
-			         LOGI("partition", p->partition),
-			         LOGS("error", rd_kafka_err2str(err)));
+		if (kbus_consumer_watermarks(kc, p->topic, p->partition, &p->lo, &p->hi,
+		                             TR_SCAN_ASK_MS) < 0 ||
+		    (use_committed && kbus_consumer_committed(kc, p->topic, p->partition,
+		                                              &committed, TR_SCAN_ASK_MS) < 0))
 			return -1;
-		}
-		p->start = p->lo;
-		if (use_committed) {
-			list = rd_kafka_topic_partition_list_new(1);
-			rd_kafka_topic_partition_list_add(list, p->topic, p->partition);
-			err = rd_kafka_committed(rk, list, 10000);
-			if (!err && !list->elems[0].err && list->elems[0].offset >= 0)
-				p->start =
-				    list->elems[0].offset > p->lo ? list->elems[0].offset : p->lo;
-			rd_kafka_topic_partition_list_destroy(list);
-			if (err) {
-				log_warn("committed offsets unknown", LOGS("topic", p->topic),
-				         LOGS("error", rd_kafka_err2str(err)));
-				return -1;
-			}
-		}
+		p->start = committed > p->lo ? committed : p->lo;
 		p->resolved = true;
 		s->fresh[i] = true;
 		resolved++;

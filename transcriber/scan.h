@@ -20,6 +20,7 @@ struct tr_scan_part {
 	bool resolved;
 };
 
+struct kbus_consumer;
 struct tr_scan;
 
 struct tr_scan *tr_scan_new(void); /* NULL when out of memory */
@@ -29,9 +30,9 @@ void tr_scan_destroy(struct tr_scan *s);
  * again keeps the last offset seen before (tr_scan_seen is run-wide). */
 void tr_scan_update(struct tr_scan *s, bool assigned, const rd_kafka_topic_partition_list_t *parts);
 
-/* Resolves new partitions: watermarks, and start = the group's committed offset when
+/* Resolves new partitions through kc: watermarks, and start = the group's committed offset when
  * use_committed (else lo). Returns the number resolved now, -1 on a broker error (retry). */
-int tr_scan_resolve(struct tr_scan *s, rd_kafka_t *rk, bool use_committed);
+int tr_scan_resolve(struct tr_scan *s, struct kbus_consumer *kc, bool use_committed);
 
 /* Calls fn for each partition resolved by the last tr_scan_resolve (fn may change start). */
 void tr_scan_each_new(struct tr_scan *s, void (*fn)(void *opaque, struct tr_scan_part *p),

@@ -72,7 +72,7 @@ static void test_kbus_api_consumer_calls(void **state)
 	struct kbus_producer *p;
 	struct kbus_consumer *c;
 	rd_kafka_message_t *rkm;
-	rd_kafka_topic_partition_list_t *parts;
+	int64_t committed, lo, hi;
 	struct ts_broker b;
 	char errstr[256], value[32];
 
@@ -132,13 +132,15 @@ static void test_kbus_api_consumer_calls(void **state)
 		assert_int_equal(kbus_consumer_resume(c, topic, 0), 0);
 	}
 
-	/* commit is what the group stores */
+	/* commit is what the group stores; the watermarks are the topic's */
+	assert_int_equal(kbus_consumer_committed(c, topic, 0, &committed, 5000), 0);
+	assert_int_equal(committed, -1); /* none yet */
 	assert_int_equal(kbus_consumer_commit(c, topic, 0, 3), 0);
-	parts = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(parts, topic, 0);
-	assert_int_equal(rd_kafka_committed(kbus_consumer_handle(c), parts, 5000), 0);
-	assert_int_equal(parts->elems[0].offset, 3);
-	rd_kafka_topic_partition_list_destroy(parts);
+	assert_int_equal(kbus_consumer_committed(c, topic, 0, &committed, 5000), 0);
+	assert_int_equal(committed, 3);
+	assert_int_equal(kbus_consumer_watermarks(c, topic, 0, &lo, &hi, 5000), 0);
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 10);
 
 	/* seek back to an uncommitted message */
 	assert_int_equal(kbus_consumer_seek(c, topic, 0, 1, 5000), 0);
@@ -265,9 +267,7 @@ static void test_kbus_api_small_prefetch_drains_backlog(void **state)
 	probe = kbus_consumer_new(&kc, group, topics, 1, NULL, NULL, errstr, sizeof errstr);
 	assert_non_null(probe);
 	for (int i = 0; i < PARTS; i++) {
-		assert_int_equal(rd_kafka_query_watermark_offsets(kbus_consumer_handle(probe),
-		                                                  topic, i, &lo, &hi, 5000),
-		                 RD_KAFKA_RESP_ERR_NO_ERROR);
+		assert_int_equal(kbus_consumer_watermarks(probe, topic, i, &lo, &hi, 5000), 0);
 		expect += hi - lo;
 	}
 	kbus_consumer_close(probe);
