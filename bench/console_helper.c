@@ -613,12 +613,16 @@ int main(int argc, char **argv)
 
 		if (db == NULL || o.calls <= 0 || o.drivers <= 0 || o.days <= 0)
 			return 2;
-		rc = console_bench_load(db, &o);
+		rc = sql(db, "SET statement_timeout = 0");
+		if (rc == 0)
+			rc = console_bench_load(db, &o);
 		if (rc == 0)
 			rc = sql(db, "VACUUM ANALYZE calls") ||
 			     sql(db, "VACUUM ANALYZE call_transcriptions");
-		printf("loaded %ld calls, %ld drivers, %d lines a call over %d days in %.1f s\n",
-		       o.calls, o.drivers, o.lines, o.days, (now_ms() - t0) / 1000.0);
+		if (rc == 0)
+			printf("loaded %ld calls, %ld drivers, %d lines a call over %d days in %.1f "
+			       "s\n",
+			       o.calls, o.drivers, o.lines, o.days, (now_ms() - t0) / 1000.0);
 		db_close(db);
 		return rc == 0 ? 0 : 1;
 	}
