@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
+#include "db.h"
 #include "ingress_it.h"
+#include "store_calls.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -475,6 +477,40 @@ static void test_console_auth_and_public_address(void **state)
 	}
 }
 
+/* The writers' statements stamp calls.dialled_at when they store the conversation_id (the dial's
+ * answer, or a post-call filling it), which is what the overview's dial latency measures. */
+static void test_console_dial_latency_written(void **state)
+{
+	struct env *e = *state;
+	struct db *db = ts_pg_db_open(e->schema);
+	bool changed = false;
+	json_t *root;
+
+	ts_pg_exec(e->schema, "INSERT INTO calls (call_sid, driver_id, status, created_at) VALUES"
+	                      " ('EL_lat1', 'dl', 'in_progress', now() - interval '3 s'),"
+	                      " ('EL_lat2', 'dl', 'in_progress', now() - interval '1 s')");
+	assert_int_equal(store_call_set_conversation(db, "EL_lat1", "conv_lat1", &changed), 0);
+	assert_true(changed);
+	assert_int_equal(store_call_set_completed(db, "EL_lat2", NULL, "conv_lat2", &changed), 0);
+	assert_true(changed);
+	/* a second store of the conversation changes nothing, dialled_at included */
+	assert_int_equal(store_call_set_completed(db, "EL_lat1", NULL, "conv_other", &changed), 0);
+	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT count(*) FROM calls WHERE driver_id ="
+	                                           " 'dl' AND dialled_at IS NOT NULL"),
+	                 2);
+	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT (extract(epoch FROM dialled_at -"
+	                                           " created_at) * 1000)::bigint / 1000 FROM calls"
+	                                           " WHERE call_sid = 'EL_lat1'"),
+	                 3);
+	root = get(e, "/stats/overview", 200);
+	assert_int_equal(num(json_object_get(root, "dial_latency_ms"), "count"), 2);
+	assert_true(json_real_value(json_object_get(json_object_get(root, "dial_latency_ms"),
+	                                            "p99")) >= 2900.0);
+	json_decref(root);
+	db_close(db);
+	ts_pg_exec(e->schema, "DELETE FROM calls WHERE driver_id = 'dl'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +521,7 @@ int main(void)
 	    cmocka_unit_test(test_console_empty_windows),
 	    cmocka_unit_test(test_console_bad_parameters),
 	    cmocka_unit_test(test_console_auth_and_public_address),
+	    cmocka_unit_test(test_console_dial_latency_written),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
