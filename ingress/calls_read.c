@@ -17,7 +17,9 @@
 
 struct calls_read_job {
 	struct calls_read_job *next;
-	char call_sid[256];
+	char call_sid[256]; /* "" for an fn job */
+	calls_read_fn *fn;  /* NULL: the call_sid lookup */
+	void *arg;
 	calls_read_done_fn *done;
 	void *opaque;
 	int64_t queued_ms; /* monotonic */
@@ -141,8 +143,28 @@ static void calls_read_run(struct calls_read *cr, struct db **db, struct calls_r
 			goto out;
 		}
 	}
-	status = calls_read_lookup(*db, job->call_sid, &body, why, sizeof why);
+	if (job->fn == NULL) {
+		status = calls_read_lookup(*db, job->call_sid, &body, why, sizeof why);
+		goto out;
+	}
+	if (db_ensure(*db) != 0) {
+		log_warn("console read: database unreachable", LOGS("error", db_errmsg(*db)));
+		snprintf(why, sizeof why, "database unavailable");
+		goto out;
+	}
+	status = job->fn(*db, job->arg, &body, why, sizeof why);
+	if (status == 503 && !db_ok(*db) && db_ensure(*db) == 0) {
+		json_decref(body);
+		body = NULL;
+		status = job->fn(*db, job->arg, &body, why, sizeof why);
+	}
+	if (status == 503)
+		log_warn("console read failed", LOGS("error", db_errmsg(*db)));
 out:
+	if (status != 200) {
+		json_decref(body);
+		body = NULL;
+	}
 	job->done(job->opaque, status, body, why);
 }
 
@@ -233,17 +255,12 @@ void calls_read_destroy(struct calls_read *cr)
 	free(cr);
 }
 
-int calls_read_submit(struct calls_read *cr, const char *call_sid, calls_read_done_fn *done,
-                      void *opaque)
+/* Queues job (taken: freed when it cannot be queued). */
+static int calls_read_enqueue(struct calls_read *cr, struct calls_read_job *job,
+                              calls_read_done_fn *done, void *opaque)
 {
-	struct calls_read_job *job = calloc(1, sizeof *job);
 	int ret = -1;
 
-	if (job == NULL || strlen(call_sid) >= sizeof job->call_sid) {
-		free(job);
-		return -1;
-	}
-	snprintf(job->call_sid, sizeof job->call_sid, "%s", call_sid);
 	job->done = done;
 	job->opaque = opaque;
 	job->queued_ms = time_mono_ms();
@@ -259,4 +276,31 @@ int calls_read_submit(struct calls_read *cr, const char *call_sid, calls_read_do
 	pthread_mutex_unlock(&cr->lock);
 	free(job);
 	return ret;
+}
+
+int calls_read_submit(struct calls_read *cr, const char *call_sid, calls_read_done_fn *done,
+                      void *opaque)
+{
+	struct calls_read_job *job = calloc(1, sizeof *job);
+
+	if (job == NULL || strlen(call_sid) >= sizeof job->call_sid) {
+		free(job);
+		return -1;
+	}
+	snprintf(job->call_sid, sizeof job->call_sid, "%s", call_sid);
+	return calls_read_enqueue(cr, job, done, opaque);
+}
+
+int calls_read_submit_fn(struct calls_read *cr, calls_read_fn *fn, void *arg,
+                         calls_read_done_fn *done, void *opaque)
+{
+	struct calls_read_job *job = calloc(1, sizeof *job);
+
+	if (job == NULL || fn == NULL) {
+		free(job);
+		return -1;
+	}
+	job->fn = fn;
+	job->arg = arg;
+	return calls_read_enqueue(cr, job, done, opaque);
 }

@@ -31,6 +31,21 @@ __attribute__((warn_unused_result)) int calls_read_submit(struct calls_read *cr,
                                                           const char *call_sid,
                                                           calls_read_done_fn *done, void *opaque);
 
+/* A read of any kind, run on a worker's connection (connected: db_ensure succeeded): returns
+ * the HTTP status (200 with *out set, a new ref; 400/404 with errstr; 503 when the database
+ * failed). Run again once when it answered 503 and the connection was found dropped. */
+typedef unsigned calls_read_fn(struct db *db, void *arg, json_t **out, char *errstr,
+                               size_t errstr_size);
+
+/* Queues fn(db, arg) on the workers: the console's list and statistics reads share the pool and
+ * its database connections. arg is borrowed until done was called. Returns 0 (done will be called
+ * exactly once, with error naming the failure for non-200) or -1 (queue full or stopping; done
+ * not called). */
+__attribute__((warn_unused_result)) int calls_read_submit_fn(struct calls_read *cr,
+                                                             calls_read_fn *fn, void *arg,
+                                                             calls_read_done_fn *done,
+                                                             void *opaque);
+
 /* The lookup itself on a connected db: returns the HTTP status as above, *out set for 200 (new
  * ref). Reconnects once when the server dropped the connection. */
 unsigned calls_read_lookup(struct db *db, const char *call_sid, json_t **out, char *errstr,

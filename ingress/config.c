@@ -35,9 +35,20 @@ static const struct cfg_option ingress_options[] = {
             "carry besides their call token (needs CALL_TOKEN_SECRET)",
             tool_secret, 0, 0, false),
     CFG_OPT(struct ingress_config, "admin-listen", "INGRESS_ADMIN_LISTEN", CFG_STR, NULL,
-            "host:port of the admin address (/metrics, /healthz, /readyz), kept off the "
-            "internet; when set, /metrics is no longer served on HTTP_LISTEN",
+            "host:port of the admin address (/metrics, /healthz, /readyz, the console and its "
+            "read APIs), kept off the internet; when set, /metrics is no longer served on "
+            "HTTP_LISTEN",
             admin_listen, 0, 0, false),
+    CFG_OPT(struct ingress_config, "admin-connection-limit", "INGRESS_ADMIN_CONNECTION_LIMIT",
+            CFG_INT, "64",
+            "most concurrent connections of the admin address (one thread each, event streams "
+            "included); a quarter of them per client address",
+            admin_connection_limit, 4, 4096, false),
+    CFG_OPT(struct ingress_config, "console-dir", "INGRESS_CONSOLE_DIR", CFG_STR, NULL,
+            "directory of the console's files (index.html, console.js, console.css) served at "
+            "/console on the admin address; unset: the source tree's console/ (baked in at "
+            "build time), else the installed share/callpipe/console",
+            console_dir, 0, 0, false),
     CFG_OPT(struct ingress_config, "allow-unauthenticated", "INGRESS_ALLOW_UNAUTHENTICATED",
             CFG_BOOL, "false",
             "explicit opt-in to run without INGRESS_API_TOKEN (anyone can place calls); logged",

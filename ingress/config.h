@@ -21,6 +21,8 @@ struct ingress_config {
 	char *tool_secret;    /* secret; NULL = none: the tool's shared header, with a call token */
 	char *call_token_secret; /* secret; NULL = no tool path: key of the per-call tool tokens */
 	char *admin_listen;      /* NULL = none: /metrics stays on http_listen */
+	char *console_dir;       /* NULL = the built-in default (admin.h) */
+	long long admin_connection_limit;
 	bool allow_unauthenticated;
 	bool allow_unsigned_webhooks;
 	long long max_body;

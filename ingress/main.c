@@ -1,7 +1,7 @@
 /* ingress: main: config → producer, read workers, HTTP server → run until SIGTERM → drain. */
+#include "admin.h"
 #include "calls_read.h"
 #include "config.h"
-#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "publish.h"
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 	struct publish *pub = NULL;
 	struct calls_read *reads = NULL;
 	struct server *srv = NULL;
-	struct httpd *admin = NULL;
+	struct admin *admin = NULL;
 	char errstr[512];
 	enum cfg_result r;
 	int rc = 1;
@@ -102,15 +102,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (conf.admin_listen != NULL && conf.admin_listen[0] != '\0') {
-		/* /metrics (and health) off the public address; read APIs will join it */
-		admin = httpd_start_named("INGRESS_ADMIN_LISTEN", conf.admin_listen, m,
-		                          server_is_ready, srv, errstr, sizeof errstr);
+		/* /metrics, health, the console and its read APIs, off the public address */
+		struct admin_deps deps = {.conf = &conf, .srv = srv, .reads = reads, .m = m};
+
+		admin = admin_start(&deps, errstr, sizeof errstr);
 		if (admin == NULL) {
 			log_error("cannot start the admin address", LOGS("error", errstr));
 			goto out;
 		}
 		log_info("ingress admin address listening", LOGS("listen", conf.admin_listen),
-		         LOGI("port", httpd_port(admin)));
+		         LOGI("port", admin_port(admin)),
+		         LOGS("console_dir", admin_console_dir(&conf)));
 	}
 	log_info("ingress listening", LOGS("listen", conf.http_listen),
 	         LOGI("port", server_port(srv)), LOGS("brokers", conf.kafka_brokers),
@@ -137,7 +139,7 @@ out:
 	 * (their late callbacks still use the server struct), then the server struct. */
 	if (server_stop(srv) != 0)
 		rc = 1;
-	httpd_stop(admin); /* its /readyz asks the server struct */
+	admin_stop(admin); /* its /readyz asks the server struct, its reads the workers */
 	calls_read_destroy(reads);
 	if (pub != NULL && publish_flush(pub, (int)conf.drain_timeout_ms) != 0) {
 		log_error("messages still queued for the broker at exit");

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
+#include "server.h"
 #include "server_int.h"
 #include "sig.h"
 #include "timeutil.h"
@@ -30,20 +31,23 @@ bool routes_secret_equal(const struct server *s, const char *presented,
 	return CRYPTO_memcmp(got, want, sizeof got) == 0;
 }
 
-bool routes_authorized(struct req *rq)
+bool server_bearer_ok(const struct server *s, const char *h)
 {
-	const struct server *s = rq->srv;
-	const char *h;
-
 	if (!s->has_token)
 		return true; /* INGRESS_ALLOW_UNAUTHENTICATED, checked and logged at start */
-	h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return false;
 	h += 7;
 	while (*h == ' ')
 		h++;
 	return routes_secret_equal(s, h, s->token_hash);
+}
+
+bool routes_authorized(struct req *rq)
+{
+	return server_bearer_ok(
+	    rq->srv,
+	    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 /* "application/json", any case, optionally followed by parameters (charset=utf-8). */

@@ -24,6 +24,11 @@ struct server *server_start(const struct ingress_config *conf, struct publish *p
  * check of the readiness thread, and the server is not draining. Never blocks. */
 bool server_is_ready(void *opaque);
 
+/* The bearer check of every authenticated route, here and on the admin address: authorization is
+ * the Authorization header's value (NULL: none). Constant time in the token; true when it is
+ * "Bearer <INGRESS_API_TOKEN>" or no token is configured (INGRESS_ALLOW_UNAUTHENTICATED). */
+bool server_bearer_ok(const struct server *s, const char *authorization);
+
 /* The bound port (useful with port 0). */
 unsigned server_port(const struct server *s);
 
