@@ -44,6 +44,35 @@ static const struct cfg_option ingress_options[] = {
             "most concurrent connections of the admin address (one thread each, event streams "
             "included); a quarter of them per client address",
             admin_connection_limit, 4, 4096, false),
+    CFG_OPT(struct ingress_config, "events-max-subscribers", "INGRESS_EVENTS_MAX_SUBSCRIBERS",
+            CFG_INT, "32",
+            "GET /events: streams open at once (each holds an admin connection and its thread); "
+            "more: 503",
+            events_max_subscribers, 1, 1024, false),
+    CFG_OPT(struct ingress_config, "events-queue", "INGRESS_EVENTS_QUEUE", CFG_INT, "1024",
+            "GET /events: events one stream may have waiting to be written; one more and it is "
+            "ended with resync slow_consumer",
+            events_queue, 2, 1000000, false),
+    CFG_OPT(struct ingress_config, "events-queue-bytes", "INGRESS_EVENTS_QUEUE_BYTES", CFG_INT,
+            "1048576",
+            "GET /events: bytes one stream may have waiting (memory: at most this times "
+            "INGRESS_EVENTS_MAX_SUBSCRIBERS, plus the ring); more: resync slow_consumer",
+            events_queue_bytes, 262144, 268435456, false),
+    CFG_OPT(struct ingress_config, "events-ring", "INGRESS_EVENTS_RING", CFG_INT, "4096",
+            "GET /events: recent events kept so that a client reconnecting with Last-Event-ID "
+            "resumes",
+            events_ring, 1, 1000000, false),
+    CFG_OPT(struct ingress_config, "events-ring-bytes", "INGRESS_EVENTS_RING_BYTES", CFG_INT,
+            "8388608", "GET /events: bytes of the recent events kept", events_ring_bytes, 65536,
+            1073741824, false),
+    CFG_OPT(struct ingress_config, "events-max-lines", "INGRESS_EVENTS_MAX_LINES", CFG_INT, "5000",
+            "GET /events: transcription lines one insert may add and still be streamed line by "
+            "line; more (a bulk load): every stream resyncs (bulk_change)",
+            events_max_lines, 1, 1000000, false),
+    CFG_OPT(struct ingress_config, "events-ping-ms", "INGRESS_EVENTS_PING_MS", CFG_INT, "15000",
+            "GET /events: period of the \": ping\" comment that keeps idle streams (and proxies) "
+            "open; below the admin idle timeout (45 s)",
+            events_ping_ms, 100, 30000, false),
     CFG_OPT(struct ingress_config, "console-dir", "INGRESS_CONSOLE_DIR", CFG_STR, NULL,
             "directory of the console's files (index.html, console.js, console.css) served at "
             "/console on the admin address; unset: the source tree's console/ (baked in at "

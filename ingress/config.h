@@ -23,6 +23,13 @@ struct ingress_config {
 	char *admin_listen;      /* NULL = none: /metrics stays on http_listen */
 	char *console_dir;       /* NULL = the built-in default (admin.h) */
 	long long admin_connection_limit;
+	long long events_max_subscribers; /* GET /events: streams open at once */
+	long long events_queue;           /* per stream: events waiting to be written ... */
+	long long events_queue_bytes;     /* ... and their bytes */
+	long long events_ring;            /* recent events kept for Last-Event-ID ... */
+	long long events_ring_bytes;      /* ... and their bytes */
+	long long events_max_lines;       /* lines one notification may name */
+	long long events_ping_ms;
 	bool allow_unauthenticated;
 	bool allow_unsigned_webhooks;
 	long long max_body;

@@ -2,6 +2,7 @@
 #include "admin.h"
 #include "calls_read.h"
 #include "config.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "publish.h"
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
 	struct calls_read *reads = NULL;
 	struct server *srv = NULL;
 	struct admin *admin = NULL;
+	struct events *events = NULL;
 	char errstr[512];
 	enum cfg_result r;
 	int rc = 1;
@@ -103,8 +105,15 @@ int main(int argc, char **argv)
 	}
 	if (conf.admin_listen != NULL && conf.admin_listen[0] != '\0') {
 		/* /metrics, health, the console and its read APIs, off the public address */
-		struct admin_deps deps = {.conf = &conf, .srv = srv, .reads = reads, .m = m};
+		struct admin_deps deps = {
+		    .conf = &conf, .srv = srv, .reads = reads, .m = m, .events = events_serve};
 
+		events = events_start(&conf, m, errstr, sizeof errstr);
+		if (events == NULL && conf.database_url != NULL && conf.database_url[0] != '\0') {
+			log_error("cannot start the live events", LOGS("error", errstr));
+			goto out;
+		}
+		deps.events_opaque = events;
 		admin = admin_start(&deps, errstr, sizeof errstr);
 		if (admin == NULL) {
 			log_error("cannot start the admin address", LOGS("error", errstr));
@@ -139,7 +148,9 @@ out:
 	 * (their late callbacks still use the server struct), then the server struct. */
 	if (server_stop(srv) != 0)
 		rc = 1;
-	admin_stop(admin); /* its /readyz asks the server struct, its reads the workers */
+	events_close(events); /* its streams hold admin connection threads */
+	admin_stop(admin);    /* its /readyz asks the server struct, its reads the workers */
+	events_destroy(events);
 	calls_read_destroy(reads);
 	if (pub != NULL && publish_flush(pub, (int)conf.drain_timeout_ms) != 0) {
 		log_error("messages still queued for the broker at exit");
