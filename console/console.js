@@ -36,6 +36,7 @@
     streamGen: 0,
     streamCtl: null,
     lastEventId: null,
+    resyncNow: false,
     statsTimer: null,
   };
 
@@ -846,9 +847,9 @@
         opened = true;
         delay = 1000;
         setLive('live', 'on');
-        /* A fresh subscription (not a resume) may have missed changes: read the lists again.
-         * The very first one follows the views' own first load. */
-        if (!resuming && !first) reloadViews();
+        /* A fresh subscription (not a resume) may have missed what was committed before it
+         * began, the first one included (the views' first read may be older): read again. */
+        if (!resuming) reloadViews();
         first = false;
         await readSse(resp.body, gen);
       } catch (e) {
@@ -938,9 +939,9 @@
         scheduleStats();
         break;
       case 'resync':
+        /* the lists are read again once the new subscription is open */
         state.lastEventId = null;
         state.resyncNow = true;
-        reloadViews();
         break;
       default:
         break;
