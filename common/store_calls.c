@@ -2,22 +2,11 @@
 #include "store_calls.h"
 
 #include "db.h"
+#include "store_calls_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Timestamps as ISO-8601 UTC with milliseconds, like timeutil's time_format_iso_ms(). */
-#define STORE_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-/* The column list every row-returning statement uses, in the order store_call_row() reads. */
-#define STORE_CALL_COLUMNS                                                                         \
-	"id, call_sid, conversation_id, driver_id, trip_id, status, failure_reason, "              \
-	"" STORE_TS("call_start_time") ", " STORE_TS("call_end_time") ", " STORE_TS(               \
-	    "created_at") ", " STORE_TS("updated_at") ", " STORE_TS("dial_attempted_at") ", "      \
-	                                                                                 "dial_"   \
-	                                                                                 "attempt" \
-	                                                                                 "s"
 
 enum {
 	COL_ID,
@@ -53,7 +42,7 @@ static const char SQL_CLAIM_DIAL[] =
     "RETURNING id";
 
 static const char SQL_SET_CONVERSATION[] =
-    "UPDATE calls SET conversation_id = $2, updated_at = now() "
+    "UPDATE calls SET conversation_id = $2, dialled_at = now(), updated_at = now() "
     "WHERE call_sid = $1 AND conversation_id IS NULL RETURNING id";
 
 static const char SQL_SET_FAILED[] = "UPDATE calls SET status = 'failed', failure_reason = $2, "
@@ -66,7 +55,9 @@ static const char SQL_SET_FAILED[] = "UPDATE calls SET status = 'failed', failur
 static const char SQL_SET_COMPLETED[] =
     "UPDATE calls SET status = 'completed', "
     "call_end_time = COALESCE($2::timestamptz, now()), "
-    "conversation_id = COALESCE(conversation_id, $3), failure_reason = NULL, updated_at = now() "
+    "conversation_id = COALESCE(conversation_id, $3), failure_reason = NULL, updated_at = now(), "
+    "dialled_at = CASE WHEN conversation_id IS NULL AND $3 IS NOT NULL THEN now() "
+    "ELSE dialled_at END "
     "WHERE call_sid = $1 AND (status = 'in_progress' OR "
     "(status = 'failed' AND failure_reason = 'dial_outcome_unknown')) RETURNING id";
 
@@ -91,7 +82,7 @@ static void store_copy(const PGresult *res, int row, int col, char *dst, size_t 
 	snprintf(dst, size, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
-static void store_call_row(const PGresult *res, int row, struct store_call *out)
+void store_call_row(const PGresult *res, int row, struct store_call *out)
 {
 	memset(out, 0, sizeof *out);
 	out->id = strtoll(PQgetvalue(res, row, COL_ID), NULL, 10);

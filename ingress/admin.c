@@ -215,9 +215,8 @@ enum MHD_Result admin_run_read(struct admin *a, struct MHD_Connection *conn, cal
 		return admin_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                         "no database configured (DATABASE_URL)", NULL);
 	}
-	rc = call_sid != NULL
-	         ? calls_read_submit(a->deps.reads, call_sid, admin_wait_done, w)
-	         : calls_read_submit_fn(a->deps.reads, fn, arg, admin_wait_done, w);
+	rc = call_sid != NULL ? calls_read_submit(a->deps.reads, call_sid, admin_wait_done, w)
+	                      : calls_read_submit_fn(a->deps.reads, fn, arg, admin_wait_done, w);
 	if (rc != 0) {
 		w->refs = 1;
 		admin_wait_unref(w);
@@ -228,20 +227,20 @@ enum MHD_Result admin_run_read(struct admin *a, struct MHD_Connection *conn, cal
 
 /* ---- routes ---- */
 
-static enum MHD_Result admin_builtin(struct admin *a, struct MHD_Connection *conn,
-                                     const char *url, const char *rest)
+static enum MHD_Result admin_builtin(struct admin *a, struct MHD_Connection *conn, const char *url,
+                                     const char *rest)
 {
 	enum MHD_Result ret = MHD_NO;
 
 	(void)rest;
-	if (!httpd_builtin(conn, MHD_HTTP_METHOD_GET, url, a->deps.m, server_is_ready,
-	                   a->deps.srv, &ret))
+	if (!httpd_builtin(conn, MHD_HTTP_METHOD_GET, url, a->deps.m, server_is_ready, a->deps.srv,
+	                   &ret))
 		return admin_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
 	return ret;
 }
 
-static enum MHD_Result admin_console(struct admin *a, struct MHD_Connection *conn,
-                                     const char *url, const char *rest)
+static enum MHD_Result admin_console(struct admin *a, struct MHD_Connection *conn, const char *url,
+                                     const char *rest)
 {
 	(void)url;
 	return console_files_reply(conn, a->console_dir, rest);
@@ -257,8 +256,8 @@ static enum MHD_Result admin_call(struct admin *a, struct MHD_Connection *conn, 
 	return admin_run_read(a, conn, NULL, NULL, NULL, sid);
 }
 
-static enum MHD_Result admin_events(struct admin *a, struct MHD_Connection *conn,
-                                    const char *url, const char *rest)
+static enum MHD_Result admin_events(struct admin *a, struct MHD_Connection *conn, const char *url,
+                                    const char *rest)
 {
 	(void)url;
 	(void)rest;
@@ -285,6 +284,9 @@ static const struct admin_route {
     {"/console", false, false, "console", admin_console},
     {"/console/", true, false, "console", admin_console},
     {"/calls/", true, true, "call", admin_call},
+    {"/calls", false, true, "calls", admin_calls_list},
+    {"/stats/drivers", false, true, "stats_drivers", admin_stats_drivers},
+    {"/stats/overview", false, true, "stats_overview", admin_stats_overview},
     {"/events", false, true, "events", admin_events}, /* console-events: admin_deps.events */
 };
 
@@ -330,9 +332,8 @@ static enum MHD_Result admin_access(void *cls, struct MHD_Connection *conn, cons
 
 		ret = admin_reply_extra(conn, MHD_HTTP_METHOD_NOT_ALLOWED, body, allow);
 		json_decref(body);
-	} else if (r->auth &&
-	           !server_bearer_ok(a->deps.srv,
-	                             MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	} else if (r->auth && !server_bearer_ok(a->deps.srv, MHD_lookup_connection_value(
+	                                                         conn, MHD_HEADER_KIND,
 	                                                         MHD_HTTP_HEADER_AUTHORIZATION))) {
 		ret = admin_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL);
 	} else {

@@ -17,4 +17,12 @@ struct admin;
 enum MHD_Result admin_run_read(struct admin *a, struct MHD_Connection *conn, calls_read_fn *fn,
                                void *arg, void (*arg_free)(void *arg), const char *call_sid);
 
+/* ---- console_api.c: GET /calls, /stats/drivers, /stats/overview (docs/console.md) ---- */
+enum MHD_Result admin_calls_list(struct admin *a, struct MHD_Connection *conn, const char *url,
+                                 const char *rest);
+enum MHD_Result admin_stats_drivers(struct admin *a, struct MHD_Connection *conn, const char *url,
+                                    const char *rest);
+enum MHD_Result admin_stats_overview(struct admin *a, struct MHD_Connection *conn, const char *url,
+                                     const char *rest);
+
 #endif

@@ -116,8 +116,7 @@ out:
 	return rc;
 }
 
-enum MHD_Result console_files_reply(struct MHD_Connection *conn, const char *dir,
-                                    const char *name)
+enum MHD_Result console_files_reply(struct MHD_Connection *conn, const char *dir, const char *name)
 {
 	const char *file = name[0] != '\0' ? name : "index.html";
 	const char *type = console_files_type(file);
@@ -143,7 +142,8 @@ enum MHD_Result console_files_reply(struct MHD_Connection *conn, const char *dir
 		return MHD_NO;
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES &&
-	    MHD_add_response_header(resp, "Content-Security-Policy", CONSOLE_FILES_CSP) == MHD_YES &&
+	    MHD_add_response_header(resp, "Content-Security-Policy", CONSOLE_FILES_CSP) ==
+	        MHD_YES &&
 	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
 	    MHD_add_response_header(resp, "Cache-Control", "no-cache") == MHD_YES &&
 	    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES &&

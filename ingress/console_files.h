@@ -7,8 +7,8 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 
-#define CONSOLE_FILES_CSP                                                                          \
-	"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "          \
+#define CONSOLE_FILES_CSP                                                                 \
+	"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " \
 	"connect-src 'self'; frame-ancestors 'none'"
 
 /* The Content-Type for name, or NULL when name is not one the console may serve: letters,
@@ -17,7 +17,6 @@ const char *console_files_type(const char *name);
 
 /* Answers GET /console/<name> from dir ("" name: index.html): 200 with the file, 404 when the
  * name is refused or no such regular file exists, 500 when it cannot be read. */
-enum MHD_Result console_files_reply(struct MHD_Connection *conn, const char *dir,
-                                    const char *name);
+enum MHD_Result console_files_reply(struct MHD_Connection *conn, const char *dir, const char *name);
 
 #endif
