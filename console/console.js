@@ -240,8 +240,7 @@
     state.calls.clear();
     state.order = [];
     state.rows.clear();
-    state.detail = null;
-    state.detailSid = null;
+    closeDetail();
     state.lastEventId = null;
     state.callsLoaded = false;
     state.callsGen++;
@@ -281,18 +280,16 @@
       if (v === view || (v === 'calls' && view === 'detail')) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
+    if (view !== 'detail') closeDetail();
     if (view === 'calls') {
-      state.detailSid = null;
       if (!state.callsLoaded || (prev !== 'calls' && prev !== 'detail')) loadCalls();
       else refreshDurations();
     } else if (view === 'detail') {
       openDetail(sid);
     } else if (view === 'drivers') {
-      state.detailSid = null;
       renderDriversHead();
       loadDrivers();
     } else {
-      state.detailSid = null;
       loadOverview();
     }
     if (prev !== null && prev !== view && view !== 'detail') $('main').focus();
@@ -489,7 +486,15 @@
 
   /* ---------- a call's detail ---------- */
 
+  function closeDetail() {
+    if (state.detail && state.detail.refetch) clearTimeout(state.detail.refetch);
+    state.detail = null;
+    state.detailSid = null;
+    state.detailGen++;
+  }
+
   async function openDetail(sid) {
+    closeDetail();
     const gen = ++state.detailGen;
     state.detailSid = sid;
     state.detail = {call: state.calls.get(sid) || null, lines: new Map(), loaded: false};
@@ -506,6 +511,7 @@
 
   async function fetchDetail(gen) {
     const sid = state.detailSid;
+    if (!sid) return;
     let body;
     try {
       body = await api(`/calls/${encodeURIComponent(sid)}`);
@@ -575,10 +581,10 @@
 
   function scheduleDetailRefetch() {
     if (state.detail.refetch) return;
-    state.detail.refetch = setTimeout(() => {
-      if (!state.detail) return;
-      state.detail.refetch = null;
-      fetchDetail(state.detailGen);
+    const d = state.detail;
+    d.refetch = setTimeout(() => {
+      d.refetch = null;
+      if (state.detail === d && state.detailSid) fetchDetail(state.detailGen);
     }, 500);
   }
 

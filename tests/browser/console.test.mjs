@@ -73,10 +73,13 @@ async function main() {
     const page = ctx.pages()[0] || (await ctx.newPage());
     page.setDefaultTimeout(20000);
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('response', (r) => {
+      if (r.status() >= 400 && r.status() !== 401) problems.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
+    });
     page.on('console', (m) => {
       const t = m.text();
       if (/Content.Security.Policy|Refused to (load|execute|apply)/i.test(t)) problems.push(`CSP: ${t}`);
-      else if (m.type() === 'error' && !/status of 401/.test(t)) problems.push(`console error: ${t}`);
+      else if (m.type() === 'error' && !/status of (401|404)/.test(t)) problems.push(`console error: ${t}`); // 404s: by URL above
     });
     await run(page, ctx);
   } finally {
