@@ -59,6 +59,7 @@ async function postJson(url, body, headers, method) {
 
 async function main() {
   fs.mkdirSync(SHOTS, {recursive: true});
+  for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f)); // no stale picture
   check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (scripts/deps installs Debian's chromium)`);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'callpipe-console-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -222,11 +223,12 @@ async function run(page) {
   await page.click('#nav-calls');
   await page.setViewportSize({width: 390, height: 844});
   await page.waitForSelector(row(sids[0]));
+  await page.waitForFunction(() => !/Loading/.test(document.getElementById('calls-summary').textContent));
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   check(width <= 390, `the calls view is ${width}px wide on a 390px screen`);
   await shot(page, '08-phone-calls');
-  await page.setViewportSize({width: 1100, height: 640});
-  await shot(page, 'console');
+  await page.setViewportSize({width: 1100, height: 480});
+  await shot(page, 'console'); // the README's picture (docs/console.png)
 
   step = 'sign-out';
   await page.click('#signout');
@@ -236,6 +238,6 @@ async function run(page) {
 }
 
 main().catch((e) => {
-  process.stderr.write(`console test FAILED: ${e.stack || e}\n`);
+  process.stderr.write(`console test FAILED at step "${step}": ${e.stack || e}\n`);
   process.exit(1);
 });
