@@ -9,7 +9,11 @@
 
 (function () {
   const TOKEN_KEY = 'callpipe.console.token';
-  const PAGE_SIZE = 50;
+  /* calls per page: 50, or /console?limit=N (1..200) */
+  const PAGE_SIZE = (() => {
+    const n = Number(new URLSearchParams(location.search).get('limit'));
+    return Number.isInteger(n) && n >= 1 && n <= 200 ? n : 50;
+  })();
   const SVG_NS = 'http://www.w3.org/2000/svg';
   const STATUSES = ['completed', 'failed', 'in_progress'];
 
@@ -575,6 +579,7 @@
       prev = speaker;
     }
     $('transcript-empty').hidden = seqs.length > 0 || !d.loaded;
+    $('transcript-empty').textContent = d.call && d.call.status === 'in_progress' ? 'No line stored yet.' : 'No line was stored.';
     /* a gap means a line we did not see: read the call again */
     if (d.loaded && seqs.length && seqs[seqs.length - 1] !== seqs.length) scheduleDetailRefetch();
   }

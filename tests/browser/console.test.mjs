@@ -173,6 +173,20 @@ async function run(page) {
   }
   await shot(page, '04-calls-settled');
 
+  /* ---- filters: status, driver, then cleared ---- */
+  step = 'filters';
+  const shownSids = () => page.$$eval('#calls-body tr', (trs) => trs.map((tr) => tr.getAttribute('data-sid')).sort());
+  const waitRows = (want) => page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('#calls-body tr')]
+    .map((tr) => tr.getAttribute('data-sid')).sort()) === JSON.stringify(w), [...want].sort());
+  await page.selectOption('#f-status', 'failed');
+  await waitRows([failSid]);
+  await page.selectOption('#f-status', '');
+  await page.fill('#f-driver', ids[1]);
+  await page.click('#calls-filters button[type="submit"]');
+  await waitRows([sids[1]]);
+  await page.click('#calls-filters button[type="reset"]');
+  await waitRows(sids);
+
   /* ---- the failed call shows its reason ---- */
   step = 'failed call';
   const reason = sql(`SELECT failure_reason FROM calls WHERE call_sid = '${failSid}'`)[0][0];
@@ -229,6 +243,17 @@ async function run(page) {
   await shot(page, '08-phone-calls');
   await page.setViewportSize({width: 1100, height: 480});
   await shot(page, 'console'); // the README's picture (docs/console.png)
+
+  /* ---- pages of 2: "Load more" follows next_cursor; the tab's token signs in again ---- */
+  step = 'load more';
+  await page.goto(`${CONSOLE}/console?limit=2#calls`);
+  await page.waitForFunction(() => document.getElementById('live').textContent === 'live', null, {timeout: 15000});
+  await page.waitForFunction(() => !/Loading/.test(document.getElementById('calls-summary').textContent));
+  check((await shownSids()).length === 2, `a page of 2 shows ${(await shownSids()).length} calls`);
+  check(await page.isVisible('#calls-more'), 'no "Load more" under a full page');
+  await page.click('#calls-more');
+  await waitRows(sids);
+  await page.waitForSelector('#calls-more', {state: 'hidden'});
 
   step = 'sign-out';
   await page.click('#signout');
