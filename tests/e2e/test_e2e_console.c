@@ -30,7 +30,8 @@ static void test_e2e_console_in_browser(void **state)
 	struct e2e_env env = {0};
 	char admin_env[64], console_env[600], admin_url[64], health[128], script[600];
 	/* lines arrive over a few seconds: the page must show them as they are stored */
-	const char *sim_args[] = {"--turns", "4", "--turn-delay-ms", "500", "--latency-ms", "200", NULL};
+	const char *sim_args[] = {"--turns", "4", "--turn-delay-ms", "500", "--latency-ms",
+	                          "200",     NULL};
 	const char *ingress_env[] = {admin_env, console_env, NULL};
 	const char *argv[] = {"/usr/bin/env", "node", script, NULL};
 	struct e2e_opts opts = {
@@ -40,7 +41,8 @@ static void test_e2e_console_in_browser(void **state)
 	int rc;
 
 	snprintf(admin_env, sizeof admin_env, "INGRESS_ADMIN_LISTEN=127.0.0.1:%u", admin_port);
-	snprintf(console_env, sizeof console_env, "INGRESS_CONSOLE_DIR=%s/console", ts_source_dir());
+	snprintf(console_env, sizeof console_env, "INGRESS_CONSOLE_DIR=%s/console",
+	         ts_source_dir());
 	snprintf(admin_url, sizeof admin_url, "http://127.0.0.1:%u", admin_port);
 	snprintf(script, sizeof script, "%s/tests/browser/console.test.mjs", ts_source_dir());
 	e2e_stack_start(s, &opts);
