@@ -97,7 +97,7 @@ async function run(page) {
   check(resp.status() === 200, `GET /console answered ${resp.status()}`);
   check(/script-src 'self'/.test(resp.headers()['content-security-policy'] || ''), 'the page came without its CSP');
   await page.waitForSelector('#signin-view:not([hidden])');
-  await page.fill('#signin-token', `wrong-${TOKEN}`);
+  await page.getByLabel('API token').fill(`wrong-${TOKEN}`); // the field is labelled
   await page.click('#signin-submit');
   await page.waitForSelector('#signin-error:not([hidden])');
   const err = await page.textContent('#signin-error');
@@ -105,8 +105,11 @@ async function run(page) {
   check(await page.isHidden('#calls-view'), 'wrong token: the calls are shown anyway');
   await shot(page, '01-signin-refused');
 
-  await page.fill('#signin-token', TOKEN);
-  await page.click('#signin-submit');
+  // by keyboard this time: type the token, Enter submits
+  await page.fill('#signin-token', '');
+  await page.focus('#signin-token');
+  await page.keyboard.type(TOKEN);
+  await page.keyboard.press('Enter');
   await page.waitForSelector('#calls-view:not([hidden])');
   check(await page.evaluate(() => sessionStorage.getItem('callpipe.console.token')) === TOKEN, 'the token is not in sessionStorage');
   await page.waitForFunction(() => document.getElementById('live').textContent === 'live', null, {timeout: 15000});
@@ -124,7 +127,8 @@ async function run(page) {
   check(r.status === 200, `PUT /sim/config answered ${r.status}: ${r.text}`);
   r = await postJson(`${PUBLIC}/driver_data/call-elevenlabs`, {
     callType: 'violation_followup', timestamp: stamp, trip_id: `TRIP-${tag}`,
-    drivers: ids.map((id, i) => ({driverId: id, driverName: `Driver ${id}`, phoneNumber: `+1212555${String(100 + i).padStart(4, '0')}`,
+    // the first driver's name is markup: the agent says it in line 1, which must show as text
+    drivers: ids.map((id, i) => ({driverId: id, driverName: i === 0 ? `<img src=x onerror="window.__xss=1">${id} & <b>co</b>` : `Driver ${id}`, phoneNumber: `+1212555${String(100 + i).padStart(4, '0')}`,
       violations: {tripId: `TRIP-${tag}`, violationDetails: [{type: 'speeding', description: `${70 + i} mph in a 55 zone`}]}})),
   }, {Authorization: `Bearer ${TOKEN}`});
   check(r.status === 202, `POST /driver_data/call-elevenlabs answered ${r.status}: ${r.text}`);
@@ -150,6 +154,9 @@ async function run(page) {
   const shown = await page.$$eval('#transcript li', (lis) => lis.map((li) => [li.getAttribute('data-seq'),
     li.querySelector('.speaker').textContent, li.querySelector('.message').textContent]));
   check(JSON.stringify(shown) === JSON.stringify(dbLines), `transcript on the page ${JSON.stringify(shown)} != Postgres ${JSON.stringify(dbLines)}`);
+  check(dbLines[0][2].includes('<img src=x'), `line 1 does not carry the driver's name as markup: ${dbLines[0][2]}`);
+  check(await page.$$eval('#main img, #main b', (e) => e.length) === 0 && await page.evaluate(() => window.__xss === undefined),
+    'stored text was parsed as HTML');
   check(await page.evaluate(() => window.__noReload === true), 'the page was reloaded');
   await shot(page, '03-call-transcript', {fullPage: true});
 
@@ -191,7 +198,8 @@ async function run(page) {
   step = 'failed call';
   const reason = sql(`SELECT failure_reason FROM calls WHERE call_sid = '${failSid}'`)[0][0];
   check(reason && reason.length > 0, `Postgres has no failure_reason for ${failSid}`);
-  await page.click(`${row(failSid)} a.sid`);
+  await page.focus(`${row(failSid)} a.sid`); // by keyboard: the call's link, Enter
+  await page.keyboard.press('Enter');
   await page.waitForSelector('#detail-failure:not([hidden])');
   const shownReason = await page.textContent('#detail-failure-reason');
   check(shownReason === reason, `failure reason "${shownReason}" on the page, "${reason}" in Postgres`);
