@@ -166,6 +166,10 @@ static enum MHD_Result admin_wait_reply(struct MHD_Connection *conn, struct admi
 	struct timespec until;
 	enum MHD_Result ret;
 	int64_t ns;
+	bool done;
+	unsigned status;
+	json_t *body;
+	char error[256];
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	ns = (int64_t)until.tv_nsec + (int64_t)(timeout_ms % 1000) * 1000000;
@@ -174,17 +178,24 @@ static enum MHD_Result admin_wait_reply(struct MHD_Connection *conn, struct admi
 	pthread_mutex_lock(&w->lock);
 	while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
 		;
+	/* what the worker left, taken under the lock: after a timeout it may still write */
+	done = w->done;
+	status = w->status;
+	body = w->body;
+	w->body = NULL;
+	memcpy(error, w->error, sizeof error);
 	pthread_mutex_unlock(&w->lock);
-	if (!w->done)
+	if (!done)
 		ret = admin_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                        "database too slow, retry later", NULL);
-	else if (w->status == MHD_HTTP_OK && w->body != NULL)
-		ret = admin_reply_json(conn, MHD_HTTP_OK, w->body);
-	else if (w->status == MHD_HTTP_SERVICE_UNAVAILABLE || w->status == MHD_HTTP_OK)
+	else if (status == MHD_HTTP_OK && body != NULL)
+		ret = admin_reply_json(conn, MHD_HTTP_OK, body);
+	else if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_OK)
 		ret = admin_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                        "database unavailable, retry later", NULL);
 	else
-		ret = admin_reply_error(conn, w->status, w->error, NULL);
+		ret = admin_reply_error(conn, status, error, NULL);
+	json_decref(body);
 	admin_wait_unref(w);
 	return ret;
 }
@@ -193,6 +204,7 @@ enum MHD_Result admin_run_read(struct admin *a, struct MHD_Connection *conn, cal
                                void *arg, void (*arg_free)(void *arg), const char *call_sid)
 {
 	struct admin_wait *w = calloc(1, sizeof *w);
+	pthread_condattr_t attr;
 	int rc;
 
 	if (w == NULL) {
@@ -201,7 +213,6 @@ enum MHD_Result admin_run_read(struct admin *a, struct MHD_Connection *conn, cal
 		return MHD_NO;
 	}
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cond, &attr);

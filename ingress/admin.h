@@ -12,7 +12,9 @@
  * (search "/events"). It is called on the connection's own thread after the bearer check, with
  * GET or HEAD, and must queue a response (e.g. MHD_create_response_from_callback, whose reader
  * may block on this thread; write at least every ADMIN_IDLE_TIMEOUT_S / 2 or the idle timeout
- * closes the stream). Unset: /events answers 404. */
+ * closes the stream). Unset: /events answers 404. admin_stop waits for every connection's
+ * thread: a stream's reader must end (MHD_CONTENT_READER_END_OF_STREAM) within about a second of
+ * being told to stop, which its owner does before admin_stop. */
 #ifndef CALLPIPE_INGRESS_ADMIN_H
 #define CALLPIPE_INGRESS_ADMIN_H
 

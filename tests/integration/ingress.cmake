@@ -6,7 +6,7 @@ target_link_libraries(ingress_it PUBLIC callpipe_testsupport callpipe_common Pkg
                       PkgConfig::LIBCURL PkgConfig::CRYPTO PkgConfig::JANSSON)
 target_include_directories(ingress_it PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 
-foreach(t publish outage lifecycle read listen hostile limits identity validation admin)
+foreach(t publish outage lifecycle read listen hostile limits identity validation admin console)
   callpipe_integration_test(NAME test_ingress_${t}
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ingress_${t}.c LIBS ingress_it TIMEOUT 120)
   add_dependencies(test_ingress_${t} ingress devbroker migrate)
