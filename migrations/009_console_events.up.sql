@@ -21,6 +21,7 @@
 --                 statement listing the new ids as ranges (the transcriber inserts ~500 lines
 --                 per statement; a payload is limited to 8000 bytes, so the ingress reads the
 --                 lines themselves), chunked by 150 ranges. Nothing when no row was inserted.
+--                 A statement's ids are normally one run: min/max/count tell, without sorting.
 -- Texts in payloads are bounded: call_sid, driver_id, trip_id and conversation_id are
 -- varchar(255); failure_reason is cut to 500 characters.
 
@@ -92,19 +93,31 @@ $$;
 CREATE FUNCTION callpipe_events_lines_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+	lo bigint;
+	hi bigint;
+	n bigint;
 	payload text;
 BEGIN
-	-- gaps and islands: consecutive ids form one range (another writer's nextval may
-	-- interleave, so a statement's ids are not always one range)
+	SELECT min(id), max(id), count(*) INTO lo, hi, n FROM new_lines;
+	IF n = 0 THEN
+		RETURN NULL;
+	END IF;
+	-- the usual case: the statement's ids are one run (one aggregate, no sort)
+	IF hi - lo + 1 = n THEN
+		PERFORM pg_notify('callpipe_events', json_build_object('s', TG_TABLE_SCHEMA,
+			't', 'lines', 'ids', json_build_array(json_build_array(lo, hi)))::text);
+		RETURN NULL;
+	END IF;
+	-- another writer's nextval interleaved: gaps and islands, consecutive ids form a range
 	FOR payload IN
 		SELECT json_build_object('s', TG_TABLE_SCHEMA, 't', 'lines',
-			'ids', json_agg(json_build_array(lo, hi) ORDER BY lo))::text
-		FROM (SELECT lo, hi, (row_number() OVER (ORDER BY lo) - 1) / 150 AS chunk
+			'ids', json_agg(json_build_array(r.lo, r.hi) ORDER BY r.lo))::text
+		FROM (SELECT r.lo, r.hi, (row_number() OVER (ORDER BY r.lo) - 1) / 150 AS chunk
 		      FROM (SELECT min(id) AS lo, max(id) AS hi
 		            FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS island
 		                  FROM new_lines) i
-		            GROUP BY island) r) c
-		GROUP BY chunk ORDER BY chunk
+		            GROUP BY island) r) r
+		GROUP BY r.chunk ORDER BY r.chunk
 	LOOP
 		PERFORM pg_notify('callpipe_events', payload);
 	END LOOP;

@@ -16,6 +16,13 @@ foreach(scenario load crash pg_outage broker scale)
   target_include_directories(e2e_${scenario} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 endforeach()
 
+# GET /events (the console's live stream) against the whole pipeline, with its own SSE client.
+callpipe_integration_test(NAME e2e_events
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_e2e_events.c ${CMAKE_CURRENT_LIST_DIR}/e2e_sse.c
+    ${E2E_HARNESS}
+  LABELS e2e TIMEOUT 300)
+target_include_directories(e2e_events PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+
 callpipe_integration_test(NAME e2e_run_once
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_e2e_run_once.c
   LABELS e2e TIMEOUT 300)
