@@ -839,6 +839,7 @@
   async function streamLoop(gen) {
     let delay = 1000;
     let first = true;
+    let lastResync = 0;
     while (gen === state.streamGen && state.token) {
       const ctl = new AbortController();
       state.streamCtl = ctl;
@@ -870,7 +871,12 @@
       first = false;
       if (opened && state.resyncNow) {
         state.resyncNow = false;
-        continue; // the server asked for a re-sync: reconnect at once, without Last-Event-ID
+        /* the server asked for a re-sync: reconnect at once, without Last-Event-ID; but never
+         * in a tight loop (a server that keeps asking gets the backoff below) */
+        const now = Date.now();
+        const recent = now - lastResync < 5000;
+        lastResync = now;
+        if (!recent) continue;
       }
       setLive(`offline, retrying in ${Math.round(delay / 1000)} s`, 'off');
       await sleep(delay);

@@ -6,7 +6,8 @@
 // non-zero on the first failed check; screenshots go to CONSOLE_SHOTS_DIR.
 //
 // Environment (set by the C wrapper): CONSOLE_URL (admin base URL), PUBLIC_URL, CONSOLE_TOKEN,
-// SIM_URL, PG_URL, PG_SCHEMA, CONSOLE_SHOTS_DIR, CONSOLE_NODE_MODULES (npm ci's node_modules).
+// SIM_URL, PG_URL, PG_SCHEMA, INGRESS_PID, CONSOLE_SHOTS_DIR, CONSOLE_NODE_MODULES (npm ci's
+// node_modules).
 import {execFileSync} from 'node:child_process';
 import fs from 'node:fs';
 import {createRequire} from 'node:module';
@@ -26,6 +27,7 @@ const SIM = env('SIM_URL');
 const PG_URL = env('PG_URL');
 const PG_SCHEMA = env('PG_SCHEMA');
 const SHOTS = env('CONSOLE_SHOTS_DIR');
+const INGRESS_PID = env('INGRESS_PID');
 const require = createRequire(path.join(env('CONSOLE_NODE_MODULES'), 'noop.js'));
 const {chromium} = require('playwright-core');
 
@@ -57,6 +59,19 @@ async function postJson(url, body, headers, method) {
   return {status: resp.status, text};
 }
 
+/* POSTs one BatchCallRequest for drivers ids on the public address; checks the call_sids. */
+async function postBatch(stamp, tag, ids, sids, firstName) {
+  const r = await postJson(`${PUBLIC}/driver_data/call-elevenlabs`, {
+    callType: 'violation_followup', timestamp: stamp, trip_id: `TRIP-${tag}`,
+    drivers: ids.map((id, i) => ({driverId: id, driverName: i === 0 && firstName ? firstName : `Driver ${id}`,
+      phoneNumber: `+1212555${String(100 + i).padStart(4, '0')}`,
+      violations: {tripId: `TRIP-${tag}`, violationDetails: [{type: 'speeding', description: `${70 + i} mph in a 55 zone`}]}})),
+  }, {Authorization: `Bearer ${TOKEN}`});
+  check(r.status === 202, `POST /driver_data/call-elevenlabs answered ${r.status}: ${r.text}`);
+  const answered = JSON.parse(r.text).calls.map((c) => c.call_sid);
+  check(JSON.stringify(answered) === JSON.stringify(sids), `call_sids ${answered} instead of ${sids}`);
+}
+
 async function main() {
   fs.mkdirSync(SHOTS, {recursive: true});
   for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f)); // no stale picture
@@ -75,12 +90,15 @@ async function main() {
     page.setDefaultTimeout(20000);
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('response', (r) => {
-      if (r.status() >= 400 && r.status() !== 401) problems.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
+      // (while the ingress listens again after the resync step ended its LISTEN session, /events
+      // answers 503 and the page retries: expected)
+      const relisten = step === 'resync' && r.status() === 503 && new URL(r.url()).pathname === '/events';
+      if (r.status() >= 400 && r.status() !== 401 && !relisten) problems.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
     });
     page.on('console', (m) => {
       const t = m.text();
       if (/Content.Security.Policy|Refused to (load|execute|apply)/i.test(t)) problems.push(`CSP: ${t}`);
-      else if (m.type() === 'error' && !/status of (401|404)/.test(t)) problems.push(`console error: ${t}`); // 404s: by URL above
+      else if (m.type() === 'error' && !/status of (401|404|503)/.test(t)) problems.push(`console error: ${t}`); // by URL above
     });
     await run(page, ctx);
   } finally {
@@ -125,15 +143,8 @@ async function run(page) {
   const failSid = sids[2];
   let r = await postJson(`${SIM}/sim/config`, {calls: {[failSid]: {answers: ['success_false']}}}, {}, 'PUT');
   check(r.status === 200, `PUT /sim/config answered ${r.status}: ${r.text}`);
-  r = await postJson(`${PUBLIC}/driver_data/call-elevenlabs`, {
-    callType: 'violation_followup', timestamp: stamp, trip_id: `TRIP-${tag}`,
-    // the first driver's name is markup: the agent says it in line 1, which must show as text
-    drivers: ids.map((id, i) => ({driverId: id, driverName: i === 0 ? `<img src=x onerror="window.__xss=1">${id} & <b>co</b>` : `Driver ${id}`, phoneNumber: `+1212555${String(100 + i).padStart(4, '0')}`,
-      violations: {tripId: `TRIP-${tag}`, violationDetails: [{type: 'speeding', description: `${70 + i} mph in a 55 zone`}]}})),
-  }, {Authorization: `Bearer ${TOKEN}`});
-  check(r.status === 202, `POST /driver_data/call-elevenlabs answered ${r.status}: ${r.text}`);
-  const answered = JSON.parse(r.text).calls.map((c) => c.call_sid);
-  check(JSON.stringify(answered) === JSON.stringify(sids), `call_sids ${answered} instead of ${sids}`);
+  // the first driver's name is markup: the agent says it in line 1, which must show as text
+  await postBatch(stamp, tag, ids, sids, `<img src=x onerror="window.__xss=1">${ids[0]} & <b>co</b>`);
 
   /* ---- the three calls appear without a reload; follow the first one's transcript live ---- */
   step = 'calls appear';
@@ -256,12 +267,44 @@ async function run(page) {
   step = 'load more';
   await page.goto(`${CONSOLE}/console?limit=2#calls`);
   await page.waitForFunction(() => document.getElementById('live').textContent === 'live', null, {timeout: 15000});
+  await page.evaluate(() => { window.__noReload = true; });
   await page.waitForFunction(() => !/Loading/.test(document.getElementById('calls-summary').textContent));
   check((await shownSids()).length === 2, `a page of 2 shows ${(await shownSids()).length} calls`);
   check(await page.isVisible('#calls-more'), 'no "Load more" under a full page');
   await page.click('#calls-more');
   await waitRows(sids);
   await page.waitForSelector('#calls-more', {state: 'hidden'});
+
+  /* ---- the server ends the stream with resync: the page reads its lists again and goes on
+   * live on a fresh subscription ---- */
+  step = 'resync';
+  const settled = (sid) => page.waitForFunction((x) => {
+    const tr = document.querySelector(`#calls-body tr[data-sid="${x}"]`);
+    return tr && tr.getAttribute('data-status') === 'completed';
+  }, sid, {timeout: WAIT});
+  const more = async (n) => {
+    const st = new Date(Date.now() + n * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const id = `${tag}${n}`;
+    await postBatch(st, tag, [id], [`EL_${id}_${st}`]);
+    return `EL_${id}_${st}`;
+  };
+  await settled(await more(4)); // so that the page holds a Last-Event-ID to resume from
+  const seen = [];
+  page.on('request', (q) => {
+    const p = new URL(q.url()).pathname;
+    if (p === '/events') seen.push(`events ${q.headers()['last-event-id'] || '-'}`);
+    else if (p === '/calls') seen.push('calls');
+  });
+  const killed = sql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'ingress-events-${INGRESS_PID}'`);
+  check(killed[0][0] === '1', `no LISTEN session of ingress ${INGRESS_PID} to end`);
+  for (let i = 0; i < 150 && !(seen.includes('events -') && seen.includes('calls')); i++) await page.waitForTimeout(100);
+  check(seen.includes('events -') && seen.includes('calls'), `after resync the page made these requests: ${seen.join(', ') || 'none'}`);
+  check(!seen.some((x) => x.startsWith('events ') && x !== 'events -'), `the page tried to resume after resync: ${seen.join(', ')}`);
+  await page.waitForFunction(() => document.getElementById('live').textContent === 'live', null, {timeout: 20000});
+  const after = await more(5);
+  await page.waitForSelector(row(after), {timeout: 30000});
+  await settled(after);
+  check(await page.evaluate(() => window.__noReload === true), 'the page was reloaded');
 
   step = 'sign-out';
   await page.click('#signout');

@@ -56,6 +56,7 @@ static void test_e2e_console_in_browser(void **state)
 	e2e_env_add(&env, "SIM_URL=%s", s->sim_url);
 	e2e_env_add(&env, "PG_URL=%s", ts_pg_url());
 	e2e_env_add(&env, "PG_SCHEMA=%s", s->schema);
+	e2e_env_add(&env, "INGRESS_PID=%ld", (long)s->ingress.pid); /* its LISTEN session's name */
 	e2e_env_add(&env, "CONSOLE_SHOTS_DIR=%s", console_getenv("CONSOLE_SHOTS_DIR"));
 	e2e_env_add(&env, "CONSOLE_NODE_MODULES=%s", console_getenv("CONSOLE_NODE_MODULES"));
 	rc = ts_run_all(argv, (const char *const *)env.items, &out, 240000);
