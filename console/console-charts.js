@@ -23,9 +23,10 @@
     return s;
   }
 
-  /* Stacked columns per bucket; axis labels as SVG text (textContent). */
-  function overviewChart(buckets, bucket) {
-    const W = 720;
+  /* Stacked columns per bucket; axis labels as SVG text (textContent). width: the box's pixels,
+   * so that the labels keep their size on a phone. */
+  function overviewChart(buckets, bucket, width) {
+    const W = Math.max(280, Math.round(width || 720));
     const H = 220;
     const L = 36;
     const B = 22;
@@ -46,7 +47,7 @@
     }
     const n = Math.max(1, buckets.length);
     const bw = plotW / n;
-    const every = Math.max(1, Math.ceil(n / 8));
+    const every = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(plotW / 56)))); // a label per ~56 px
     buckets.forEach((b, i) => {
       const x = L + i * bw;
       let y = T + plotH;

@@ -391,6 +391,15 @@
 
   /* ---------- overview ---------- */
 
+  /* The chart is drawn for its box's width: again when that changes. */
+  function redrawOverview() {
+    const d = state.overviewData;
+    const box = $('overview-chart');
+    if (!d || state.view !== 'overview' || !box.firstChild) return;
+    clear(box);
+    box.appendChild(overviewChart(d.buckets, d.bucket, box.clientWidth));
+  }
+
   async function loadOverview() {
     const gen = ++state.overviewGen;
     const [secs, bucket] = $('o-window').value.split('/');
@@ -412,7 +421,8 @@
     $('overview-caption').textContent = `Calls per ${body.bucket || bucket} by status`;
     const box = $('overview-chart');
     clear(box);
-    box.appendChild(overviewChart(buckets, body.bucket || bucket));
+    state.overviewData = {buckets, bucket: body.bucket || bucket};
+    box.appendChild(overviewChart(buckets, body.bucket || bucket, box.clientWidth));
     const tbody = $('overview-body');
     clear(tbody);
     for (const b of buckets) {
@@ -439,5 +449,8 @@
   }
 
 
-  Object.assign(CP, {readCallFilters, loadCalls, loadMoreCalls, addCall, matchesFilters, renderCallsFooter, renderRow, updateRow, refreshDurations, closeDetail, openDetail, fetchDetail, renderDetail, renderTranscript, scheduleDetailRefetch, renderDriversHead, loadDrivers, loadOverview});
+  Object.assign(CP, {redrawOverview, readCallFilters, loadCalls, loadMoreCalls, addCall,
+    matchesFilters, renderCallsFooter, renderRow, updateRow, refreshDurations, closeDetail,
+    openDetail, fetchDetail, renderDetail, renderTranscript, scheduleDetailRefetch,
+    renderDriversHead, loadDrivers, loadOverview});
 })((window.callpipeConsole = window.callpipeConsole || {}));

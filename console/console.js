@@ -372,6 +372,11 @@
     $('overview-filters').addEventListener('submit', (ev) => ev.preventDefault());
     $('o-window').addEventListener('change', loadOverview);
     window.addEventListener('hashchange', route);
+    let resizing = null;
+    window.addEventListener('resize', () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(CP.redrawOverview, 150);
+    });
     setInterval(refreshDurations, 1000);
 
     let token = null;

@@ -257,9 +257,26 @@ async function run(page) {
   await page.setViewportSize({width: 390, height: 844});
   await page.waitForSelector(row(sids[0]));
   await page.waitForFunction(() => !/Loading/.test(document.getElementById('calls-summary').textContent));
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  check(width <= 390, `the calls view is ${width}px wide on a 390px screen`);
+  const narrow = async (what) => {
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= 390, `the ${what} view is ${width}px wide on a 390px screen`);
+  };
+  await narrow('calls');
   await shot(page, '08-phone-calls');
+  await page.click(`${row(sids[0])} a.sid`);
+  await page.waitForFunction((n) => document.querySelectorAll('#transcript li').length === n, dbLines.length);
+  await narrow('call');
+  await shot(page, '09-phone-call', {fullPage: true});
+  await page.click('#nav-drivers');
+  await page.waitForSelector('#drivers-body tr');
+  await narrow('drivers');
+  await shot(page, '10-phone-drivers', {fullPage: true});
+  await page.click('#nav-overview');
+  await page.waitForSelector('#overview-chart svg');
+  await narrow('overview');
+  await shot(page, '11-phone-overview', {fullPage: true});
+  await page.click('#nav-calls');
+  await page.waitForSelector(row(sids[0]));
   await page.setViewportSize({width: 1100, height: 480});
   await shot(page, 'console'); // the README's picture (docs/console.png)
 
