@@ -12,6 +12,7 @@
   })();
   const SVG_NS = 'http://www.w3.org/2000/svg';
   const STATUSES = ['completed', 'failed', 'in_progress'];
+  const API_TIMEOUT_MS = 15000; // a read the server holds longer than this is given up
 
   const state = {
     token: null,
@@ -160,22 +161,26 @@
   /* GET path?params as JSON. A 401 signs out (unless quiet401: sign-in handles it). */
   async function api(path, params, opts) {
     const token = (opts && opts.token) || state.token;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), API_TIMEOUT_MS);
     let resp;
+    let body = null;
     try {
       resp = await fetch(path + query(params || {}), {
         headers: {Authorization: `Bearer ${token}`, Accept: 'application/json'},
         cache: 'no-store',
         credentials: 'omit',
+        signal: ctl.signal,
       });
-    } catch (e) {
-      throw new ApiError(0, 'The server cannot be reached.');
-    }
-    let body = null;
-    try {
       body = await resp.json();
     } catch (e) {
-      body = null;
+      if (!resp || ctl.signal.aborted) {
+        clearTimeout(timer);
+        throw new ApiError(0, ctl.signal.aborted ? 'The server did not answer in time.' : 'The server cannot be reached.');
+      }
+      body = null; // not JSON
     }
+    clearTimeout(timer);
     if (resp.status === 401) {
       if (!(opts && opts.quiet401)) CP.signOut('The server refused the token (401). Sign in again.');
       throw new ApiError(401, 'The server refused this token.');

@@ -147,6 +147,7 @@
   }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const STREAM_SILENCE_MS = 45000; // three missed pings
 
   async function streamLoop(gen) {
     let delay = 1000;
@@ -161,7 +162,13 @@
       let opened = false;
       try {
         setLive(first ? 'connecting…' : 'reconnecting…', 'wait');
-        const resp = await fetch('/events', {headers, signal: ctl.signal, cache: 'no-store', credentials: 'omit'});
+        const opening = setTimeout(() => ctl.abort(), STREAM_SILENCE_MS); // no answer at all
+        let resp;
+        try {
+          resp = await fetch('/events', {headers, signal: ctl.signal, cache: 'no-store', credentials: 'omit'});
+        } finally {
+          clearTimeout(opening);
+        }
         if (gen !== state.streamGen) return;
         if (resp.status === 401) {
           signOut('The server refused the token (401). Sign in again.');
@@ -175,7 +182,7 @@
          * began, the first one included (the views' first read may be older): read again. */
         if (!resuming) reloadViews();
         first = false;
-        await readSse(resp.body, gen);
+        await readSse(resp.body, gen, ctl);
       } catch (e) {
         if (gen !== state.streamGen) return;
       }
@@ -197,45 +204,56 @@
   }
 
   /* Reads one SSE response to its end. Handles \n, \r\n and \r line ends, comments, multi-line
-   * data, id and event fields (https://html.spec.whatwg.org/#event-stream-interpretation). */
-  async function readSse(stream, gen) {
+   * data, id and event fields (https://html.spec.whatwg.org/#event-stream-interpretation). The
+   * server writes at least ": ping" every 15 s: a connection silent for STREAM_SILENCE_MS is
+   * taken for dead and aborted (ctl), so that the loop reconnects. */
+  async function readSse(stream, gen, ctl) {
     const reader = stream.getReader();
     const dec = new TextDecoder();
     let buf = '';
     let ev = {type: '', data: [], id: null};
-    for (;;) {
-      const {value, done} = await reader.read();
-      if (done) return;
-      if (gen !== state.streamGen) {
-        reader.cancel();
-        return;
-      }
-      buf += dec.decode(value, {stream: true});
-      for (;;) {
-        const m = /\r\n|\r|\n/.exec(buf);
-        if (!m) break;
-        if (m[0] === '\r' && m.index + 1 === buf.length) break; // maybe \r\n split over chunks
-        const line = buf.slice(0, m.index);
-        buf = buf.slice(m.index + m[0].length);
-        if (line === '') {
-          dispatch(ev);
-          ev = {type: '', data: [], id: null};
-          if (state.resyncNow) {
-            reader.cancel();
-            return;
-          }
-          continue;
+    let quiet = null;
+    const watch = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => ctl.abort(), STREAM_SILENCE_MS);
+    };
+    try {
+      for (watch(); ; watch()) {
+        const {value, done} = await reader.read();
+        if (done) return;
+        if (gen !== state.streamGen) {
+          reader.cancel();
+          return;
         }
-        if (line[0] === ':') continue;
-        const c = line.indexOf(':');
-        const field = c < 0 ? line : line.slice(0, c);
-        let val = c < 0 ? '' : line.slice(c + 1);
-        if (val[0] === ' ') val = val.slice(1);
-        if (field === 'event') ev.type = val;
-        else if (field === 'data') ev.data.push(val);
-        else if (field === 'id' && val.indexOf('\0') < 0) ev.id = val;
+        buf += dec.decode(value, {stream: true});
+        for (;;) {
+          const m = /\r\n|\r|\n/.exec(buf);
+          if (!m) break;
+          if (m[0] === '\r' && m.index + 1 === buf.length) break; // maybe \r\n split over chunks
+          const line = buf.slice(0, m.index);
+          buf = buf.slice(m.index + m[0].length);
+          if (line === '') {
+            dispatch(ev);
+            ev = {type: '', data: [], id: null};
+            if (state.resyncNow) {
+              reader.cancel();
+              return;
+            }
+            continue;
+          }
+          if (line[0] === ':') continue;
+          const c = line.indexOf(':');
+          const field = c < 0 ? line : line.slice(0, c);
+          let val = c < 0 ? '' : line.slice(c + 1);
+          if (val[0] === ' ') val = val.slice(1);
+          if (field === 'event') ev.type = val;
+          else if (field === 'data') ev.data.push(val);
+          else if (field === 'id' && val.indexOf('\0') < 0) ev.id = val;
+        }
+        if (buf.length > 1 << 20) throw new Error('event line too long');
       }
-      if (buf.length > 1 << 20) throw new Error('event line too long');
+    } finally {
+      clearTimeout(quiet);
     }
   }
 
