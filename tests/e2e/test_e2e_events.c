@@ -267,6 +267,22 @@ static void test_events_call_lifecycle(void **state)
 	e2e_sse_event_clear(&ev);
 	assert_int_equal(e2e_sse_next(&b, &ev, 5000), -1);
 	e2e_sse_close(&b);
+	/* the same over HTTP/1.1 (libcurl): chunked, and the chunked stream is ended properly */
+	{
+		char url[96], auth[128];
+		const char *headers[] = {auth, "Last-Event-ID: 1-1", NULL};
+		struct ts_http_resp resp;
+
+		snprintf(url, sizeof url, "http://127.0.0.1:%u/events", c->admin_port);
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+		ts_http("GET", url, headers, NULL, 0, &resp);
+		assert_int_equal(resp.status, 200);
+		assert_non_null(strstr(resp.headers, "Transfer-Encoding: chunked"));
+		assert_non_null(strstr(resp.headers, "Content-Type: text/event-stream"));
+		assert_string_equal(resp.body,
+		                    "event: resync\ndata: {\"reason\":\"cannot_resume\"}\n\n");
+		ts_http_resp_free(&resp);
+	}
 
 	snprintf(c->last_id, sizeof c->last_id, "%s", evs[n - 1].id);
 	for (int i = 0; i < n; i++)
