@@ -262,11 +262,16 @@
     const d = state.detail;
     const ol = $('transcript');
     const seqs = [...d.lines.keys()].sort((a, b) => a - b);
-    clear(ol);
-    let prev = null;
-    for (const seq of seqs) {
+    /* lines already shown stay (a screen reader announces only the new ones), unless the
+     * order changed: a line arrived that belongs before them */
+    const shown = [...ol.children].map((li) => Number(li.getAttribute('data-seq')));
+    const keep = shown.length <= seqs.length && shown.every((q, i) => q === seqs[i]) ? shown.length : 0;
+    if (!keep) clear(ol);
+    const who = (line) => String(line.speaker || '?');
+    let prev = keep ? who(d.lines.get(seqs[keep - 1])) : null;
+    for (const seq of seqs.slice(keep)) {
       const line = d.lines.get(seq);
-      const speaker = String(line.speaker || '?');
+      const speaker = who(line);
       const li = el('li', {class: `line sp-${speaker.replace(/[^a-z0-9_-]/gi, '')}`, 'data-seq': seq, value: seq});
       /* the speaker is named once per turn on screen, on every line for screen readers */
       li.appendChild(el('span', {class: speaker === prev ? 'speaker same' : 'speaker', text: speaker}));

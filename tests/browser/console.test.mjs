@@ -154,6 +154,11 @@ async function run(page) {
   await page.click(`${row(sids[0])} a.sid`);
   await page.waitForSelector('#detail-view:not([hidden])');
   check((await page.textContent('#detail-title')) === sids[0], 'the detail shows another call');
+  await page.evaluate(() => { // how many lines the transcript showed, after each change
+    const ol = document.getElementById('transcript');
+    window.__lineCounts = [ol.children.length];
+    new MutationObserver(() => window.__lineCounts.push(ol.children.length)).observe(ol, {childList: true});
+  });
 
   step = 'live transcript';
   await page.waitForFunction(() => document.getElementById('detail-status').textContent === 'completed' &&
@@ -169,6 +174,8 @@ async function run(page) {
   check(await page.$$eval('#main img, #main b', (e) => e.length) === 0 && await page.evaluate(() => window.__xss === undefined),
     'stored text was parsed as HTML');
   check(await page.evaluate(() => window.__noReload === true), 'the page was reloaded');
+  const counts = await page.evaluate(() => window.__lineCounts);
+  check(counts.some((n) => n > 0 && n < dbLines.length), `the transcript never showed part of the call, only ${counts}: lines did not arrive live`);
   await shot(page, '03-call-transcript', {fullPage: true});
 
   /* ---- back to the list: every call reached its final status, live ---- */

@@ -30,7 +30,7 @@ static void test_e2e_console_in_browser(void **state)
 	struct e2e_env env = {0};
 	char admin_env[64], console_env[600], admin_url[64], health[128], script[600];
 	/* lines arrive over a few seconds: the page must show them as they are stored */
-	const char *sim_args[] = {"--turns", "4", "--turn-delay-ms", "500", "--latency-ms",
+	const char *sim_args[] = {"--turns", "4", "--turn-delay-ms", "700", "--latency-ms",
 	                          "200",     NULL};
 	const char *ingress_env[] = {admin_env, console_env, NULL};
 	const char *argv[] = {"/usr/bin/env", "node", script, NULL};
