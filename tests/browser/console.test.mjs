@@ -211,6 +211,19 @@ async function run(page) {
   await waitRows([sids[1]]);
   await page.click('#calls-filters button[type="reset"]');
   await waitRows(sids);
+  await page.selectOption('#f-window', '900'); // created in the last 15 minutes: all three
+  await waitRows(sids);
+  await page.selectOption('#f-window', 'custom'); // from an hour ahead (local time): none
+  const ahead = await page.evaluate(() => {
+    const d = new Date(Date.now() + 3600e3 - new Date().getTimezoneOffset() * 60e3);
+    return d.toISOString().slice(0, 19);
+  });
+  await page.fill('#f-since', ahead);
+  await page.click('#calls-filters button[type="submit"]');
+  await waitRows([]);
+  await page.waitForSelector('#calls-empty:not([hidden])');
+  await page.click('#calls-filters button[type="reset"]');
+  await waitRows(sids);
 
   /* ---- the failed call shows its reason ---- */
   step = 'failed call';
