@@ -2,7 +2,8 @@
  * subscriber gets exactly the committed lifecycle of a call in order (a rolled-back transaction
  * emits nothing), Last-Event-ID resumes within the ring and is refused outside it, a subscriber
  * that stops reading is dropped with resync while a fast one gets everything in time, 401
- * without the token, and a lost LISTEN connection ends every stream with resync. */
+ * without the token, other schemas ignored, lines in several id ranges, a bulk load and a lost
+ * LISTEN connection ending every stream with resync. */
 #include "db.h"
 #include "e2e.h"
 #include "e2e_sim.h"
@@ -380,6 +381,54 @@ static void test_events_slow_subscriber(void **state)
 	e2e_sse_close(&fast);
 }
 
+/* Another schema's changes are not ours; lines whose ids are not one run (another writer's
+ * nextval in between) come as several ranges and are all read; a bulk load ends every stream. */
+static void test_events_schemas_gaps_bulk(void **state)
+{
+	struct ctx *c = ctx_of(state);
+	const char *schema = c->f.stack.schema;
+	struct e2e_sse sse;
+	struct e2e_sse_event ev;
+	char other[64];
+
+	open_stream(c, &sse, NULL, 0);
+	ts_pg_schema_new("e2e_events_other", true, other, sizeof other);
+	ts_pg_exec(other, "INSERT INTO calls (call_sid, driver_id, call_start_time) "
+	                  "VALUES ('EL_other_schema', 'other', now())");
+	ts_pg_schema_drop(other);
+	ts_pg_exec(schema,
+	           "INSERT INTO calls (call_sid, driver_id, call_start_time, conversation_id) "
+	           "VALUES ('EL_gaps', 'gaps', now(), 'conv_gaps')");
+	assert_int_equal(e2e_sse_next(&sse, &ev, 10000), 1);
+	assert_string_equal(ev.type, "call.created"); /* ours: the other schema's never came */
+	assert_non_null(strstr(ev.data, "\"EL_gaps\""));
+	e2e_sse_event_clear(&ev);
+	assert_int_equal(e2e_sse_next(&sse, &ev, 10000), 1);
+	assert_string_equal(ev.type, "call.dialled");
+	e2e_sse_event_clear(&ev);
+	/* ids 900001, 900002 and 900005: two ranges in one notification */
+	ts_pg_exec(schema,
+	           "INSERT INTO call_transcriptions (id, conversation_id, speaker, message, "
+	           "sequence_number) VALUES (900001, 'conv_gaps', 'agent', 'one', 1), "
+	           "(900002, 'conv_gaps', 'user', 'two', 2), "
+	           "(900005, 'conv_gaps', 'agent', 'three', 3)");
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(e2e_sse_next(&sse, &ev, 10000), 1);
+		assert_string_equal(ev.type, "line.stored");
+		assert_int_equal(data_int(&ev, "sequence_number"), i);
+		e2e_sse_event_clear(&ev);
+	}
+	/* more than 1000 calls in one statement: resync bulk_change, then the end */
+	ts_pg_exec(schema, "INSERT INTO calls (call_sid, driver_id, call_start_time) "
+	                   "SELECT 'EL_bulk_' || k, 'bulk', now() FROM generate_series(1, 1001) k");
+	assert_int_equal(e2e_sse_next(&sse, &ev, 10000), 1);
+	assert_string_equal(ev.type, "resync");
+	assert_string_equal(ev.data, "{\"reason\":\"bulk_change\"}");
+	e2e_sse_event_clear(&ev);
+	assert_int_equal(e2e_sse_next(&sse, &ev, 5000), -1);
+	e2e_sse_close(&sse);
+}
+
 static void test_events_listener_lost(void **state)
 {
 	struct ctx *c = ctx_of(state);
@@ -428,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_events_auth),
 	    cmocka_unit_test(test_events_call_lifecycle),
 	    cmocka_unit_test(test_events_slow_subscriber),
+	    cmocka_unit_test(test_events_schemas_gaps_bulk),
 	    cmocka_unit_test(test_events_listener_lost),
 	    cmocka_unit_test(test_events_stop),
 	};
