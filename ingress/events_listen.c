@@ -10,6 +10,7 @@
 #include "store_events.h"
 #include "timeutil.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -158,8 +159,14 @@ static int events_listen_wait(struct events_listen *el, long wait_ms)
 		events_listen_lost(el, "no connection");
 		return -1;
 	}
-	if (poll(&pfd, 1, (int)wait_ms) < 0 || PQconsumeInput(conn) == 0 ||
-	    PQstatus(conn) != CONNECTION_OK) {
+	if (poll(&pfd, 1, (int)wait_ms) < 0) {
+		if (errno == EINTR)
+			return 0; /* a signal (SIGTERM on the way out): not a lost connection */
+		snprintf(why, sizeof why, "poll: %s", strerror(errno));
+		events_listen_lost(el, why);
+		return -1;
+	}
+	if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK) {
 		snprintf(why, sizeof why, "%s", PQerrorMessage(conn));
 		events_listen_lost(el, why);
 		return -1;
