@@ -106,8 +106,9 @@ static PGresult *store_console_aggregate(struct db *db, const char *sql, int npa
  * (created_at) INCLUDE (status, driver_id): one index-only pass, no heap; "page" sorts and keeps
  * the requested drivers; then each page driver's median duration and failure reasons are read
  * through its own (driver_id, created_at) index range. Sorting by the median needs it for every
- * driver, so that sort computes every one before sorting (SQL_DRIVERS_HEAD_MEDIAN: a heap
- * visit per completed call of the window, the slowest sort). */
+ * driver, so that sort computes every one in "w" (a heap visit per completed call of the window:
+ * the slowest sort; numbering the durations in one window sort instead of an ordered-set
+ * aggregate per driver measured no faster). */
 #define SQL_DRIVERS_W(median)                                                   \
 	"WITH w AS (SELECT driver_id, count(*) AS calls,"                       \
 	" count(*) FILTER (WHERE status = 'completed') AS completed,"           \
@@ -142,29 +143,17 @@ static PGresult *store_console_aggregate(struct db *db, const char *sql, int npa
 	" WHERE c.driver_id = p.driver_id AND c.created_at >= $1 AND c.created_at < $2" \
 	" AND c.status = 'completed' AND c.call_end_time IS NOT NULL"                   \
 	" AND c.call_start_time IS NOT NULL) m ON p.completed > 0"
+#define SQL_MEDIAN_IN_W ", " SQL_MEDIAN_EXPR " FILTER (WHERE c.status = 'completed') AS median"
 
 static const char SQL_DRIVERS_HEAD[] = SQL_DRIVERS_W("");
-/* Sorting by the median needs every driver's: the completed calls of the window, numbered per
- * driver in duration order by one window sort, and the middle one or two averaged (what
- * percentile_cont(0.5) gives). An ordered-set aggregate per driver ran one small sort per
- * driver: about twice as slow with ~100,000 drivers (bench/console). */
 static const char SQL_DRIVERS_HEAD_MEDIAN[] =
-    "WITH counts AS (SELECT driver_id, count(*) AS calls,"
-    " count(*) FILTER (WHERE status = 'completed') AS completed,"
-    " count(*) FILTER (WHERE status = 'failed') AS failed,"
-    " count(*) FILTER (WHERE status = 'in_progress') AS in_progress,"
-    " max(created_at) AS last_call_at FROM calls"
-    " WHERE created_at >= $1 AND created_at < $2 AND driver_id IS NOT NULL"
-    " AND ($3::text IS NULL OR driver_id = $3) GROUP BY driver_id),"
-    " d AS (SELECT driver_id, s, row_number() OVER (PARTITION BY driver_id ORDER BY s) AS rn,"
-    " count(*) OVER (PARTITION BY driver_id) AS n FROM (SELECT driver_id,"
-    " extract(epoch FROM call_end_time - call_start_time)::float8 AS s FROM calls"
-    " WHERE created_at >= $1 AND created_at < $2 AND driver_id IS NOT NULL"
-    " AND ($3::text IS NULL OR driver_id = $3) AND status = 'completed'"
-    " AND call_end_time IS NOT NULL AND call_start_time IS NOT NULL) x),"
-    " med AS (SELECT driver_id, avg(s) AS median FROM d"
-    " WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY driver_id),"
-    " w AS (SELECT counts.*, med.median FROM counts LEFT JOIN med USING (driver_id)),"
+    "WITH w AS (SELECT c.driver_id, count(*) AS calls,"
+    " count(*) FILTER (WHERE c.status = 'completed') AS completed,"
+    " count(*) FILTER (WHERE c.status = 'failed') AS failed,"
+    " count(*) FILTER (WHERE c.status = 'in_progress') AS in_progress,"
+    " max(c.created_at) AS last_call_at" SQL_MEDIAN_IN_W " FROM calls c"
+    " WHERE c.created_at >= $1 AND c.created_at < $2 AND c.driver_id IS NOT NULL"
+    " AND ($3::text IS NULL OR c.driver_id = $3) GROUP BY c.driver_id),"
     " page AS (SELECT w.*, CASE WHEN completed + failed > 0"
     " THEN completed::float8 / (completed + failed) END AS success_rate,"
     " count(*) OVER () AS total FROM w ORDER BY ";
