@@ -35,6 +35,8 @@ struct events_listen {
 	atomic_bool stop;
 	atomic_bool up;
 	struct metric *m_up, *m_events, *m_lost, *m_bulk, *m_bad;
+	struct metric *m_ring, *m_ring_bytes, *m_slow, *m_resumed, *m_not_resumed;
+	struct events_hub_stats seen; /* the hub's counters as last exported */
 	struct log_limit log_down, log_bad;
 };
 
@@ -184,10 +186,25 @@ static int events_listen_wait(struct events_listen *el, long wait_ms)
 	return 0;
 }
 
+/* The hub's figures into /metrics (its counters as deltas since the last export). */
+static void events_listen_export(struct events_listen *el)
+{
+	struct events_hub_stats st;
+
+	events_hub_stats(el->hub, &st);
+	metric_set(el->m_ring, (double)st.ring_events);
+	metric_set(el->m_ring_bytes, (double)st.ring_bytes);
+	metric_add(el->m_slow, (double)(st.dropped_slow - el->seen.dropped_slow));
+	metric_add(el->m_resumed, (double)(st.resumed - el->seen.resumed));
+	metric_add(el->m_not_resumed, (double)(st.not_resumed - el->seen.not_resumed));
+	el->seen = st;
+}
+
 static void *events_listen_main(void *arg)
 {
 	struct events_listen *el = arg;
 	int64_t now = time_mono_ms(), next_ping = now + el->ping_ms, next_try = now;
+	int64_t next_export = now;
 	struct backoff b;
 
 	backoff_init(&b, EVENTS_BACKOFF_MS, EVENTS_BACKOFF_MAX);
@@ -198,6 +215,10 @@ static void *events_listen_main(void *arg)
 		if (now >= next_ping) {
 			events_hub_ping(el->hub);
 			next_ping = now + el->ping_ms;
+		}
+		if (now >= next_export) {
+			events_listen_export(el);
+			next_export = now + 1000;
 		}
 		wait = (long)(next_ping - now) < EVENTS_POLL_MS ? (long)(next_ping - now)
 		                                                : EVENTS_POLL_MS;
@@ -248,6 +269,20 @@ struct events_listen *events_listen_start(const struct events_listen_opts *opts,
 	el->m_bad =
 	    metrics_counter(m, "ingress_events_bad_notifications_total",
 	                    "Notifications on the channel that were not migration 009's", NULL);
+	el->m_ring =
+	    metrics_gauge(m, "ingress_events_ring", "Recent events kept for Last-Event-ID", NULL);
+	el->m_ring_bytes =
+	    metrics_gauge(m, "ingress_events_ring_bytes", "Bytes of the recent events kept", NULL);
+	el->m_slow = metrics_counter(m, "ingress_events_dropped_total",
+	                             "GET /events streams ended with resync, by reason", "reason",
+	                             "slow_consumer", NULL);
+	el->m_resumed = metrics_counter(m, "ingress_events_resumed_total",
+	                                "GET /events streams opened with Last-Event-ID, by outcome",
+	                                "outcome", "resumed", NULL);
+	el->m_not_resumed =
+	    metrics_counter(m, "ingress_events_resumed_total",
+	                    "GET /events streams opened with Last-Event-ID, by outcome", "outcome",
+	                    "cannot_resume", NULL);
 	if (el->url == NULL || el->schema == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");
 		goto fail;

@@ -377,6 +377,20 @@ static void test_events_slow_subscriber(void **state)
 	print_message("events: slow subscriber got %d of %d lines before its resync\n", slow_lines,
 	              total);
 	assert_true(slow_lines < total);
+	/* and /metrics counted it (the figures are exported once a second) */
+	{
+		const char *slow_only[] = {"slow_consumer", NULL};
+		char admin[64];
+		double dropped = -1;
+
+		snprintf(admin, sizeof admin, "http://127.0.0.1:%u", c->admin_port);
+		for (int i = 0; i < 50 && dropped < 1; i++) {
+			dropped = e2e_metric(admin, "ingress_events_dropped_total", slow_only);
+			if (dropped < 1)
+				ts_sleep_ms(100);
+		}
+		assert_true(dropped >= 1);
+	}
 	e2e_sse_close(&slow);
 	e2e_sse_close(&fast);
 }
