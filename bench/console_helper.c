@@ -620,9 +620,10 @@ int main(int argc, char **argv)
 			rc = sql(db, "VACUUM ANALYZE calls") ||
 			     sql(db, "VACUUM ANALYZE call_transcriptions");
 		if (rc == 0)
-			printf("loaded %ld calls, %ld drivers, %d lines a call over %d days in %.1f "
-			       "s\n",
-			       o.calls, o.drivers, o.lines, o.days, (now_ms() - t0) / 1000.0);
+			printf(
+			    "loaded %ld calls, %ld drivers, %d lines a call over %d days in %.1f "
+			    "s\n",
+			    o.calls, o.drivers, o.lines, o.days, (now_ms() - t0) / 1000.0);
 		db_close(db);
 		return rc == 0 ? 0 : 1;
 	}

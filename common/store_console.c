@@ -106,7 +106,9 @@ static PGresult *store_console_aggregate(struct db *db, const char *sql, int npa
  * (created_at) INCLUDE (status, driver_id): one index-only pass, no heap; "page" sorts and keeps
  * the requested drivers; then each page driver's median duration and failure reasons are read
  * through its own (driver_id, created_at) index range. Sorting by the median needs it for every
- * driver, so that sort computes it in "w" instead (a heap visit per completed call: slower). */
+ * driver, so that sort computes every one in "w" (a heap visit per completed call of the window:
+ * the slowest sort; numbering the durations in one window sort instead of an ordered-set
+ * aggregate per driver measured no faster). */
 #define SQL_DRIVERS_W(median)                                                   \
 	"WITH w AS (SELECT driver_id, count(*) AS calls,"                       \
 	" count(*) FILTER (WHERE status = 'completed') AS completed,"           \

@@ -160,7 +160,11 @@ done
 for var in $image_env; do
 	found=0
 	for svc in ingress dialer transcriber migrate elevensim topics; do
-		[ -x "$bin/$svc" ] && ASAN_OPTIONS=detect_leaks=0 "$bin/$svc" --help 2>&1 | grep -qw -- "$var" && found=1
+		# the help is read whole first: with pipefail, `--help | grep -q` fails whenever grep
+		# stops reading before a long help is written (SIGPIPE), so a known name was missed
+		[ -x "$bin/$svc" ] || continue
+		help=$(ASAN_OPTIONS=detect_leaks=0 "$bin/$svc" --help 2>&1 || true)
+		grep -qw -- "$var" <<<"$help" && found=1
 	done
 	[ "$found" = 1 ] && ok "image ENV $var is a known setting" ||
 		fail "the Dockerfile sets ENV $var, which no binary's --help knows"

@@ -334,6 +334,23 @@ static void test_console_drivers(void **state)
 			fail_msg("%s: %s, want %s", sorts[i][0], got, sorts[i][1]);
 		json_decref(root);
 	}
+	/* the median sort computes the medians its own way: the same values */
+	root = get(e, "/stats/drivers?" WINDOW "&sort=median_duration_s", 200);
+	assert_true(json_real_value(json_object_get(driver(root, "d1"), "median_duration_s")) ==
+	            120.0);
+	assert_true(json_real_value(json_object_get(driver(root, "d3"), "median_duration_s")) ==
+	            30.0);
+	assert_true(json_is_null(json_object_get(driver(root, "d2"), "median_duration_s")));
+	assert_int_equal(num(driver(root, "d1"), "calls"), 5);
+	assert_int_equal(num(root, "total_drivers"), 3);
+	json_decref(root);
+	root = get(e,
+	           "/stats/drivers?since=2026-01-10T10:00:00Z&until=2026-01-10T10:30:00Z"
+	           "&sort=median_duration_s",
+	           200);
+	assert_true(json_real_value(json_object_get(driver(root, "d1"), "median_duration_s")) ==
+	            90.0);
+	json_decref(root);
 	/* a window that cuts d1's day: only its two morning calls */
 	root = get(e, "/stats/drivers?since=2026-01-10T10:00:00Z&until=2026-01-10T10:30:00Z", 200);
 	assert_int_equal(num(root, "total_drivers"), 1);
