@@ -3,9 +3,9 @@
 
 #include "db.h"
 #include "log.h"
-#include "map.h"
 #include "postcall.h"
 #include "store_transcriptions.h"
+#include "strmap.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ struct tr_attempt {
 	enum tr_mode mode;
 	bool one_by_one; /* mode == TR_MODE_ONE_BY_ONE */
 	bool committed;  /* written whole: the transaction is over */
-	struct tr_map *keys;
+	struct strmap *keys;
 	struct tr_keystate *states;
 	size_t nstates;
 	struct store_tx_line *lines;
@@ -65,12 +65,12 @@ static int tr_fail(struct db *db)
 
 static struct tr_keystate *tr_key(struct tr_attempt *a, const char *key)
 {
-	struct tr_keystate *ks = tr_map_get(a->keys, key);
+	struct tr_keystate *ks = strmap_get(a->keys, key);
 
 	if (ks)
 		return ks;
 	ks = &a->states[a->nstates];
-	if (tr_map_put(a->keys, key, ks) < 0)
+	if (strmap_put(a->keys, key, ks) < 0)
 		return NULL;
 	a->nstates++;
 	return ks;
@@ -205,7 +205,7 @@ static void tr_decide_wait(struct tr_attempt *a, const struct tr_msg *m, struct 
  * is a duplicate of the first. */
 static int tr_collect_lines(struct tr_attempt *a, size_t *nlines)
 {
-	struct tr_map *seen = tr_map_new();
+	struct strmap *seen = strmap_new();
 	int rc = -1;
 
 	*nlines = 0;
@@ -217,18 +217,18 @@ static int tr_collect_lines(struct tr_attempt *a, size_t *nlines)
 		a->line_of[i] = -1;
 		if (m->kind != TR_MSG_LINE)
 			continue;
-		if (tr_map_get(seen, m->line.event_id)) {
+		if (strmap_get(seen, m->line.event_id)) {
 			a->line_of[i] = -2;
 			continue;
 		}
-		if (tr_map_put(seen, m->line.event_id, (void *)m) < 0)
+		if (strmap_put(seen, m->line.event_id, (void *)m) < 0)
 			goto out;
 		a->line_of[i] = (long)*nlines;
 		a->lines[(*nlines)++] = tr_line_of(m);
 	}
 	rc = 0;
 out:
-	tr_map_destroy(seen);
+	strmap_destroy(seen);
 	return rc;
 }
 
@@ -391,7 +391,7 @@ static int tr_attempt(const struct tr_batch_ctx *ctx, struct tr_msg *const *work
                       struct tr_result *res, int64_t now_ms, enum tr_mode mode)
 {
 	struct tr_attempt a = {
-	    ctx, work, n, res, now_ms, mode, mode == TR_MODE_ONE_BY_ONE, .keys = tr_map_new()};
+	    ctx, work, n, res, now_ms, mode, mode == TR_MODE_ONE_BY_ONE, .keys = strmap_new()};
 	int rc = TR_TRANSIENT;
 
 	a.states = calloc(n + 1, sizeof *a.states);
@@ -402,7 +402,7 @@ static int tr_attempt(const struct tr_batch_ctx *ctx, struct tr_msg *const *work
 		rc = tr_attempt_run(&a);
 	else
 		log_error("out of memory running a batch", LOGI("messages", n));
-	tr_map_destroy(a.keys);
+	strmap_destroy(a.keys);
 	free(a.states);
 	free(a.lines);
 	free(a.lres);

@@ -7,7 +7,7 @@
 #include "dlq.h"
 #include "log.h"
 #include "metrics.h"
-#include "offsets.h"
+#include "offtrack.h"
 #include "park.h"
 #include "postcall.h"
 #include "timeutil.h"
@@ -20,7 +20,7 @@
 /* Finishes a message: its offset may be committed. */
 static void tr_done(struct tr_engine *e, struct tr_msg *m)
 {
-	tr_offsets_done(e->offsets, m->topic, m->partition, m->offset);
+	offtrack_done(e->offsets, m->topic, m->partition, m->offset);
 	tr_msg_free(m);
 }
 
@@ -101,7 +101,7 @@ static bool tr_gate_open(struct tr_engine *e, struct tr_msg *m, int64_t now_ms)
 	if (!tr_is_assigned(e, e->conf.line_topic, m->partition))
 		return true; /* not co-partitioned with us: nothing to wait for */
 	if (m->timestamp_ms >= 0 &&
-	    tr_offsets_progress(e->offsets, e->conf.line_topic, m->partition, &offset, &ts) &&
+	    offtrack_last(e->offsets, e->conf.line_topic, m->partition, &offset, &ts) &&
 	    ts >= m->timestamp_ms)
 		return true;
 	if (e->caught_up && e->caught_up(e->opaque, e->conf.line_topic, m->partition))
