@@ -32,34 +32,34 @@ int main(int argc, char **argv)
 	shutdown_install();
 	curl = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 	if (!curl) {
-		log_error("dialer: curl_global_init failed");
+		log_error("curl_global_init failed");
 		goto out;
 	}
 
 	m = metrics_new();
 	if (!m) {
-		log_error("dialer: out of memory");
+		log_error("out of memory");
 		goto out;
 	}
 	c = consume_new(&conf, m, errstr, sizeof errstr);
 	if (!c) {
-		log_error("dialer: cannot start", LOGS("error", errstr));
+		log_error("cannot start", LOGS("error", errstr));
 		goto out;
 	}
 	h = httpd_start_health(conf.http_listen, m, consume_ready, c, errstr, sizeof errstr);
 	if (!h) {
-		log_error("dialer: cannot start the health server", LOGS("error", errstr));
+		log_error("cannot start the health server", LOGS("error", errstr));
 		goto out;
 	}
 	if (conf.sweeper) {
 		sw = sweeper_start(&conf, m, errstr, sizeof errstr);
 		if (!sw) {
-			log_error("dialer: cannot start the sweeper", LOGS("error", errstr));
+			log_error("cannot start the sweeper", LOGS("error", errstr));
 			goto out;
 		}
 	}
 	cfg_redact_url(conf.el_base_url, url, sizeof url);
-	log_info("dialer: running", LOGI("http_port", httpd_port(h)), LOGS("group", conf.group),
+	log_info("dialer running", LOGI("http_port", httpd_port(h)), LOGS("group", conf.group),
 	         LOGS("elevenlabs", url), LOGI("concurrency", conf.concurrency),
 	         LOGI("rate_per_sec", conf.rate_per_sec),
 	         LOGS("sweeper", conf.sweeper ? "on" : "off"));

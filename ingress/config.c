@@ -284,3 +284,27 @@ void ingress_config_free(struct ingress_config *conf)
 		return;
 	cfg_free(&ingress_spec, conf);
 }
+
+void ingress_config_log_security(const struct ingress_config *conf)
+{
+	if (conf->api_token == NULL || conf->api_token[0] == '\0')
+		log_warn("INGRESS_ALLOW_UNAUTHENTICATED is on: anyone who can reach this port can "
+		         "place calls and read transcripts");
+	else if (conf->allow_unauthenticated)
+		log_warn("INGRESS_ALLOW_UNAUTHENTICATED is ignored: INGRESS_API_TOKEN is set");
+	if (conf->webhook_secret == NULL || conf->webhook_secret[0] == '\0')
+		log_warn("INGRESS_ALLOW_UNSIGNED_WEBHOOKS is on: webhooks are accepted without a "
+		         "signature (event_id is a random UUID)");
+	else if (conf->allow_unsigned_webhooks)
+		log_warn("INGRESS_ALLOW_UNSIGNED_WEBHOOKS is ignored: ELEVENLABS_WEBHOOK_SECRET is "
+		         "set, every webhook must be signed");
+	if (conf->database_url == NULL || conf->database_url[0] == '\0')
+		log_warn("DATABASE_URL is not set: GET /calls/{call_sid} answers 503");
+	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0')
+		log_info(
+		    "agent tool lines are accepted with their call's token "
+		    "(X-Callpipe-Call-Token)",
+		    LOGS("tool_secret", conf->tool_secret != NULL && conf->tool_secret[0] != '\0'
+		                            ? "required too"
+		                            : "not set"));
+}

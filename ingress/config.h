@@ -69,6 +69,10 @@ enum cfg_result ingress_config_load(struct ingress_config *conf, int argc, char 
 __attribute__((warn_unused_result)) int ingress_config_validate(const struct ingress_config *conf,
                                                                 char *errstr, size_t errstr_size);
 
+/* Logs what the settings leave open (no token, unsigned webhooks, no database) as warn lines,
+ * once at start after logging is up. */
+void ingress_config_log_security(const struct ingress_config *conf);
+
 /* Frees the strings of conf (NULL ok). */
 void ingress_config_free(struct ingress_config *conf);
 

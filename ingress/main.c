@@ -1,61 +1,44 @@
-/* ingress: main: config → producer, read workers, HTTP server → run until SIGTERM → drain. */
+/* ingress: main: config -> producer, read workers, HTTP server, admin address -> run until
+ * SIGTERM -> drain -> teardown in reverse. */
 #include "admin.h"
 #include "calls_read.h"
 #include "config.h"
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
+#include "proc.h"
 #include "publish.h"
 #include "server.h"
 #include "shutdown.h"
 
-#include <malloc.h>
-#include <stdio.h>
-#include <sys/resource.h>
+#include <stdbool.h>
 
-/* Lets the connection limit be reached: soft open-files limit up to the hard one. */
-static void main_raise_nofile(void)
+static bool main_set(const char *v)
 {
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			log_warn("cannot raise the open-files limit");
-	}
+	return v != NULL && v[0] != '\0';
 }
 
-static void main_log_security(const struct ingress_config *conf)
+/* The admin address and its live events, when INGRESS_ADMIN_LISTEN is set. Returns 0 (*admin
+ * NULL when not set) or -1 with errstr. */
+static int main_start_admin(const struct ingress_config *conf, struct server *srv,
+                            struct calls_read *reads, struct metrics *m, struct events **events,
+                            struct admin **admin, char *errstr, size_t errstr_size)
 {
-	if (conf->api_token == NULL || conf->api_token[0] == '\0')
-		log_warn("INGRESS_ALLOW_UNAUTHENTICATED is on: anyone who can reach this port can "
-		         "place calls and read transcripts");
-	else if (conf->allow_unauthenticated)
-		log_warn("INGRESS_ALLOW_UNAUTHENTICATED is ignored: INGRESS_API_TOKEN is set");
-	if (conf->webhook_secret == NULL || conf->webhook_secret[0] == '\0')
-		log_warn("INGRESS_ALLOW_UNSIGNED_WEBHOOKS is on: webhooks are accepted without a "
-		         "signature (event_id is a random UUID)");
-	else if (conf->allow_unsigned_webhooks)
-		log_warn("INGRESS_ALLOW_UNSIGNED_WEBHOOKS is ignored: ELEVENLABS_WEBHOOK_SECRET is "
-		         "set, every webhook must be signed");
-	if (conf->database_url == NULL || conf->database_url[0] == '\0')
-		log_warn("DATABASE_URL is not set: GET /calls/{call_sid} answers 503");
-	if (conf->call_token_secret != NULL && conf->call_token_secret[0] != '\0')
-		log_info(
-		    "agent tool lines are accepted with their call's token "
-		    "(X-Callpipe-Call-Token)",
-		    LOGS("tool_secret", conf->tool_secret != NULL && conf->tool_secret[0] != '\0'
-		                            ? "required too"
-		                            : "not set"));
-}
+	struct admin_deps deps = {
+	    .conf = conf, .srv = srv, .reads = reads, .m = m, .events = events_serve};
 
-/* Fixed malloc thresholds. With glibc's defaults (dynamic, from 128 KiB) the librdkafka broker
- * thread's per-batch buffers kept shrinking its heap (madvise) and faulting it back in: ~0.3
- * madvise per request under load. Up to 16 MiB of free heap per arena may now be kept. */
-static void main_tune_malloc(void)
-{
-	(void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-	(void)mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+	if (!main_set(conf->admin_listen))
+		return 0;
+	*events = events_start(conf, m, errstr, errstr_size);
+	if (*events == NULL && main_set(conf->database_url))
+		return -1;
+	deps.events_opaque = *events;
+	*admin = admin_start(&deps, errstr, errstr_size);
+	if (*admin == NULL)
+		return -1;
+	log_info("ingress admin address listening", LOGS("listen", conf->admin_listen),
+	         LOGI("port", admin_port(*admin)), LOGS("console_dir", admin_console_dir(conf)));
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -77,9 +60,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	shutdown_install();
-	main_raise_nofile();
-	main_tune_malloc();
-	main_log_security(&conf);
+	ingress_proc_tune();
+	ingress_config_log_security(&conf);
 
 	m = metrics_new();
 	if (m == NULL)
@@ -90,7 +72,7 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	if (conf.database_url != NULL && conf.database_url[0] != '\0') {
+	if (main_set(conf.database_url)) {
 		reads = calls_read_new(conf.database_url, conf.db_schema, (int)conf.threads,
 		                       (long)conf.db_wait_ms, errstr, sizeof errstr);
 		if (reads == NULL) {
@@ -103,25 +85,9 @@ int main(int argc, char **argv)
 		log_error("cannot start the HTTP server", LOGS("error", errstr));
 		goto out;
 	}
-	if (conf.admin_listen != NULL && conf.admin_listen[0] != '\0') {
-		/* /metrics, health, the console and its read APIs, off the public address */
-		struct admin_deps deps = {
-		    .conf = &conf, .srv = srv, .reads = reads, .m = m, .events = events_serve};
-
-		events = events_start(&conf, m, errstr, sizeof errstr);
-		if (events == NULL && conf.database_url != NULL && conf.database_url[0] != '\0') {
-			log_error("cannot start the live events", LOGS("error", errstr));
-			goto out;
-		}
-		deps.events_opaque = events;
-		admin = admin_start(&deps, errstr, sizeof errstr);
-		if (admin == NULL) {
-			log_error("cannot start the admin address", LOGS("error", errstr));
-			goto out;
-		}
-		log_info("ingress admin address listening", LOGS("listen", conf.admin_listen),
-		         LOGI("port", admin_port(admin)),
-		         LOGS("console_dir", admin_console_dir(&conf)));
+	if (main_start_admin(&conf, srv, reads, m, &events, &admin, errstr, sizeof errstr) < 0) {
+		log_error("cannot start the admin address", LOGS("error", errstr));
+		goto out;
 	}
 	log_info("ingress listening", LOGS("listen", conf.http_listen),
 	         LOGI("port", server_port(srv)), LOGS("brokers", conf.kafka_brokers),

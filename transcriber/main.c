@@ -71,12 +71,12 @@ int main(int argc, char **argv)
 
 	metrics = metrics_new();
 	if (!metrics) {
-		log_error("transcriber: out of memory");
+		log_error("out of memory");
 		goto out;
 	}
 	open_rc = tr_app_open(&app, &conf, metrics, errstr, sizeof errstr);
 	if (open_rc < 0) {
-		log_error("transcriber: cannot start", LOGS("error", errstr));
+		log_error("cannot start", LOGS("error", errstr));
 		rc = open_rc == -1 ? 2 : 1;
 		goto out;
 	}
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 		httpd = httpd_start_health(conf.http_listen, metrics, tr_ready, &app, errstr,
 		                           sizeof errstr);
 		if (!httpd) {
-			log_error("health server", LOGS("error", errstr));
+			log_error("cannot start the health server", LOGS("error", errstr));
 			goto out;
 		}
 		log_info("health and metrics", LOGS("listen", conf.http_listen),
