@@ -102,9 +102,11 @@ BEGIN
 	ELSIF left_calls <= 0 THEN
 		DELETE FROM console_driver_window WHERE driver_id = drv;
 	ELSIF at >= newest THEN
-		UPDATE console_driver_window SET last_call_at = (SELECT max(created_at) FROM calls
-			WHERE driver_id = drv AND created_at >= (SELECT cutoff FROM
-			console_driver_window_state))
+		-- AFTER ROW triggers run once the whole statement is done: a statement that removes
+		-- all of a driver's calls finds none here and keeps the value until the row reaches 0
+		UPDATE console_driver_window SET last_call_at = COALESCE((SELECT max(created_at)
+			FROM calls WHERE driver_id = drv AND created_at >= (SELECT cutoff FROM
+			console_driver_window_state)), last_call_at)
 		WHERE driver_id = drv;
 	END IF;
 END $$;
