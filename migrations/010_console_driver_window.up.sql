@@ -49,6 +49,11 @@ CREATE TABLE console_driver_window (
 	last_call_at timestamptz NOT NULL
 );
 
+-- Every call write rewrites its driver's row (its indexed counts change, so never a HOT update):
+-- vacuum it often, or the sort indexes fill with dead entries the page scan has to skip.
+ALTER TABLE console_driver_window SET (autovacuum_vacuum_scale_factor = 0.02,
+	autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.05);
+
 CREATE TABLE console_driver_window_state (
 	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
 	cutoff   timestamptz NOT NULL,
