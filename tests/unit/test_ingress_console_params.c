@@ -172,6 +172,18 @@ static void test_requests(void **state)
 	args_of(qs, &a);
 	assert_int_equal(console_parse_calls(&a, &c, &err), -1);
 	assert_string_equal(err.field, "limit");
+	strcpy(qs, "limit=200"); /* /stats/drivers: at most 200 a page, like /calls */
+	args_of(qs, &a);
+	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), 0);
+	assert_int_equal(d.limit, 200);
+	strcpy(qs, "limit=201");
+	args_of(qs, &a);
+	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), -1);
+	assert_string_equal(err.field, "limit");
+	strcpy(qs, "");
+	args_of(qs, &a);
+	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), 0);
+	assert_int_equal(d.limit, 100);
 	strcpy(qs, "since=2026-12-08T00:00:00Z");
 	args_of(qs, &a);
 	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), -1); /* after now */
@@ -200,7 +212,7 @@ static void test_drivers_rolling(void **state)
 		bool rolling;
 	} cases[] = {
 	    {"", true},
-	    {"sort=failed&order=asc&limit=1000", true},
+	    {"sort=failed&order=asc&limit=200", true},
 	    {"driver_id=d1", true},
 	    {"since=2026-11-07T01:00:00Z&until=2026-12-07T01:00:00Z", true},
 	    {"since=2026-11-07T00:59:30Z&until=2026-12-07T00:59:02Z", true},
