@@ -2,6 +2,7 @@
 #include "admin.h"
 #include "calls_read.h"
 #include "config.h"
+#include "console_advance.h"
 #include "log.h"
 #include "metrics.h"
 #include "publish.h"
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
 	struct calls_read *reads = NULL;
 	struct server *srv = NULL;
 	struct admin *admin = NULL;
+	struct console_advance *advance = NULL;
 	char errstr[512];
 	enum cfg_result r;
 	int rc = 1;
@@ -96,6 +98,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (reads != NULL && conf.console_advance_s > 0) {
+		advance = console_advance_start(conf.database_url, conf.db_schema,
+		                                conf.console_advance_s, errstr, sizeof errstr);
+		if (advance == NULL) {
+			log_error("cannot start the console window advance", LOGS("error", errstr));
+			goto out;
+		}
+	}
 	srv = server_start(&conf, pub, reads, m, errstr, sizeof errstr);
 	if (srv == NULL) {
 		log_error("cannot start the HTTP server", LOGS("error", errstr));
@@ -122,6 +132,8 @@ int main(int argc, char **argv)
 
 	while (!shutdown_requested())
 		(void)shutdown_sleep_ms(1000);
+	console_advance_stop(advance); /* before the drain: nothing of it is in flight */
+	advance = NULL;
 
 	log_info("shutting down: draining in-flight requests",
 	         LOGI("in_flight", server_in_flight(srv)));
@@ -137,6 +149,7 @@ int main(int argc, char **argv)
 out:
 	/* Order matters: the daemon first (no new work), then the read workers and the producer
 	 * (their late callbacks still use the server struct), then the server struct. */
+	console_advance_stop(advance); /* wakes it: at most a running advance to wait for */
 	if (server_stop(srv) != 0)
 		rc = 1;
 	admin_stop(admin); /* its /readyz asks the server struct, its reads the workers */
