@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct env {
 	char schema[64];
@@ -65,7 +66,8 @@ static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
 	char url[600], schema[100], admin[64];
-	const char *extra[] = {url, schema, admin, NULL};
+	/* the rolling window's periodic advance every second (test_console_periodic_advance) */
+	const char *extra[] = {url, schema, admin, "INGRESS_CONSOLE_ADVANCE_S=1", NULL};
 	unsigned port = ts_free_port();
 
 	ts_pg_schema_new("ingress_console", true, e->schema, sizeof e->schema);
@@ -395,6 +397,47 @@ static void test_console_overview(void **state)
 	json_decref(root);
 }
 
+/* The rolling 30-day window (no since/until, or the page's since/until computed from now) is
+ * answered from migration 010's rollup and says so; any other window and the median sort are
+ * exact. Only calls of the last 30 days are in the rollup (the seed is older). */
+static void test_console_drivers_rolling_source(void **state)
+{
+	struct env *e = *state;
+	char q[200], since[32], until[32];
+	time_t now = time(NULL), from = now - 30 * 86400;
+	json_t *root;
+
+	ts_pg_exec(e->schema, "INSERT INTO calls (call_sid, driver_id, trip_id, status, created_at)"
+	                      " VALUES ('EL_now1', 'dnow', 'T-n1', 'completed', now()),"
+	                      " ('EL_now2', 'dnow', 'T-n2', 'failed', now() - interval '1 day')");
+	strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime(&from));
+	snprintf(q, sizeof q, "/stats/drivers?since=%s&until=%s&sort=failed", since, until);
+	for (int i = 0; i < 2; i++) {
+		root = get(e, i == 0 ? "/stats/drivers" : q, 200);
+		assert_string_equal(str(root, "source"), "rollup");
+		assert_int_equal(num(root, "total_drivers"), 1);
+		assert_string_equal(
+		    str(json_array_get(json_object_get(root, "drivers"), 0), "driver_id"), "dnow");
+		assert_int_equal(num(json_array_get(json_object_get(root, "drivers"), 0), "failed"),
+		                 1);
+		json_decref(root);
+	}
+	root = get(e, "/stats/drivers?limit=200", 200); /* the largest page */
+	assert_string_equal(str(root, "source"), "rollup");
+	assert_int_equal(num(root, "total_drivers"), 1);
+	json_decref(root);
+	root = get(e, "/stats/drivers?sort=median_duration_s", 200);
+	assert_string_equal(str(root, "source"), "exact");
+	assert_int_equal(num(root, "total_drivers"), 1);
+	json_decref(root);
+	root = get(e, "/stats/drivers?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z", 200);
+	assert_string_equal(str(root, "source"), "exact");
+	assert_int_equal(num(root, "total_drivers"), 3);
+	json_decref(root);
+	ts_pg_exec(e->schema, "DELETE FROM calls WHERE driver_id = 'dnow'");
+}
+
 static void test_console_empty_windows(void **state)
 {
 	struct env *e = *state;
@@ -440,7 +483,7 @@ static void test_console_bad_parameters(void **state)
 	    {"/calls?status=failed&status=completed", "status"},
 	    {"/stats/drivers?sort=speed", "sort"},
 	    {"/stats/drivers?order=up", "order"},
-	    {"/stats/drivers?limit=1001", "limit"},
+	    {"/stats/drivers?limit=201", "limit"},
 	    {"/stats/drivers?until=2026-13-01T00:00:00Z", "until"},
 	    {"/stats/drivers?since=2026-01-11T00:00:00Z&until=2026-01-10T00:00:00Z", "since"},
 	    {"/stats/overview?bucket=week", "bucket"},
@@ -528,6 +571,53 @@ static void test_console_dial_latency_written(void **state)
 	ts_pg_exec(e->schema, "DELETE FROM calls WHERE driver_id = 'dl'");
 }
 
+/* INGRESS_CONSOLE_ADVANCE_S=1: the ingress advances the rolling window by itself, with no
+ * /stats read. The window is made 30 s long through 010's state row: a call created a minute ago
+ * is counted by the insert's trigger, then leaves the rollup within about a second. */
+static void test_console_periodic_advance(void **state)
+{
+	struct env *e = *state;
+	long long left = -1;
+
+	ts_pg_exec(e->schema, "INSERT INTO calls (call_sid, driver_id, trip_id, status, created_at)"
+	                      " VALUES ('EL_adv', 'dadv', 'T-adv', 'in_progress',"
+	                      " now() - interval '60 seconds')");
+	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT calls FROM console_driver_window"
+	                                           " WHERE driver_id = 'dadv'"),
+	                 1);
+	ts_pg_exec(e->schema,
+	           "UPDATE console_driver_window_state SET span = interval '30 seconds'");
+	for (int i = 0; i < 50; i++) { /* 5 s at most */
+		left = ts_pg_query_ll(e->schema, "SELECT count(*) FROM console_driver_window"
+		                                 " WHERE driver_id = 'dadv'");
+		if (left == 0)
+			break;
+		ts_sleep_ms(100);
+	}
+	assert_int_equal(left, 0);
+	assert_int_equal(ts_pg_query_ll(e->schema,
+	                                "SELECT count(*) FROM console_driver_window_state WHERE"
+	                                " cutoff > now() - interval '40 seconds'"),
+	                 1);
+	/* back to the 30-day window, rebuilt as migration 010 does (its lock keeps the advance out)
+	 */
+	ts_pg_exec(e->schema,
+	           "BEGIN; SELECT pg_advisory_xact_lock(1667528449);"
+	           " UPDATE console_driver_window_state SET span = interval '30 days',"
+	           " cutoff = now() - interval '30 days';"
+	           " DELETE FROM console_driver_window;"
+	           " INSERT INTO console_driver_window (driver_id, calls, completed, failed,"
+	           " in_progress, last_call_at) SELECT driver_id, count(*),"
+	           " count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status ="
+	           " 'failed'), count(*) FILTER (WHERE status = 'in_progress'), max(created_at)"
+	           " FROM calls WHERE created_at >= now() - interval '30 days' AND driver_id IS NOT"
+	           " NULL GROUP BY driver_id; COMMIT");
+	ts_pg_exec(e->schema, "DELETE FROM calls WHERE call_sid = 'EL_adv'");
+	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT count(*) FROM console_driver_window"
+	                                           " WHERE driver_id = 'dadv'"),
+	                 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -536,9 +626,11 @@ int main(void)
 	    cmocka_unit_test(test_console_drivers),
 	    cmocka_unit_test(test_console_overview),
 	    cmocka_unit_test(test_console_empty_windows),
+	    cmocka_unit_test(test_console_drivers_rolling_source),
 	    cmocka_unit_test(test_console_bad_parameters),
 	    cmocka_unit_test(test_console_auth_and_public_address),
 	    cmocka_unit_test(test_console_dial_latency_written),
+	    cmocka_unit_test(test_console_periodic_advance),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
