@@ -80,6 +80,21 @@ __attribute__((warn_unused_result)) int store_console_drivers(
     struct db *db, const struct store_console_drivers_q *q, store_console_driver_cb *cb,
     void *opaque, int64_t *total_drivers);
 
+/* The rolling 30-day window from migration 010's maintained rollup (store_console_window.c):
+ * advances the window to now() first, then reads the page through the sort key's index; q's
+ * since/until are ignored and the window actually used is set in since/until (ISO-8601 UTC,
+ * milliseconds). Not for STORE_CONSOLE_SORT_MEDIAN (every driver's median: the exact path). */
+#define STORE_CONSOLE_TS_LEN 40
+__attribute__((warn_unused_result)) int store_console_drivers_rolling(
+    struct db *db, const struct store_console_drivers_q *q, store_console_driver_cb *cb,
+    void *opaque, int64_t *total_drivers, char since[STORE_CONSOLE_TS_LEN],
+    char until[STORE_CONSOLE_TS_LEN]);
+
+/* Moves the rolling window's cutoff to now() - 30 days (what store_console_drivers_rolling does
+ * first); *cutoff_out (may be NULL) gets the new cutoff. 0 or -1. */
+__attribute__((warn_unused_result)) int store_console_window_advance(
+    struct db *db, char cutoff_out[STORE_CONSOLE_TS_LEN]);
+
 /* /stats/overview. bucket is "hour" or "day". */
 struct store_console_bucket {
 	const char *start;

@@ -161,19 +161,33 @@ static unsigned console_drivers_fn(struct db *db, void *arg, json_t **out, char 
 	    .driver_id = r->driver_id,
 	};
 	json_t *list = json_array();
-	char since[CONSOLE_TIME_LEN], until[CONSOLE_TIME_LEN];
+	char since[STORE_CONSOLE_TS_LEN], until[STORE_CONSOLE_TS_LEN];
 	int64_t total = 0;
+	int rc;
 
-	if (list == NULL || store_console_drivers(db, &q, console_driver_row, list, &total) != 0) {
-		json_decref(list);
-		snprintf(errstr, errstr_size, "database unavailable");
-		return 503;
+	_Static_assert(STORE_CONSOLE_TS_LEN >= CONSOLE_TIME_LEN, "time buffers");
+	if (list == NULL)
+		goto fail;
+	/* the rolling window from 010's rollup (since/until: the window it holds), else exact */
+	if (r->rolling)
+		rc = store_console_drivers_rolling(db, &q, console_driver_row, list, &total, since,
+		                                   until);
+	else
+		rc = store_console_drivers(db, &q, console_driver_row, list, &total);
+	if (rc != 0)
+		goto fail;
+	if (!r->rolling) {
+		console_time_format_ms(r->w.since_us, since);
+		console_time_format_ms(r->w.until_us, until);
 	}
-	console_time_format_ms(r->w.since_us, since);
-	console_time_format_ms(r->w.until_us, until);
-	*out = json_pack("{s:s, s:s, s:o, s:I}", "since", since, "until", until, "drivers", list,
-	                 "total_drivers", (json_int_t)total);
+	*out = json_pack("{s:s, s:s, s:s, s:o, s:I}", "source", r->rolling ? "rollup" : "exact",
+	                 "since", since, "until", until, "drivers", list, "total_drivers",
+	                 (json_int_t)total);
 	return *out != NULL ? 200 : 503;
+fail:
+	json_decref(list);
+	snprintf(errstr, errstr_size, "database unavailable");
+	return 503;
 }
 
 enum MHD_Result admin_stats_drivers(struct admin *a, struct MHD_Connection *conn, const char *url,

@@ -8,6 +8,7 @@
 
 #define US_PER_S                  INT64_C(1000000)
 #define US_PER_DAY                (INT64_C(86400) * US_PER_S)
+#define CONSOLE_ROLLING_SLACK_US  (INT64_C(60) * US_PER_S)
 
 #define CONSOLE_LIST_LIMIT_MAX    200
 #define CONSOLE_DRIVERS_LIMIT_MAX 1000
@@ -393,6 +394,10 @@ int console_parse_drivers(const struct console_args *a, int64_t now_us,
 	if (order[0] != '\0' && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
 		return console_fail(err, "order", "must be asc or desc");
 	r->ascending = strcmp(order, "asc") == 0;
+	r->rolling =
+	    strcmp(console_driver_sorts[r->sort], "median_duration_s") != 0 &&
+	    llabs(r->w.until_us - now_us) <= CONSOLE_ROLLING_SLACK_US &&
+	    llabs(r->w.until_us - r->w.since_us - 30 * US_PER_DAY) <= CONSOLE_ROLLING_SLACK_US;
 	return console_int(a, "limit", 1, CONSOLE_DRIVERS_LIMIT_MAX, 100, &r->limit, err) != 0 ||
 	               console_id_arg(a, "driver_id", r->driver_id, err) != 0
 	           ? -1

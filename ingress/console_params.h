@@ -74,6 +74,9 @@ struct console_drivers_req {
 	bool ascending;
 	int limit;
 	char driver_id[256]; /* "" = every driver */
+	/* the rolling 30-day window (migration 010's rollup answers it): no since/until, or until
+	 * within 60 s of now and until - since within 60 s of 30 days; never for the median sort */
+	bool rolling;
 };
 int console_parse_drivers(const struct console_args *a, int64_t now_us,
                           struct console_drivers_req *r, struct console_err *err);

@@ -16,3 +16,7 @@ callpipe_integration_test(NAME test_store_calls_concurrency
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_calls_concurrency.c
   TIMEOUT 120)
 add_dependencies(test_store_calls_concurrency migrate)
+callpipe_integration_test(NAME test_console_window
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_console_window.c ${CMAKE_CURRENT_LIST_DIR}/test_migrations_util.c
+  TIMEOUT 120)
+add_dependencies(test_console_window migrate)

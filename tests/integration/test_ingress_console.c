@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct env {
 	char schema[64];
@@ -395,6 +396,43 @@ static void test_console_overview(void **state)
 	json_decref(root);
 }
 
+/* The rolling 30-day window (no since/until, or the page's since/until computed from now) is
+ * answered from migration 010's rollup and says so; any other window and the median sort are
+ * exact. Only calls of the last 30 days are in the rollup (the seed is older). */
+static void test_console_drivers_rolling_source(void **state)
+{
+	struct env *e = *state;
+	char q[200], since[32], until[32];
+	time_t now = time(NULL), from = now - 30 * 86400;
+	json_t *root;
+
+	ts_pg_exec(e->schema, "INSERT INTO calls (call_sid, driver_id, trip_id, status, created_at)"
+	                      " VALUES ('EL_now1', 'dnow', 'T-n1', 'completed', now()),"
+	                      " ('EL_now2', 'dnow', 'T-n2', 'failed', now() - interval '1 day')");
+	strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime(&from));
+	snprintf(q, sizeof q, "/stats/drivers?since=%s&until=%s&sort=failed", since, until);
+	for (int i = 0; i < 2; i++) {
+		root = get(e, i == 0 ? "/stats/drivers" : q, 200);
+		assert_string_equal(str(root, "source"), "rollup");
+		assert_int_equal(num(root, "total_drivers"), 1);
+		assert_string_equal(
+		    str(json_array_get(json_object_get(root, "drivers"), 0), "driver_id"), "dnow");
+		assert_int_equal(num(json_array_get(json_object_get(root, "drivers"), 0), "failed"),
+		                 1);
+		json_decref(root);
+	}
+	root = get(e, "/stats/drivers?sort=median_duration_s", 200);
+	assert_string_equal(str(root, "source"), "exact");
+	assert_int_equal(num(root, "total_drivers"), 1);
+	json_decref(root);
+	root = get(e, "/stats/drivers?since=2026-01-10T00:00:00Z&until=2026-01-11T00:00:00Z", 200);
+	assert_string_equal(str(root, "source"), "exact");
+	assert_int_equal(num(root, "total_drivers"), 3);
+	json_decref(root);
+	ts_pg_exec(e->schema, "DELETE FROM calls WHERE driver_id = 'dnow'");
+}
+
 static void test_console_empty_windows(void **state)
 {
 	struct env *e = *state;
@@ -536,6 +574,7 @@ int main(void)
 	    cmocka_unit_test(test_console_drivers),
 	    cmocka_unit_test(test_console_overview),
 	    cmocka_unit_test(test_console_empty_windows),
+	    cmocka_unit_test(test_console_drivers_rolling_source),
 	    cmocka_unit_test(test_console_bad_parameters),
 	    cmocka_unit_test(test_console_auth_and_public_address),
 	    cmocka_unit_test(test_console_dial_latency_written),
