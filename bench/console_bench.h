@@ -15,4 +15,8 @@ struct console_bench_load {
 /* COPYs the calls and their lines into db's schema. 0 or -1 (printed). */
 int console_bench_load(struct db *db, const struct console_bench_load *o);
 
+/* The workers' writes per call (console_writes.c), the fastest of rounds passes each: us[0] with
+ * 008's indexes and 010's triggers, us[1] without the triggers, us[2] without either. 0 or -1. */
+int console_bench_writes(struct db *db, long calls, int rounds, double us[3]);
+
 #endif

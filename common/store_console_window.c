@@ -7,7 +7,8 @@
  * in its own short transaction, then reads the cutoff and the page in one statement (one
  * snapshot): the page is an index scan of the sort key's index that stops after `limit` rows,
  * then each page driver's median duration and failure reasons are read from calls through its
- * (driver_id, created_at) index range, as on the exact path. */
+ * (driver_id, created_at) index range, one pass for both (a page of 1,000 drivers measured
+ * p50 49 ms with two passes, one for each). */
 #include "store_console.h"
 
 #include "db.h"
@@ -48,37 +49,38 @@ static const char *const store_window_order_out[][2] = {
     {"p.driver_id DESC", "p.driver_id"},
 };
 
-/* $1 driver_id or NULL, $2 limit. One row with a NULL driver when the window has no driver (the
- * cutoff is still returned). */
+/* $1 driver_id or NULL, $2 limit. The state is read with LIMIT 1: its one row is updated by every
+ * advance and rarely analyzed, and an estimate of the default thousand rows made the plan's cost
+ * high enough to be JIT-compiled (measured: 260 ms of compilation for a 3 ms query). One row
+ * with a NULL driver when the window has no driver (the cutoff is still returned). */
 static const char SQL_ROLLING_HEAD[] =
-    "WITH s AS (SELECT cutoff, now() AS until FROM console_driver_window_state),"
+    "WITH s AS (SELECT cutoff, now() AS until FROM console_driver_window_state LIMIT 1),"
     " page AS (SELECT w.driver_id, w.calls, w.completed, w.failed, w.in_progress,"
     " " SQL_RATE " AS success_rate, w.last_call_at FROM console_driver_window w"
     " WHERE ($1::text IS NULL OR w.driver_id = $1) ORDER BY ";
 static const char SQL_ROLLING_TAIL[] =
     " LIMIT $2)"
     " SELECT p.driver_id, p.calls, p.completed, p.failed, p.in_progress, p.success_rate,"
-    " m.median, " STORE_TS(
-        "p.last_call_at") ", COALESCE(r.reasons, '{}'),"
+    " x.median, " STORE_TS(
+        "p.last_call_at") ", COALESCE((SELECT json_object_agg(y.r, y.n"
+                          " ORDER BY y.r)::text FROM (SELECT r, count(*) AS n FROM "
+                          "unnest(x.reasons) AS r GROUP BY r)"
+                          " y), '{}'),"
                           " (SELECT count(*) FROM console_driver_window w WHERE $1::text IS NULL "
                           "OR w.driver_id = $1),"
                           " " STORE_TS("s.cutoff") ", " STORE_TS(
                               "s.until") " FROM s LEFT JOIN page p ON true"
                                          " LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN "
                                          "GROUP (ORDER BY extract(epoch FROM"
-                                         " c.call_end_time - c.call_start_time)) AS median FROM "
-                                         "calls c"
-                                         " WHERE c.driver_id = p.driver_id AND c.created_at >= "
-                                         "s.cutoff AND c.status = 'completed'"
+                                         " c.call_end_time - c.call_start_time)) FILTER (WHERE "
+                                         "c.status = 'completed'"
                                          " AND c.call_end_time IS NOT NULL AND c.call_start_time "
-                                         "IS NOT NULL) m ON p.completed > 0"
-                                         " LEFT JOIN LATERAL (SELECT json_object_agg(reason, n "
-                                         "ORDER BY reason)::text AS reasons"
-                                         " FROM (SELECT COALESCE(c.failure_reason, 'unknown') AS "
-                                         "reason, count(*) AS n FROM calls c"
-                                         " WHERE c.driver_id = p.driver_id AND c.created_at >= "
-                                         "s.cutoff AND c.status = 'failed'"
-                                         " GROUP BY 1) x) r ON p.failed > 0"
+                                         "IS NOT NULL) AS median,"
+                                         " array_agg(COALESCE(c.failure_reason, 'unknown')) FILTER "
+                                         "(WHERE c.status = 'failed')"
+                                         " AS reasons FROM calls c WHERE c.driver_id = p.driver_id "
+                                         "AND c.created_at >= s.cutoff) x"
+                                         " ON p.driver_id IS NOT NULL"
                                          " ORDER BY ";
 
 int store_console_window_advance(struct db *db, char cutoff_out[STORE_CONSOLE_TS_LEN])

@@ -10,7 +10,8 @@
 --                               and span ('30 days').
 --  calls triggers               AFTER INSERT, AFTER DELETE, and AFTER UPDATE only WHEN status,
 --                               driver_id or created_at changes (the dialer's claim, the
---                               conversation id and the sweeper's lease fire nothing).
+--                               conversation id and the sweeper's lease fire nothing); AFTER
+--                               TRUNCATE empties the rollup.
 --  console_driver_window_advance()  moves the cutoff to now() - span: subtracts the calls whose
 --                               created_at is in [old cutoff, new cutoff) by their current status
 --                               (an index range on calls.created_at, 008's covering index), deletes
@@ -48,6 +49,11 @@ CREATE TABLE console_driver_window (
 	in_progress  bigint NOT NULL DEFAULT 0,
 	last_call_at timestamptz NOT NULL
 );
+
+-- Every call write rewrites its driver's row (its indexed counts change, so never a HOT update):
+-- vacuum it often, or the sort indexes fill with dead entries the page scan has to skip.
+ALTER TABLE console_driver_window SET (autovacuum_vacuum_scale_factor = 0.02,
+	autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.05);
 
 CREATE TABLE console_driver_window_state (
 	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -140,6 +146,14 @@ BEGIN
 	RETURN NULL;
 END $$;
 
+-- TRUNCATE calls (tests, a reset) empties the rollup too.
+CREATE FUNCTION console_driver_window_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_advisory_xact_lock_shared(1667528449);
+	DELETE FROM console_driver_window;
+	RETURN NULL;
+END $$;
+
 CREATE FUNCTION console_driver_window_advance() RETURNS timestamptz LANGUAGE plpgsql AS $$
 DECLARE
 	old_cut timestamptz;
@@ -181,6 +195,8 @@ CREATE TRIGGER calls_console_window_ins AFTER INSERT ON calls
 	FOR EACH ROW EXECUTE FUNCTION console_driver_window_trigger();
 CREATE TRIGGER calls_console_window_del AFTER DELETE ON calls
 	FOR EACH ROW EXECUTE FUNCTION console_driver_window_trigger();
+CREATE TRIGGER calls_console_window_truncate AFTER TRUNCATE ON calls
+	FOR EACH STATEMENT EXECUTE FUNCTION console_driver_window_truncate();
 CREATE TRIGGER calls_console_window_upd AFTER UPDATE ON calls
 	FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
 		OR OLD.driver_id IS DISTINCT FROM NEW.driver_id

@@ -115,6 +115,11 @@ static void test_inserts_and_status_changes(void **state)
 	assert_int_equal(ts_pg_query_ll(st->schema, "SELECT count(*) FROM console_driver_window"
 	                                            " WHERE driver_id IN ('d3', 'd4')"),
 	                 0);
+	ts_pg_exec(st->schema, "TRUNCATE calls CASCADE");
+	assert_int_equal(ts_pg_query_ll(st->schema, "SELECT count(*) FROM console_driver_window"),
+	                 0);
+	insert(st->db, "EL_5", "d1");
+	assert_exact(st->schema, 1);
 }
 
 static void test_status_change_after_leaving(void **state)
