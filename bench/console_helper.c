@@ -447,7 +447,7 @@ static int scenarios(struct db *db, struct scenario *v, int *n)
 	    "/stats/drivers?sort=driver_id&order=asc", 0);
 	add(v, n, K_DRIVERS, "drivers rollup: sort=last_call_at",
 	    "/stats/drivers?sort=last_call_at", 0);
-	add(v, n, K_DRIVERS, "drivers rollup: limit=1000", "/stats/drivers?limit=1000", 0);
+	add(v, n, K_DRIVERS, "drivers rollup: limit=200", "/stats/drivers?limit=200", 0);
 	snprintf(q, sizeof q, "/stats/drivers?driver_id=%s", drv);
 	add(v, n, K_DRIVERS, "drivers rollup: one driver", q, 0);
 	for (int i = *n - 9; i < *n; i++)

@@ -11,6 +11,7 @@
 #include "console_files.h"
 #include "console_params.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void test_time_parse(void **state)
@@ -154,6 +155,7 @@ static void test_requests(void **state)
 	assert_string_equal(d.w.since, "2026-11-01T00:00:00.000000Z");
 	assert_string_equal(console_driver_sorts[d.sort], "median_duration_s");
 	assert_true(d.ascending);
+	assert_false(d.rolling); /* another window, and the median sort: exact */
 	/* refusals name the parameter */
 	strcpy(qs, "a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&j=10&k=11&l=12&m=13&n=14&o=15&p=16&q=17");
 	args_of(qs, &a);
@@ -170,6 +172,18 @@ static void test_requests(void **state)
 	args_of(qs, &a);
 	assert_int_equal(console_parse_calls(&a, &c, &err), -1);
 	assert_string_equal(err.field, "limit");
+	strcpy(qs, "limit=200"); /* /stats/drivers: at most 200 a page, like /calls */
+	args_of(qs, &a);
+	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), 0);
+	assert_int_equal(d.limit, 200);
+	strcpy(qs, "limit=201");
+	args_of(qs, &a);
+	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), -1);
+	assert_string_equal(err.field, "limit");
+	strcpy(qs, "");
+	args_of(qs, &a);
+	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), 0);
+	assert_int_equal(d.limit, 100);
 	strcpy(qs, "since=2026-12-08T00:00:00Z");
 	args_of(qs, &a);
 	assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), -1); /* after now */
@@ -187,6 +201,41 @@ static void test_requests(void **state)
 	args_of(qs, &a);
 	assert_int_equal(console_parse_calls(&a, &c, &err), -1);
 	assert_string_equal(err.field, "driver_id");
+}
+
+/* Which /stats/drivers requests the rolling rollup answers: the default window, or since/until
+ * within 60 s of (now - 30 days, now); never the median sort. */
+static void test_drivers_rolling(void **state)
+{
+	static const struct {
+		const char *qs;
+		bool rolling;
+	} cases[] = {
+	    {"", true},
+	    {"sort=failed&order=asc&limit=200", true},
+	    {"driver_id=d1", true},
+	    {"since=2026-11-07T01:00:00Z&until=2026-12-07T01:00:00Z", true},
+	    {"since=2026-11-07T00:59:30Z&until=2026-12-07T00:59:02Z", true},
+	    {"until=2026-12-07T00:59:00Z", true},
+	    {"until=2026-12-07T00:58:59Z", false},
+	    {"since=2026-11-07T01:01:01Z", false},
+	    {"since=2026-11-08T01:00:00Z&until=2026-12-07T01:00:00Z", false},
+	    {"since=2026-11-01T00:00:00Z&until=2026-12-01T00:00:00Z", false},
+	    {"sort=median_duration_s", false},
+	};
+	struct console_args a;
+	struct console_drivers_req d;
+	struct console_err err;
+	char qs[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(qs, sizeof qs, "%s", cases[i].qs);
+		args_of(qs, &a);
+		assert_int_equal(console_parse_drivers(&a, NOW, &d, &err), 0);
+		if (d.rolling != cases[i].rolling)
+			fail_msg("%s: rolling %d", cases[i].qs, d.rolling);
+	}
 }
 
 static void test_file_types(void **state)
@@ -207,9 +256,8 @@ static void test_file_types(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_time_parse),
-	    cmocka_unit_test(test_cursor),
-	    cmocka_unit_test(test_requests),
+	    cmocka_unit_test(test_time_parse), cmocka_unit_test(test_cursor),
+	    cmocka_unit_test(test_requests),   cmocka_unit_test(test_drivers_rolling),
 	    cmocka_unit_test(test_file_types),
 	};
 
