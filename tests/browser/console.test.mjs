@@ -216,7 +216,7 @@ async function run(page) {
   await page.selectOption('#f-window', 'custom'); // from an hour ahead (local time): none
   const ahead = await page.evaluate(() => {
     const d = new Date(Date.now() + 3600e3 - new Date().getTimezoneOffset() * 60e3);
-    return d.toISOString().slice(0, 19);
+    return d.toISOString().slice(0, 16); // minutes: Chromium drops a ":00" second, which fill() reads as malformed
   });
   await page.fill('#f-since', ahead);
   await page.click('#calls-filters button[type="submit"]');
