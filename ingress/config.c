@@ -157,6 +157,10 @@ static const struct cfg_option ingress_options[] = {
     CFG_OPT(struct ingress_config, "db-wait-ms", "INGRESS_DB_WAIT_MS", CFG_INT, "2000",
             "GET /calls: how long a lookup may queue for a free database connection before 503",
             db_wait_ms, 0, 60000, false),
+    CFG_OPT(struct ingress_config, "console-advance-s", "INGRESS_CONSOLE_ADVANCE_S", CFG_INT, "60",
+            "with DATABASE_URL: advance the rolling /stats/drivers window every this many seconds "
+            "(its own connection), so a read never pays for a long pause; 0 = off",
+            console_advance_s, 0, 86400, false),
     CFG_OPT_LOG_LEVEL(struct ingress_config, log_level),
 };
 

@@ -50,6 +50,7 @@ struct ingress_config {
 	long long drain_timeout_ms;
 	long long linger_us;
 	long long db_wait_ms;
+	long long console_advance_s; /* 0: off; the rolling window's periodic advance */
 	char *log_level;
 };
 

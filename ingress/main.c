@@ -2,6 +2,7 @@
 #include "admin.h"
 #include "calls_read.h"
 #include "config.h"
+#include "console_advance.h"
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
 	struct server *srv = NULL;
 	struct admin *admin = NULL;
 	struct events *events = NULL;
+	struct console_advance *advance = NULL;
 	char errstr[512];
 	enum cfg_result r;
 	int rc = 1;
@@ -95,6 +97,14 @@ int main(int argc, char **argv)
 		                       (long)conf.db_wait_ms, errstr, sizeof errstr);
 		if (reads == NULL) {
 			log_error("cannot start the read workers", LOGS("error", errstr));
+			goto out;
+		}
+	}
+	if (reads != NULL && conf.console_advance_s > 0) {
+		advance = console_advance_start(conf.database_url, conf.db_schema,
+		                                conf.console_advance_s, errstr, sizeof errstr);
+		if (advance == NULL) {
+			log_error("cannot start the console window advance", LOGS("error", errstr));
 			goto out;
 		}
 	}
@@ -131,6 +141,8 @@ int main(int argc, char **argv)
 
 	while (!shutdown_requested())
 		(void)shutdown_sleep_ms(1000);
+	console_advance_stop(advance); /* before the drain: nothing of it is in flight */
+	advance = NULL;
 
 	log_info("shutting down: draining in-flight requests",
 	         LOGI("in_flight", server_in_flight(srv)));
@@ -146,6 +158,7 @@ int main(int argc, char **argv)
 out:
 	/* Order matters: the daemon first (no new work), then the read workers and the producer
 	 * (their late callbacks still use the server struct), then the server struct. */
+	console_advance_stop(advance); /* wakes it: at most a running advance to wait for */
 	if (server_stop(srv) != 0)
 		rc = 1;
 	events_close(events); /* its streams hold admin connection threads */

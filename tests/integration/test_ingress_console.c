@@ -66,7 +66,8 @@ static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
 	char url[600], schema[100], admin[64];
-	const char *extra[] = {url, schema, admin, NULL};
+	/* the rolling window's periodic advance every second (test_console_periodic_advance) */
+	const char *extra[] = {url, schema, admin, "INGRESS_CONSOLE_ADVANCE_S=1", NULL};
 	unsigned port = ts_free_port();
 
 	ts_pg_schema_new("ingress_console", true, e->schema, sizeof e->schema);
@@ -570,6 +571,53 @@ static void test_console_dial_latency_written(void **state)
 	ts_pg_exec(e->schema, "DELETE FROM calls WHERE driver_id = 'dl'");
 }
 
+/* INGRESS_CONSOLE_ADVANCE_S=1: the ingress advances the rolling window by itself, with no
+ * /stats read. The window is made 30 s long through 010's state row: a call created a minute ago
+ * is counted by the insert's trigger, then leaves the rollup within about a second. */
+static void test_console_periodic_advance(void **state)
+{
+	struct env *e = *state;
+	long long left = -1;
+
+	ts_pg_exec(e->schema, "INSERT INTO calls (call_sid, driver_id, trip_id, status, created_at)"
+	                      " VALUES ('EL_adv', 'dadv', 'T-adv', 'in_progress',"
+	                      " now() - interval '60 seconds')");
+	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT calls FROM console_driver_window"
+	                                           " WHERE driver_id = 'dadv'"),
+	                 1);
+	ts_pg_exec(e->schema,
+	           "UPDATE console_driver_window_state SET span = interval '30 seconds'");
+	for (int i = 0; i < 50; i++) { /* 5 s at most */
+		left = ts_pg_query_ll(e->schema, "SELECT count(*) FROM console_driver_window"
+		                                 " WHERE driver_id = 'dadv'");
+		if (left == 0)
+			break;
+		ts_sleep_ms(100);
+	}
+	assert_int_equal(left, 0);
+	assert_int_equal(ts_pg_query_ll(e->schema,
+	                                "SELECT count(*) FROM console_driver_window_state WHERE"
+	                                " cutoff > now() - interval '40 seconds'"),
+	                 1);
+	/* back to the 30-day window, rebuilt as migration 010 does (its lock keeps the advance out)
+	 */
+	ts_pg_exec(e->schema,
+	           "BEGIN; SELECT pg_advisory_xact_lock(1667528449);"
+	           " UPDATE console_driver_window_state SET span = interval '30 days',"
+	           " cutoff = now() - interval '30 days';"
+	           " DELETE FROM console_driver_window;"
+	           " INSERT INTO console_driver_window (driver_id, calls, completed, failed,"
+	           " in_progress, last_call_at) SELECT driver_id, count(*),"
+	           " count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status ="
+	           " 'failed'), count(*) FILTER (WHERE status = 'in_progress'), max(created_at)"
+	           " FROM calls WHERE created_at >= now() - interval '30 days' AND driver_id IS NOT"
+	           " NULL GROUP BY driver_id; COMMIT");
+	ts_pg_exec(e->schema, "DELETE FROM calls WHERE call_sid = 'EL_adv'");
+	assert_int_equal(ts_pg_query_ll(e->schema, "SELECT count(*) FROM console_driver_window"
+	                                           " WHERE driver_id = 'dadv'"),
+	                 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -582,6 +630,7 @@ int main(void)
 	    cmocka_unit_test(test_console_bad_parameters),
 	    cmocka_unit_test(test_console_auth_and_public_address),
 	    cmocka_unit_test(test_console_dial_latency_written),
+	    cmocka_unit_test(test_console_periodic_advance),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -103,6 +103,7 @@ static void test_lifecycle_help_lists_settings(void **state)
 	    "INGRESS_DRAIN_TIMEOUT_MS",
 	    "INGRESS_KAFKA_LINGER_US",
 	    "INGRESS_DB_WAIT_MS",
+	    "INGRESS_CONSOLE_ADVANCE_S",
 	    "LOG_LEVEL",
 	};
 	char *out = NULL;

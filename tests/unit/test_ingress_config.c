@@ -34,6 +34,7 @@ static const char *const env_names[] = {
     "INGRESS_BODY_TIMEOUT_MS",
     "INGRESS_BODY_MIN_RATE",
     "INGRESS_BODY_BUDGET",
+    "INGRESS_CONSOLE_ADVANCE_S",
     "LOG_LEVEL",
 };
 
@@ -169,7 +170,20 @@ static void test_config_load(void **state)
 	assert_int_equal(c.body_timeout_ms, 5000);
 	assert_int_equal(c.body_min_rate, 32768);
 	assert_int_equal(c.body_budget, 67108864);
+	assert_int_equal(c.console_advance_s, 60); /* the rolling window's periodic advance */
 	ingress_config_free(&c);
+
+	/* INGRESS_CONSOLE_ADVANCE_S: 0 turns it off; at most a day */
+	setenv("INGRESS_CONSOLE_ADVANCE_S", "0", 1);
+	if (ingress_config_load(&c, 4, argv, err, sizeof err) != CFG_OK)
+		fail_msg("load failed: %s", err);
+	assert_int_equal(c.console_advance_s, 0);
+	ingress_config_free(&c);
+	setenv("INGRESS_CONSOLE_ADVANCE_S", "86401", 1);
+	assert_int_equal(ingress_config_load(&c, 4, argv, err, sizeof err), CFG_ERROR);
+	assert_non_null(strstr(err, "INGRESS_CONSOLE_ADVANCE_S"));
+	ingress_config_free(&c);
+	unsetenv("INGRESS_CONSOLE_ADVANCE_S");
 
 	/* no secret and no opt-in: refused, naming both settings */
 	clear_env(NULL);
