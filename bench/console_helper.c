@@ -29,25 +29,8 @@
 
 #define GOAL_MS 100.0
 
-enum kind { K_CALLS, K_DRIVERS, K_OVERVIEW };
-
-/* since/until appended at each request, from the clock: the page's rolling window (30 days to
- * now: the rollup answers), or 30 days ending 2 minutes ago (not the rolling one: exact). */
-enum { W_NONE, W_PAGE, W_EXACT };
-
-struct scenario {
-	enum kind kind;
-	char name[96];
-	char query[600]; /* path and query string */
-	long naive_offset;
-	bool goal; /* p99 < 100 ms over HTTP required: /calls, and /stats/drivers from the rollup */
-	int window; /* /stats/drivers: W_* since/until written at each request */
-	double http_p50, http_p99, direct_p50, direct_p99, naive_p50;
-	long rows;
-};
-
 /* s's query, with its window's since/until appended when it has one. */
-static void scenario_query(const struct scenario *s, char *out, size_t size)
+void console_bench_query(const struct scenario *s, char *out, size_t size)
 {
 	char since[CONSOLE_TIME_LEN], until[CONSOLE_TIME_LEN];
 	int64_t now = time_now_ms() * 1000, end = now - (s->window == W_EXACT ? 120000000 : 0);
@@ -62,7 +45,7 @@ static void scenario_query(const struct scenario *s, char *out, size_t size)
 	         since, until);
 }
 
-static double now_ms(void)
+double console_bench_now_ms(void)
 {
 	struct timespec t;
 
@@ -77,7 +60,7 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double pct(double *v, int n, double p)
+double console_bench_pct(double *v, int n, double p)
 {
 	int i;
 
@@ -100,7 +83,7 @@ static struct db *connect_db(void)
 	return db;
 }
 
-static int sql(struct db *db, const char *q)
+int console_bench_sql(struct db *db, const char *q)
 {
 	if (db_cmd(db, q, 0, NULL) != 0) {
 		fprintf(stderr, "console-bench: %s: %s\n", q, db_errmsg(db));
@@ -110,7 +93,7 @@ static int sql(struct db *db, const char *q)
 }
 
 /* One value of a one-row query ("" when NULL), into out. */
-static int sql_value(struct db *db, const char *q, char *out, size_t size)
+int console_bench_value(struct db *db, const char *q, char *out, size_t size)
 {
 	PGresult *res = db_exec(db, q, 0, NULL);
 
@@ -150,7 +133,7 @@ static int count_reason(void *opaque, const struct store_console_reason *r)
 	return opaque == NULL;
 }
 
-static void split_args(char *qs, struct console_args *a)
+void console_bench_split(char *qs, struct console_args *a)
 {
 	memset(a, 0, sizeof *a);
 	for (char *tok = strtok(qs, "&"); tok != NULL && a->n < CONSOLE_ARGS_MAX;
@@ -166,7 +149,7 @@ static void split_args(char *qs, struct console_args *a)
 }
 
 /* Runs s once directly; -1 on a failure. *rows: what came back. */
-static int run_direct(struct db *db, const struct scenario *s, long *rows)
+int console_bench_direct(struct db *db, const struct scenario *s, long *rows)
 {
 	char qs[700], full[700];
 	const char *q;
@@ -175,10 +158,10 @@ static int run_direct(struct db *db, const struct scenario *s, long *rows)
 	int64_t now = time_now_ms() * 1000, total;
 	struct store_console_latency lat;
 
-	scenario_query(s, full, sizeof full);
+	console_bench_query(s, full, sizeof full);
 	q = strchr(full, '?');
 	snprintf(qs, sizeof qs, "%s", q != NULL ? q + 1 : "");
-	split_args(qs, &a);
+	console_bench_split(qs, &a);
 	*rows = 0;
 	if (s->kind == K_CALLS) {
 		struct console_calls_req r;
@@ -233,7 +216,7 @@ static int run_http(CURL *curl, const char *base, const struct scenario *s)
 	size_t got = 0;
 	long status = 0;
 
-	scenario_query(s, q, sizeof q);
+	console_bench_query(s, q, sizeof q);
 	snprintf(url, sizeof url, "%s%s", base, q);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got);
@@ -245,107 +228,6 @@ static int run_http(CURL *curl, const char *base, const struct scenario *s)
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- naive forms ---- */
-
-static const char SQL_NAIVE_CALLS[] =
-    "SELECT c.*, (SELECT count(*) FROM call_transcriptions t"
-    " WHERE t.conversation_id = c.conversation_id),"
-    " (SELECT max(t.created_at) FROM call_transcriptions t"
-    " WHERE t.conversation_id = c.conversation_id) FROM calls c"
-    " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR driver_id = $2)"
-    " AND ($3::text IS NULL OR trip_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)"
-    " AND ($5::timestamptz IS NULL OR created_at < $5)"
-    " ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7";
-
-#define SQL_NAIVE_DRIVERS                                                                        \
-	"WITH per AS (SELECT driver_id, count(*) AS calls,"                                      \
-	" count(*) FILTER (WHERE status = 'completed') AS completed,"                            \
-	" count(*) FILTER (WHERE status = 'failed') AS failed,"                                  \
-	" count(*) FILTER (WHERE status = 'in_progress') AS in_progress,"                        \
-	" percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM call_end_time -"        \
-	" call_start_time)) FILTER (WHERE status = 'completed') AS median_duration_s,"           \
-	" max(created_at) AS last_call_at FROM calls WHERE created_at >= $1 AND created_at < $2" \
-	" AND ($3::text IS NULL OR driver_id = $3) GROUP BY driver_id),"                         \
-	" reasons AS (SELECT driver_id, json_object_agg(reason, n) AS r FROM (SELECT driver_id," \
-	" COALESCE(failure_reason, 'unknown') AS reason, count(*) AS n FROM calls"               \
-	" WHERE created_at >= $1 AND created_at < $2 AND status = 'failed' GROUP BY 1, 2) x"     \
-	" GROUP BY driver_id)"                                                                   \
-	" SELECT per.*, CASE WHEN completed + failed > 0 THEN completed::float8 /"               \
-	" (completed + failed) END AS success_rate, reasons.r, count(*) OVER () FROM per"        \
-	" LEFT JOIN reasons USING (driver_id) ORDER BY "
-
-static int run_naive(struct db *db, const struct scenario *s)
-{
-	char qs[700], full[700], off[24], lim[16], sqlbuf[2048];
-	const char *q;
-	struct console_args a;
-	struct console_err err;
-	PGresult *res;
-	long rows;
-
-	scenario_query(s, full, sizeof full);
-	q = strchr(full, '?');
-	snprintf(qs, sizeof qs, "%s", q != NULL ? q + 1 : "");
-	split_args(qs, &a);
-	if (s->kind == K_CALLS) {
-		struct console_calls_req r;
-#define OPT(x) ((x)[0] != '\0' ? (x) : NULL)
-		const char *p[7];
-
-		if (console_parse_calls(&a, &r, &err) != 0)
-			return -1;
-		snprintf(off, sizeof off, "%ld", s->naive_offset);
-		snprintf(lim, sizeof lim, "%d", r.limit);
-		p[0] = OPT(r.status);
-		p[1] = OPT(r.driver_id);
-		p[2] = OPT(r.trip_id);
-		p[3] = OPT(r.since);
-		p[4] = OPT(r.until);
-		p[5] = lim;
-		p[6] = off;
-#undef OPT
-		res = db_exec(db, SQL_NAIVE_CALLS, 7, p);
-		PQclear(res);
-		return res != NULL ? 0 : -1;
-	}
-	if (s->kind == K_DRIVERS) {
-		struct console_drivers_req r;
-		const char *p[3];
-
-		if (console_parse_drivers(&a, time_now_ms() * 1000, &r, &err) != 0)
-			return -1;
-		p[0] = r.w.since;
-		p[1] = r.w.until;
-		p[2] = r.driver_id[0] != '\0' ? r.driver_id : NULL;
-		snprintf(sqlbuf, sizeof sqlbuf, "%s%s %s NULLS LAST, driver_id LIMIT %d",
-		         SQL_NAIVE_DRIVERS, console_driver_sorts[r.sort],
-		         r.ascending ? "ASC" : "DESC", r.limit);
-		res = db_exec(db, sqlbuf, 3, p);
-		PQclear(res);
-		return res != NULL ? 0 : -1;
-	}
-	return run_direct(db, s, &rows); /* the same statements, without the indexes */
-}
-
-/* auto_explain's notice: "duration: ... plan:\nQuery Text: ...\n<plan>"; prints the plan. */
-static void print_plan(void *arg, const PGresult *res)
-{
-	const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	const char *q = m != NULL ? strstr(m, "Query Text:") : NULL;
-	const char *plan = q != NULL ? strchr(q, '\n') : NULL;
-
-	(void)arg;
-	if (plan == NULL)
-		return;
-	printf("  (%.*s)\n", (int)strcspn(m, "\n"), m);
-	for (const char *p = plan + 1; *p != '\0'; p++) {
-		if (p == plan + 1 || p[-1] == '\n')
-			fputs("    ", stdout);
-		putchar(*p);
-	}
-	putchar('\n');
 }
 
 /* ---- scenarios ---- */
@@ -374,7 +256,7 @@ static int cursor_at(struct db *db, const char *where, long depth, char out[CONS
 	         "SELECT ((extract(epoch FROM created_at) * 1000000)::bigint)::text || ' ' || id "
 	         "FROM calls WHERE %s ORDER BY created_at DESC, id DESC OFFSET %ld LIMIT 1",
 	         where, depth);
-	if (sql_value(db, q, v, sizeof v) != 0 || sscanf(v, "%lld %lld", &at, &id) != 2)
+	if (console_bench_value(db, q, v, sizeof v) != 0 || sscanf(v, "%lld %lld", &at, &id) != 2)
 		return -1;
 	console_cursor_encode((int64_t)at, (int64_t)id, out);
 	return 0;
@@ -387,14 +269,16 @@ static int scenarios(struct db *db, struct scenario *v, int *n)
 	long total, failed, deep, deep_failed, in_window;
 	int64_t now = time_now_ms() * 1000, day = INT64_C(86400000000);
 
-	if (sql_value(db, "SELECT count(*) FROM calls", q, sizeof q) != 0)
+	if (console_bench_value(db, "SELECT count(*) FROM calls", q, sizeof q) != 0)
 		return -1;
 	total = atol(q);
-	if (sql_value(db, "SELECT count(*) FROM calls WHERE status = 'failed'", q, sizeof q) != 0 ||
-	    sql_value(db, "SELECT driver_id FROM calls ORDER BY id DESC LIMIT 1 OFFSET 1000", drv,
-	              sizeof drv) != 0 ||
-	    sql_value(db, "SELECT trip_id FROM calls ORDER BY id LIMIT 1 OFFSET 1000", trip,
-	              sizeof trip) != 0)
+	if (console_bench_value(db, "SELECT count(*) FROM calls WHERE status = 'failed'", q,
+	                        sizeof q) != 0 ||
+	    console_bench_value(db,
+	                        "SELECT driver_id FROM calls ORDER BY id DESC LIMIT 1 OFFSET 1000",
+	                        drv, sizeof drv) != 0 ||
+	    console_bench_value(db, "SELECT trip_id FROM calls ORDER BY id LIMIT 1 OFFSET 1000",
+	                        trip, sizeof trip) != 0)
 		return -1;
 	failed = atol(q);
 	deep = total / 2;
@@ -424,7 +308,7 @@ static int scenarios(struct db *db, struct scenario *v, int *n)
 	snprintf(q, sizeof q,
 	         "SELECT count(*) FROM calls WHERE created_at >= '%s' AND created_at < '%s'", since,
 	         until);
-	if (sql_value(db, q, q, sizeof q) != 0)
+	if (console_bench_value(db, q, q, sizeof q) != 0)
 		return -1;
 	in_window = atol(q) / 2;
 	snprintf(q, sizeof q, "created_at >= '%s' AND created_at < '%s'", since, until);
@@ -478,115 +362,28 @@ static int measure_one(struct db *db, CURL *curl, const char *base, struct scena
 	if (h == NULL || d == NULL)
 		goto out;
 	/* warm both paths once (caches, the workers' connections) */
-	if (run_http(curl, base, s) != 0 || run_direct(db, s, &s->rows) != 0)
+	if (run_http(curl, base, s) != 0 || console_bench_direct(db, s, &s->rows) != 0)
 		goto out;
 	for (int i = 0; i < iters; i++) {
-		double t0 = now_ms();
+		double t0 = console_bench_now_ms();
 
 		if (run_http(curl, base, s) != 0)
 			goto out;
-		h[i] = now_ms() - t0;
-		t0 = now_ms();
-		if (run_direct(db, s, &s->rows) != 0)
+		h[i] = console_bench_now_ms() - t0;
+		t0 = console_bench_now_ms();
+		if (console_bench_direct(db, s, &s->rows) != 0)
 			goto out;
-		d[i] = now_ms() - t0;
+		d[i] = console_bench_now_ms() - t0;
 	}
-	s->http_p50 = pct(h, iters, 0.5);
-	s->http_p99 = pct(h, iters, 0.99);
-	s->direct_p50 = pct(d, iters, 0.5);
-	s->direct_p99 = pct(d, iters, 0.99);
+	s->http_p50 = console_bench_pct(h, iters, 0.5);
+	s->http_p99 = console_bench_pct(h, iters, 0.99);
+	s->direct_p50 = console_bench_pct(d, iters, 0.5);
+	s->direct_p99 = console_bench_pct(d, iters, 0.99);
 	rc = 0;
 out:
 	free(h);
 	free(d);
 	return rc;
-}
-
-static int explain_all(struct db *db, struct scenario *v, int n)
-{
-	PGconn *conn = db_conn(db);
-	long rows;
-
-	if (sql(db, "LOAD 'auto_explain'") != 0 ||
-	    sql(db, "SET auto_explain.log_min_duration = 0") != 0 ||
-	    sql(db, "SET auto_explain.log_analyze = on") != 0 ||
-	    sql(db, "SET auto_explain.log_buffers = on") != 0 ||
-	    sql(db, "SET auto_explain.log_timing = off") != 0 ||
-	    sql(db, "SET auto_explain.log_level = notice") != 0 ||
-	    sql(db, "SET client_min_messages = notice") != 0)
-		return -1;
-	/* for good: later notices are not plans and print_plan skips them */
-	(void)PQsetNoticeReceiver(conn, print_plan, NULL);
-	for (int i = 0; i < n; i++) {
-		printf("\n-- plan: %s (GET %s)\n", v[i].name, v[i].query);
-		fflush(stdout);
-		if (run_direct(db, &v[i], &rows) != 0)
-			return -1;
-	}
-	return sql(db, "SET auto_explain.log_min_duration = -1");
-}
-
-static const char SQL_DROP_008[] =
-    "DROP INDEX idx_calls_console_created, idx_calls_console_status, idx_calls_console_driver,"
-    " idx_calls_console_trip";
-
-static int naive_all(struct db *db, struct scenario *v, int n, int iters)
-{
-	double *t = calloc((size_t)iters, sizeof *t);
-	int rc = -1;
-
-	if (t == NULL || db_begin(db) != 0 || sql(db, SQL_DROP_008) != 0)
-		goto out;
-	for (int i = 0; i < n; i++) {
-		for (int k = 0; k < iters; k++) {
-			double t0 = now_ms();
-
-			if (run_naive(db, &v[i]) != 0) {
-				fprintf(stderr, "console-bench: naive %s: %s\n", v[i].name,
-				        db_errmsg(db));
-				goto out;
-			}
-			t[k] = now_ms() - t0;
-		}
-		v[i].naive_p50 = pct(t, iters, 0.5);
-		printf("naive %-44s p50 %9.1f ms\n", v[i].name, v[i].naive_p50);
-		fflush(stdout);
-	}
-	rc = 0;
-out:
-	db_rollback(db);
-	free(t);
-	return rc;
-}
-
-/* What an advance pays `minutes` after the previous one (the ingress's period, or a read after a
- * pause): 010's console_driver_window_advance over the calls that left the window meanwhile, in a
- * transaction rolled back. *ms and *gone are set. */
-static int advance_cost(struct db *db, int minutes, double *ms, long *gone)
-{
-	char q[200], v[32];
-	double t0;
-
-	snprintf(q, sizeof q,
-	         "UPDATE console_driver_window_state SET span = span - interval '%d minutes'",
-	         minutes);
-	if (db_begin(db) != 0 || sql(db, q) != 0 ||
-	    sql_value(
-	        db,
-	        "SELECT count(*) FROM calls, console_driver_window_state s WHERE created_at >="
-	        " s.cutoff AND created_at < now() - s.span",
-	        v, sizeof v) != 0)
-		goto fail;
-	*gone = atol(v);
-	t0 = now_ms();
-	if (sql(db, "SELECT console_driver_window_advance()") != 0)
-		goto fail;
-	*ms = now_ms() - t0;
-	db_rollback(db);
-	return 0;
-fail:
-	db_rollback(db);
-	return -1;
 }
 
 static int measure(const char *base, int iters, int stats_iters, int naive_iters)
@@ -620,15 +417,15 @@ static int measure(const char *base, int iters, int stats_iters, int naive_iters
 		       v[i].http_p99, v[i].direct_p50, v[i].direct_p99, v[i].rows);
 		fflush(stdout);
 	}
-	if (explain_all(db, v, n) != 0)
+	if (console_bench_explain(db, v, n) != 0)
 		return 2;
 	printf("\n");
-	if (naive_iters > 0 && naive_all(db, v, n, naive_iters) != 0)
+	if (naive_iters > 0 && console_bench_naive(db, v, n, naive_iters) != 0)
 		return 2;
 	if (console_bench_writes(db, 1000, 3, w) != 0 ||
-	    advance_cost(db, 1, &adv_ms[0], &adv_gone[0]) != 0 ||
-	    advance_cost(db, 60, &adv_ms[1], &adv_gone[1]) != 0 ||
-	    advance_cost(db, 24 * 60, &adv_ms[2], &adv_gone[2]) != 0)
+	    console_bench_advance_cost(db, 1, &adv_ms[0], &adv_gone[0]) != 0 ||
+	    console_bench_advance_cost(db, 60, &adv_ms[1], &adv_gone[1]) != 0 ||
+	    console_bench_advance_cost(db, 24 * 60, &adv_ms[2], &adv_gone[2]) != 0)
 		return 2;
 	printf("\n%-44s %8s %8s %8s %9s %7s\n", "summary (ms)", "http p50", "http p99", "sql p50",
 	       "naive p50", "ratio");
@@ -663,23 +460,24 @@ int main(int argc, char **argv)
 		struct console_bench_load o = {atol(argv[2]), atol(argv[3]), atoi(argv[4]),
 		                               atoi(argv[5])};
 		struct db *db = connect_db();
-		double t0 = now_ms();
+		double t0 = console_bench_now_ms();
 		int rc;
 
 		if (db == NULL || o.calls <= 0 || o.drivers <= 0 || o.days <= 0)
 			return 2;
-		rc = sql(db, "SET statement_timeout = 0");
+		rc = console_bench_sql(db, "SET statement_timeout = 0");
 		if (rc == 0)
 			rc = console_bench_load(db, &o);
 		if (rc == 0)
-			rc = sql(db, "VACUUM ANALYZE calls") ||
-			     sql(db, "VACUUM ANALYZE console_driver_window") ||
-			     sql(db, "VACUUM ANALYZE call_transcriptions");
+			rc = console_bench_sql(db, "VACUUM ANALYZE calls") ||
+			     console_bench_sql(db, "VACUUM ANALYZE console_driver_window") ||
+			     console_bench_sql(db, "VACUUM ANALYZE call_transcriptions");
 		if (rc == 0)
 			printf(
 			    "loaded %ld calls, %ld drivers, %d lines a call over %d days in %.1f "
 			    "s\n",
-			    o.calls, o.drivers, o.lines, o.days, (now_ms() - t0) / 1000.0);
+			    o.calls, o.drivers, o.lines, o.days,
+			    (console_bench_now_ms() - t0) / 1000.0);
 		db_close(db);
 		return rc == 0 ? 0 : 1;
 	}

@@ -10,6 +10,7 @@
 #include "store_calls.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 static const char *const SQL_DROP_010[] = {
@@ -17,17 +18,9 @@ static const char *const SQL_DROP_010[] = {
     "DROP TRIGGER calls_console_window_del ON calls",
     "DROP TRIGGER calls_console_window_upd ON calls",
 };
-static const char SQL_DROP_008[] =
+const char console_bench_drop_008[] =
     "DROP INDEX idx_calls_console_created, idx_calls_console_status, idx_calls_console_driver,"
     " idx_calls_console_trip";
-
-static double writes_now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 /* One pass: calls call lives; its time per call in microseconds, or a negative value. */
 static double writes_pass(struct db *db, int pass, int round, long calls)
@@ -40,9 +33,9 @@ static double writes_pass(struct db *db, int pass, int round, long calls)
 	for (int i = 0; pass >= 1 && i < 3; i++)
 		if (db_cmd(db, SQL_DROP_010[i], 0, NULL) != 0)
 			goto fail;
-	if (pass >= 2 && db_cmd(db, SQL_DROP_008, 0, NULL) != 0)
+	if (pass >= 2 && db_cmd(db, console_bench_drop_008, 0, NULL) != 0)
 		goto fail;
-	t0 = writes_now_ms();
+	t0 = console_bench_now_ms();
 	for (long i = 0; i < calls; i++) {
 		char sid[48], drv[24], conv[48];
 
@@ -55,7 +48,7 @@ static double writes_pass(struct db *db, int pass, int round, long calls)
 		    store_call_set_completed(db, sid, NULL, NULL, &hit) != 0)
 			goto fail;
 	}
-	t0 = (writes_now_ms() - t0) * 1000.0 / (double)calls;
+	t0 = (console_bench_now_ms() - t0) * 1000.0 / (double)calls;
 	db_rollback(db);
 	return t0;
 fail:
@@ -77,4 +70,34 @@ int console_bench_writes(struct db *db, long calls, int rounds, double us[3])
 				us[pass] = t;
 		}
 	return 0;
+}
+
+/* What an advance pays `minutes` after the previous one (the ingress's period, or a read after a
+ * pause): 010's console_driver_window_advance over the calls that left the window meanwhile, in a
+ * transaction rolled back. *ms and *gone are set. */
+int console_bench_advance_cost(struct db *db, int minutes, double *ms, long *gone)
+{
+	char q[200], v[32];
+	double t0;
+
+	snprintf(q, sizeof q,
+	         "UPDATE console_driver_window_state SET span = span - interval '%d minutes'",
+	         minutes);
+	if (db_begin(db) != 0 || console_bench_sql(db, q) != 0 ||
+	    console_bench_value(
+	        db,
+	        "SELECT count(*) FROM calls, console_driver_window_state s WHERE created_at >="
+	        " s.cutoff AND created_at < now() - s.span",
+	        v, sizeof v) != 0)
+		goto fail;
+	*gone = atol(v);
+	t0 = console_bench_now_ms();
+	if (console_bench_sql(db, "SELECT console_driver_window_advance()") != 0)
+		goto fail;
+	*ms = console_bench_now_ms() - t0;
+	db_rollback(db);
+	return 0;
+fail:
+	db_rollback(db);
+	return -1;
 }

@@ -1,5 +1,5 @@
 /* store_calls_int: the calls row as the store modules select and read it (store_calls.c,
- * store_console.c). Internal to common/store_*.c. */
+ * store_console*.c). Internal to common/store_*.c. */
 #ifndef CALLPIPE_STORE_CALLS_INT_H
 #define CALLPIPE_STORE_CALLS_INT_H
 
@@ -21,5 +21,12 @@
 
 /* Reads the STORE_CALL_COLUMNS of row (the first columns of res) into *out. */
 void store_call_row(const PGresult *res, int row, struct store_call *out);
+
+struct store_console_driver;
+
+/* Reads one /stats/drivers row (driver_id, calls, completed, failed, in_progress, success_rate,
+ * median_duration_s, last_call_at, failure_reasons: columns 0-8, as both the exact and the rollup
+ * statements select them) into *out; strings point into res (store_console.c). */
+void store_console_driver_row(const PGresult *res, int row, struct store_console_driver *out);
 
 #endif

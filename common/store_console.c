@@ -167,6 +167,23 @@ static const char *const store_sort_cols[] = {
     "success_rate", "median",    "last_call_at", "driver_id",
 };
 
+void store_console_driver_row(const PGresult *res, int row, struct store_console_driver *out)
+{
+	*out = (struct store_console_driver){
+	    .driver_id = PQgetvalue(res, row, 0),
+	    .calls = strtoll(PQgetvalue(res, row, 1), NULL, 10),
+	    .completed = strtoll(PQgetvalue(res, row, 2), NULL, 10),
+	    .failed = strtoll(PQgetvalue(res, row, 3), NULL, 10),
+	    .in_progress = strtoll(PQgetvalue(res, row, 4), NULL, 10),
+	    .has_success_rate = !PQgetisnull(res, row, 5),
+	    .success_rate = strtod(PQgetvalue(res, row, 5), NULL),
+	    .has_median = !PQgetisnull(res, row, 6),
+	    .median_duration_s = strtod(PQgetvalue(res, row, 6), NULL),
+	    .last_call_at = PQgetvalue(res, row, 7),
+	    .failure_reasons = PQgetvalue(res, row, 8),
+	};
+}
+
 int store_console_drivers(struct db *db, const struct store_console_drivers_q *q,
                           store_console_driver_cb *cb, void *opaque, int64_t *total)
 {
@@ -199,20 +216,9 @@ int store_console_drivers(struct db *db, const struct store_console_drivers_q *q
 		goto out;
 	rc = 0;
 	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-		struct store_console_driver d = {
-		    .driver_id = PQgetvalue(res, i, 0),
-		    .calls = strtoll(PQgetvalue(res, i, 1), NULL, 10),
-		    .completed = strtoll(PQgetvalue(res, i, 2), NULL, 10),
-		    .failed = strtoll(PQgetvalue(res, i, 3), NULL, 10),
-		    .in_progress = strtoll(PQgetvalue(res, i, 4), NULL, 10),
-		    .has_success_rate = !PQgetisnull(res, i, 5),
-		    .success_rate = strtod(PQgetvalue(res, i, 5), NULL),
-		    .has_median = !PQgetisnull(res, i, 6),
-		    .median_duration_s = strtod(PQgetvalue(res, i, 6), NULL),
-		    .last_call_at = PQgetvalue(res, i, 7),
-		    .failure_reasons = PQgetvalue(res, i, 8),
-		};
+		struct store_console_driver d;
 
+		store_console_driver_row(res, i, &d);
 		*total = strtoll(PQgetvalue(res, i, 9), NULL, 10);
 		rc = cb(opaque, &d);
 	}

@@ -130,19 +130,7 @@ int store_console_drivers_rolling(struct db *db, const struct store_console_driv
 
 		if (PQgetisnull(res, i, 0))
 			continue; /* the window has no driver */
-		d = (struct store_console_driver){
-		    .driver_id = PQgetvalue(res, i, 0),
-		    .calls = strtoll(PQgetvalue(res, i, 1), NULL, 10),
-		    .completed = strtoll(PQgetvalue(res, i, 2), NULL, 10),
-		    .failed = strtoll(PQgetvalue(res, i, 3), NULL, 10),
-		    .in_progress = strtoll(PQgetvalue(res, i, 4), NULL, 10),
-		    .has_success_rate = !PQgetisnull(res, i, 5),
-		    .success_rate = strtod(PQgetvalue(res, i, 5), NULL),
-		    .has_median = !PQgetisnull(res, i, 6),
-		    .median_duration_s = strtod(PQgetvalue(res, i, 6), NULL),
-		    .last_call_at = PQgetvalue(res, i, 7),
-		    .failure_reasons = PQgetvalue(res, i, 8),
-		};
+		store_console_driver_row(res, i, &d);
 		*total_drivers = strtoll(PQgetvalue(res, i, 9), NULL, 10);
 		rc = cb(opaque, &d);
 	}
