@@ -41,6 +41,28 @@ static enum MHD_Result console_bad(struct MHD_Connection *conn, const struct con
 	return admin_reply_error(conn, MHD_HTTP_BAD_REQUEST, err->msg, err->field);
 }
 
+typedef int console_parse_fn(const struct console_args *args, int64_t now_us, void *req,
+                             struct console_err *err);
+
+/* Every read API's front: the query string parsed into a request of req_size bytes (400 naming
+ * the parameter when it is bad), then fn run on a read worker with it (freed after). */
+static enum MHD_Result console_serve(struct admin *a, struct MHD_Connection *conn, size_t req_size,
+                                     console_parse_fn *parse, calls_read_fn *fn)
+{
+	void *r = malloc(req_size);
+	struct console_args args;
+	struct console_err err;
+
+	if (r == NULL)
+		return MHD_NO;
+	console_args_get(conn, &args);
+	if (parse(&args, time_now_ms() * 1000, r, &err) != 0) {
+		free(r);
+		return console_bad(conn, &err);
+	}
+	return admin_run_read(a, conn, fn, r, free, NULL);
+}
+
 static json_t *console_time_or_null(const char *t)
 {
 	return t != NULL && t[0] != '\0' ? json_string(t) : json_null();
@@ -112,23 +134,20 @@ oom:
 	return 503;
 }
 
+static int console_calls_parse(const struct console_args *args, int64_t now_us, void *r,
+                               struct console_err *err)
+{
+	(void)now_us;
+	return console_parse_calls(args, r, err);
+}
+
 enum MHD_Result admin_calls_list(struct admin *a, struct MHD_Connection *conn, const char *url,
                                  const char *rest)
 {
-	struct console_calls_req *r = malloc(sizeof *r);
-	struct console_args args;
-	struct console_err err;
-
 	(void)url;
 	(void)rest;
-	if (r == NULL)
-		return MHD_NO;
-	console_args_get(conn, &args);
-	if (console_parse_calls(&args, r, &err) != 0) {
-		free(r);
-		return console_bad(conn, &err);
-	}
-	return admin_run_read(a, conn, console_calls_fn, r, free, NULL);
+	return console_serve(a, conn, sizeof(struct console_calls_req), console_calls_parse,
+	                     console_calls_fn);
 }
 
 /* ---- GET /stats/drivers ---- */
@@ -190,23 +209,19 @@ fail:
 	return 503;
 }
 
+static int console_drivers_parse(const struct console_args *args, int64_t now_us, void *r,
+                                 struct console_err *err)
+{
+	return console_parse_drivers(args, now_us, r, err);
+}
+
 enum MHD_Result admin_stats_drivers(struct admin *a, struct MHD_Connection *conn, const char *url,
                                     const char *rest)
 {
-	struct console_drivers_req *r = malloc(sizeof *r);
-	struct console_args args;
-	struct console_err err;
-
 	(void)url;
 	(void)rest;
-	if (r == NULL)
-		return MHD_NO;
-	console_args_get(conn, &args);
-	if (console_parse_drivers(&args, time_now_ms() * 1000, r, &err) != 0) {
-		free(r);
-		return console_bad(conn, &err);
-	}
-	return admin_run_read(a, conn, console_drivers_fn, r, free, NULL);
+	return console_serve(a, conn, sizeof(struct console_drivers_req), console_drivers_parse,
+	                     console_drivers_fn);
 }
 
 /* ---- GET /stats/overview ---- */
@@ -261,21 +276,17 @@ static unsigned console_overview_fn(struct db *db, void *arg, json_t **out, char
 	return 200;
 }
 
+static int console_overview_parse(const struct console_args *args, int64_t now_us, void *r,
+                                  struct console_err *err)
+{
+	return console_parse_overview(args, now_us, r, err);
+}
+
 enum MHD_Result admin_stats_overview(struct admin *a, struct MHD_Connection *conn, const char *url,
                                      const char *rest)
 {
-	struct console_overview_req *r = malloc(sizeof *r);
-	struct console_args args;
-	struct console_err err;
-
 	(void)url;
 	(void)rest;
-	if (r == NULL)
-		return MHD_NO;
-	console_args_get(conn, &args);
-	if (console_parse_overview(&args, time_now_ms() * 1000, r, &err) != 0) {
-		free(r);
-		return console_bad(conn, &err);
-	}
-	return admin_run_read(a, conn, console_overview_fn, r, free, NULL);
+	return console_serve(a, conn, sizeof(struct console_overview_req), console_overview_parse,
+	                     console_overview_fn);
 }
