@@ -228,13 +228,7 @@ int httpd_resolve_listen(const char *setting, const char *listen, struct sockadd
 struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_ready_fn *ready,
                                  void *opaque, char *errstr, size_t errstr_size)
 {
-	return httpd_start_named("HTTP_LISTEN", listen, m, ready, opaque, errstr, errstr_size);
-}
-
-struct httpd *httpd_start_named(const char *setting, const char *listen, struct metrics *m,
-                                httpd_ready_fn *ready, void *opaque, char *errstr,
-                                size_t errstr_size)
-{
+	static const char setting[] = "HTTP_LISTEN";
 	struct httpd *h = NULL;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;

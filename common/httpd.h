@@ -58,11 +58,6 @@ bool httpd_builtin(struct MHD_Connection *conn, const char *method, const char *
 struct httpd;
 struct httpd *httpd_start_health(const char *listen, struct metrics *m, httpd_ready_fn *ready,
                                  void *opaque, char *errstr, size_t errstr_size);
-/* httpd_start_health on the address of another setting (named in errors), e.g. the ingress's
- * INGRESS_ADMIN_LISTEN. */
-struct httpd *httpd_start_named(const char *setting, const char *listen, struct metrics *m,
-                                httpd_ready_fn *ready, void *opaque, char *errstr,
-                                size_t errstr_size);
 unsigned httpd_port(const struct httpd *h);
 void httpd_stop(struct httpd *h);
 
