@@ -9,10 +9,4 @@ if sig ~= nil and sig ~= "" then
   wrk.headers["ElevenLabs-Signature"] = sig
 end
 
-function done(summary, latency, requests)
-  io.write(string.format(
-    "BENCH requests=%d duration_us=%d non2xx=%d socket_errors=%d p50_us=%d p99_us=%d max_us=%d\n",
-    summary.requests, summary.duration, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
+dofile("bench/wrk_report.lua") -- done(): the BENCH line
