@@ -31,16 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || {
-			echo "$p"
-			return
-		}
-	done
-}
+# shellcheck source=scripts/lib/ports.sh
+. "$root/scripts/lib/ports.sh"
 wait_http() {
 	for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
 	echo "ops_demo: $1 did not answer" >&2
@@ -77,17 +69,17 @@ export KAFKA_SESSION_TIMEOUT_MS=6000 TRANSCRIBER_UNKNOWN_RETRY_MAX_MS=3000
 pids+=($!)
 for _ in $(seq 1 100); do [ -s "$tmp/bootstrap" ] && break; sleep 0.1; done
 export KAFKA_BROKERS=$(cat "$tmp/bootstrap")
-ingress="http://127.0.0.1:$(free_port)"
-sim="http://127.0.0.1:$(free_port)"
+ingress="http://127.0.0.1:$(ports_pick)"
+sim="http://127.0.0.1:$(ports_pick)"
 ELEVENSIM_WEBHOOK_URL=$ingress "$bin/elevensim" --listen "${sim#http://}" --turns 6 \
 	--turn-delay-ms 300 --latency-ms 100 >"$tmp/elevensim.log" 2>&1 &
 pids+=($!)
 export ELEVENLABS_BASE_URL=$sim
 HTTP_LISTEN=${ingress#http://} "$bin/ingress" >"$tmp/ingress.log" 2>&1 &
 pids+=($!)
-HTTP_LISTEN=127.0.0.1:$(free_port) "$bin/dialer" >"$tmp/dialer.log" 2>&1 &
+HTTP_LISTEN=127.0.0.1:$(ports_pick) "$bin/dialer" >"$tmp/dialer.log" 2>&1 &
 pids+=($!)
-tport=$(free_port)
+tport=$(ports_pick)
 HTTP_LISTEN=127.0.0.1:$tport "$bin/transcriber" >"$tmp/transcriber.log" 2>&1 &
 pids+=($!)
 wait_http "$sim/healthz"

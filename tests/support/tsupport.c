@@ -97,21 +97,51 @@ bool ts_wait_until(bool (*cond)(void *opaque), void *opaque, int timeout_ms)
 	return ok;
 }
 
+/* The low end of the kernel's ephemeral port range (32768 when it cannot be read). */
+static unsigned ts_ephemeral_low(void)
+{
+	FILE *fp = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	unsigned lo = 0;
+
+	if (fp) {
+		if (fscanf(fp, "%u", &lo) != 1)
+			lo = 0;
+		fclose(fp);
+	}
+	return lo > 11024 && lo <= 65535 ? lo : 32768;
+}
+
+/* True when nothing holds 127.0.0.1:port (a bind without SO_REUSEADDR succeeds). */
+static bool ts_port_free(unsigned port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	                          .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	if (fd < 0)
+		fail_msg("ts_free_port: socket: %s", strerror(errno));
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+	close(fd);
+	return ok;
+}
+
+static unsigned ts_port_seed; /* rand_r state, seeded on first use (test processes only) */
+
 unsigned ts_free_port(void)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned lo = ts_ephemeral_low();
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		fail_msg("ts_free_port: %s", strerror(e));
+	if (ts_port_seed == 0)
+		ts_port_seed = ((unsigned)getpid() * 2654435761u) ^ (unsigned)ts_now_ms() ^ 1u;
+	for (int i = 0; i < 500; i++) {
+		unsigned port = 10000 + (unsigned)rand_r(&ts_port_seed) % (lo - 10000);
+		if (ts_port_free(port))
+			return port;
 	}
-	close(fd);
-	return ntohs(sin.sin_port);
+	fail_msg("ts_free_port: no free port below %u after 500 tries", lo);
+	return 0;
 }
 
 /* In the child: die with the parent, apply "KEY=VALUE" entries, exec. Never returns. */

@@ -95,7 +95,8 @@ int ts_run(const char *const *argv, const char *const *env, char **out, int time
 /* ts_run capturing stderr too, interleaved with stdout (error messages, log lines). */
 int ts_run_all(const char *const *argv, const char *const *env, char **out, int timeout_ms);
 
-/* A free loopback TCP port (bind to port 0, read it back, close). */
+/* A free loopback TCP port below the kernel's ephemeral range, so that a server a test kills and
+ * restarts on it cannot find it held by some outgoing connection (random, checked by a bind). */
 unsigned ts_free_port(void);
 /* Waits until GET url answers 200, up to timeout_ms. Returns true if it did. */
 bool ts_wait_http_ok(const char *url, int timeout_ms);
