@@ -343,6 +343,15 @@ static void body_flood(const struct it_ingress *in, size_t nconn, size_t body_le
 #define BUDGET_MIB   8  /* INGRESS_BODY_BUDGET of the forged-signature flood */
 #define FORGED_SLACK 24 /* what it may add on top of the budget (allocator, connections) */
 
+/* Under AddressSanitizer freed blocks sit in its quarantine (256 MB by default) instead of being
+ * reused, so the resident peak measures the quarantine, not the ingress: the bounds are enforced
+ * by the plain build's run and only reported under ASan. */
+#ifdef __SANITIZE_ADDRESS__
+#define RSS_BOUNDS_HOLD false
+#else
+#define RSS_BOUNDS_HOLD true
+#endif
+
 /* An ingress, its resident peak (KiB) once warm. */
 static long warm_hwm(const struct it_ingress *in)
 {
@@ -388,7 +397,7 @@ static void test_hostile_large_body_flood(void **state)
 	assert_true(counts[401] > 0);
 	assert_true(it_metric(&in, "ingress_rejected_total{reason=\"signature_missing\"}") >=
 	            BODY_CONNS);
-	if (after_unsigned - base > UNSIGNED_MIB * 1024)
+	if (RSS_BOUNDS_HOLD && after_unsigned - base > UNSIGNED_MIB * 1024)
 		fail_msg("the unsigned flood grew the resident peak by %ld KiB",
 		         after_unsigned - base);
 
@@ -406,7 +415,7 @@ static void test_hostile_large_body_flood(void **state)
 	assert_int_equal(counts[401] + counts[503] + counts[0], BODY_CONNS);
 	assert_true(counts[401] > 0); /* read in full, MAC checked, refused */
 	assert_true(it_metric(&in, "ingress_rejected_total{reason=\"body_budget\"}") > 0);
-	if (after_forged - base > (BUDGET_MIB + FORGED_SLACK) * 1024)
+	if (RSS_BOUNDS_HOLD && after_forged - base > (BUDGET_MIB + FORGED_SLACK) * 1024)
 		fail_msg("the forged flood grew the resident peak by %ld KiB (budget %d MiB)",
 		         after_forged - base, BUDGET_MIB);
 	ts_sleep_ms(300); /* the gauge is refreshed by the deadline timer */
