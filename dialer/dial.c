@@ -202,13 +202,6 @@ bool dial_engine_can_start(struct dial_engine *e)
 	       policy_bucket_ready(&e->bucket, now);
 }
 
-long dial_engine_wait_ms(struct dial_engine *e)
-{
-	if (e->in_flight >= (size_t)e->conf.concurrency)
-		return -1;
-	return policy_bucket_wait_ms(&e->bucket, time_mono_ms());
-}
-
 static void dial_wait_insert(struct dial_engine *e, struct dial_job *j)
 {
 	struct dial_job **pp = &e->waiting;
@@ -422,11 +415,6 @@ int dial_engine_run(struct dial_engine *e, int timeout_ms)
 size_t dial_engine_active(const struct dial_engine *e)
 {
 	return e->active;
-}
-
-size_t dial_engine_in_flight(const struct dial_engine *e)
-{
-	return e->in_flight;
 }
 
 void dial_engine_abort_all(struct dial_engine *e)

@@ -65,10 +65,6 @@ int dial_engine_run(struct dial_engine *e, int timeout_ms);
 
 /* Jobs inside the engine: requests in flight plus jobs waiting to retry. */
 size_t dial_engine_active(const struct dial_engine *e);
-size_t dial_engine_in_flight(const struct dial_engine *e);
-
-/* Milliseconds until the engine can start a new dial (0 now; -1: only when a slot frees). */
-long dial_engine_wait_ms(struct dial_engine *e);
 
 /* Ends every job now (shutdown past the drain timeout): a request that may have left finishes as
  * DIAL_UNKNOWN, one that provably did not (waiting to retry, still connecting) as DIAL_FAILED
