@@ -156,41 +156,69 @@ static void sweeper_resolved(struct sweeper *s, const char *outcome)
 	                           outcome, NULL));
 }
 
+/* True when the call started longer than DIALER_SWEEP_MAX_AGE_S ago (never when that is 0). */
+static bool sweeper_past_max_age(const struct sweeper *s, const struct store_call *row)
+{
+	int64_t start_ms = 0;
+
+	return s->conf->sweep_max_age_s &&
+	       time_parse_iso_ms(row->call_start_time, &start_ms) == 0 &&
+	       time_now_ms() - start_ms > s->conf->sweep_max_age_s * 1000;
+}
+
+/* Fails a call with reason, counted under outcome. Returns -1 on a database failure. */
+static int sweeper_fail(struct sweeper *s, const struct store_call *row, const char *reason,
+                        const char *outcome)
+{
+	bool changed = false;
+
+	if (store_call_set_failed(s->db, row->call_sid, reason, &changed))
+		return -1;
+	if (changed)
+		sweeper_resolved(s, outcome);
+	log_warn("sweeper: call without conversation_id failed", LOGS("call_sid", row->call_sid),
+	         LOGS("reason", reason), LOGS("dial_attempted_at", row->dial_attempted_at));
+	return 0;
+}
+
 /* Settles one leased call. Returns -1 on a database failure (stop the round). */
 static int sweeper_one(struct sweeper *s, const struct store_call *row)
 {
 	struct sweep_verdict v;
-	int64_t start_ms = 0;
 	bool changed = false;
 	int rc;
 
 	if (!row->has_conversation_id) {
 		int64_t claimed_ms = 0;
 
+		/* Never claimed: nothing was dialled (the claim comes first), and the message that
+		 * created the row is still to be consumed (a dialer that crashed between insert and
+		 * claim committed nothing), so a dialer dials it when that partition is read again:
+		 * after a whole group's outage that can be long after DIALER_SWEEP_AGE_S, and
+		 * failing it then would race that dialer and lose a call that was never made. Only
+		 * past DIALER_SWEEP_MAX_AGE_S (a dead-lettered request, a lost topic) is it given
+		 * up. */
+		if (!row->dial_attempted_at[0]) {
+			if (!sweeper_past_max_age(s, row)) {
+				log_debug("sweeper: call not claimed yet, left to the dialers",
+				          LOGS("call_sid", row->call_sid));
+				return 0;
+			}
+			return sweeper_fail(s, row, "sweep_max_age", "max_age");
+		}
 		/* a dial (here or in another dialer) may still be waiting for its answer */
-		if (row->dial_attempted_at[0] &&
-		    time_parse_iso_ms(row->dial_attempted_at, &claimed_ms) == 0 &&
+		if (time_parse_iso_ms(row->dial_attempted_at, &claimed_ms) == 0 &&
 		    time_now_ms() - claimed_ms < dialer_config_max_dial_ms(s->conf) + 5000) {
 			log_debug("sweeper: dial may still be in flight",
 			          LOGS("call_sid", row->call_sid));
 			return 0;
 		}
-		/* never claimed (crash between insert and claim, message not redelivered in time)
-		 * or claimed with no answer stored: either way nobody knows whether the phone rang
-		 */
-		if (store_call_set_failed(s->db, row->call_sid, "dial_outcome_unknown", &changed))
-			return -1;
-		if (changed)
-			sweeper_resolved(s, "dial_outcome_unknown");
-		log_warn("sweeper: call without conversation_id failed",
-		         LOGS("call_sid", row->call_sid), LOGS("reason", "dial_outcome_unknown"),
-		         LOGS("dial_attempted_at", row->dial_attempted_at));
-		return 0;
+		/* claimed with no answer stored: nobody knows whether the phone rang */
+		return sweeper_fail(s, row, "dial_outcome_unknown", "dial_outcome_unknown");
 	}
 	sweeper_check(s, row->conversation_id, &v);
-	if ((v.action == SWEEP_RUNNING || v.action == SWEEP_ERROR) && s->conf->sweep_max_age_s &&
-	    time_parse_iso_ms(row->call_start_time, &start_ms) == 0 &&
-	    time_now_ms() - start_ms > s->conf->sweep_max_age_s * 1000) {
+	if ((v.action == SWEEP_RUNNING || v.action == SWEEP_ERROR) &&
+	    sweeper_past_max_age(s, row)) {
 		v.action = SWEEP_FAILED;
 		v.label = "max_age";
 		snprintf(v.reason, sizeof v.reason, "sweep_max_age");

@@ -1,7 +1,8 @@
 /* test_dialer_sweep: two dialers with their sweepers settle calls stuck in_progress (the
  * post-call webhook never came) from elevensim's conversations API: done -> completed with the
- * end time, failed -> failed, unknown conversation -> failed, no conversation_id -> failed
- * dial_outcome_unknown; each call is settled once and each conversation fetched once. */
+ * end time, failed -> failed, unknown conversation -> failed, claimed without conversation_id ->
+ * failed dial_outcome_unknown, never claimed -> left to the dialers until the max age; each call
+ * is settled once and each conversation fetched once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,8 +69,10 @@ static double resolved(const struct env *e, const char *outcome)
 	return dit_metric(&e->a, series) + dit_metric(&e->b, series);
 }
 
-/* Rows the sweeper must settle that no dial produced: a conversation ElevenLabs never heard of,
- * and a claimed dial that never got an answer an hour ago. */
+/* Rows no dial produced: a conversation ElevenLabs never heard of and a claimed dial that never
+ * got an answer an hour ago (the sweeper settles both); a row never claimed, an hour old (left
+ * alone: its message, were it still to come, would be dialled), and one two days old, past
+ * DIALER_SWEEP_MAX_AGE_S (given up as sweep_max_age). */
 static void insert_orphans(const struct env *e)
 {
 	char err[256];
@@ -83,10 +86,16 @@ static void insert_orphans(const struct env *e)
 	assert_int_equal(store_call_insert(db, "EL_sw_lost", "l", NULL, &created), 0);
 	assert_int_equal(store_call_claim_dial(db, "EL_sw_lost", &claimed), 0);
 	assert_true(changed && claimed);
+	assert_int_equal(store_call_insert(db, "EL_sw_unclaimed", "u", NULL, &created), 0);
+	assert_int_equal(store_call_insert(db, "EL_sw_ancient", "a", NULL, &created), 0);
 	db_close(db);
 	ts_pg_exec(e->st.schema, "UPDATE calls SET call_start_time = now() - interval '1 hour', "
 	                         "dial_attempted_at = now() - interval '1 hour' "
 	                         "WHERE call_sid = 'EL_sw_lost'");
+	ts_pg_exec(e->st.schema, "UPDATE calls SET call_start_time = now() - interval '1 hour' "
+	                         "WHERE call_sid = 'EL_sw_unclaimed'");
+	ts_pg_exec(e->st.schema, "UPDATE calls SET call_start_time = now() - interval '2 days' "
+	                         "WHERE call_sid = 'EL_sw_ancient'");
 }
 
 static void test_dialer_sweeper_settles_stuck_calls(void **state)
@@ -106,14 +115,15 @@ static void test_dialer_sweeper_settles_stuck_calls(void **state)
 	dit_publish(&e->st.broker, PREFIX, "EL_swf_0", "f0");
 	dit_publish(&e->st.broker, PREFIX, "EL_swf_1", "f1");
 	for (int i = 0; i < 600 && left != 0; i++) {
-		left = ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls WHERE status = "
-		                                    "'in_progress'") +
-		       NCALLS + 4 - ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls");
+		left = ts_pg_query_ll(e->st.schema,
+		                      "SELECT count(*) FROM calls WHERE status = 'in_progress' "
+		                      "AND call_sid <> 'EL_sw_unclaimed'") +
+		       NCALLS + 6 - ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls");
 		if (left != 0)
 			ts_sleep_ms(50);
 	}
 	assert_int_equal(left, 0);
-	assert_int_equal(ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls"), NCALLS + 4);
+	assert_int_equal(ts_pg_query_ll(e->st.schema, "SELECT count(*) FROM calls"), NCALLS + 6);
 
 	for (int i = 0; i < NCALLS; i++) {
 		json_t *call;
@@ -141,11 +151,20 @@ static void test_dialer_sweeper_settles_stuck_calls(void **state)
 	assert_string_equal(c.failure_reason, "conversation_not_found");
 	assert_true(dit_call(e->st.schema, "EL_sw_lost", &c));
 	assert_string_equal(c.failure_reason, "dial_outcome_unknown");
+	/* never claimed: nothing was dialled; younger than the max age it is the dialers' */
+	assert_true(dit_call(e->st.schema, "EL_sw_ancient", &c));
+	assert_string_equal(c.status, STORE_CALL_FAILED);
+	assert_string_equal(c.failure_reason, "sweep_max_age");
+	ts_sleep_ms(1500); /* a sweep interval more, and the lease it took, for the young one */
+	assert_true(dit_call(e->st.schema, "EL_sw_unclaimed", &c));
+	assert_string_equal(c.status, STORE_CALL_IN_PROGRESS);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_sw_unclaimed"), 0);
 
 	assert_int_equal(resolved(e, "completed"), NCALLS);
 	assert_int_equal(resolved(e, "failed"), 2);
 	assert_int_equal(resolved(e, "not_found"), 1);
 	assert_int_equal(resolved(e, "dial_outcome_unknown"), 1);
+	assert_int_equal(resolved(e, "max_age"), 1);
 	totals = dit_sim_totals(&e->st.sim);
 	assert_int_equal(json_integer_value(json_object_get(totals, "conversation_gets")),
 	                 NCALLS + 2);
