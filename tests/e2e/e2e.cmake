@@ -38,8 +38,9 @@ set_tests_properties(compose_check PROPERTIES LABELS integration TIMEOUT 120)
 
 # The same scenarios on real Apache Kafka (label kafka: the run's shared broker, topics and
 # groups of each test's own).
-callpipe_kafka_variant(e2e_crash)
-callpipe_kafka_variant(e2e_scale)
+foreach(scenario load crash pg_outage scale)
+  callpipe_kafka_variant(e2e_${scenario})
+endforeach()
 
 # Kafka only: the broker itself is killed with -9 and restarted, a private one (the shared broker
 # serves the other tests). Needs the kafka fixture for the fetched jars, not for its broker.

@@ -10,7 +10,7 @@ foreach(t calls flow crash scale sweep dbdown)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_dialer_${t}.c LIBS dialer_it TIMEOUT 180)
   add_dependencies(test_dialer_${t} dialer elevensim devbroker migrate)
 endforeach()
-foreach(t flow scale)
+foreach(t flow crash scale)
   callpipe_kafka_variant(test_dialer_${t})
 endforeach()
 

@@ -12,3 +12,4 @@ foreach(t publish outage lifecycle read listen hostile limits identity validatio
   add_dependencies(test_ingress_${t} ingress devbroker migrate)
 endforeach()
 callpipe_kafka_variant(test_ingress_publish)
+callpipe_kafka_variant(test_ingress_read)

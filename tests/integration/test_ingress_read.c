@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#define PREFIX "ird."
+
 struct env {
 	char schema[64];
 	struct ts_broker broker;
@@ -44,8 +46,8 @@ static int setup(void **state)
 	           "UPDATE calls SET failure_reason = 'busy' WHERE call_sid = 'EL_1003_x'");
 	snprintf(url, sizeof url, "DATABASE_URL=%s", ts_pg_url());
 	snprintf(schema, sizeof schema, "DB_SCHEMA=%s", e->schema);
-	ts_broker_start(&e->broker, "", 1);
-	it_ingress_start(&e->in, &e->broker, "", extra, true);
+	ts_broker_start(&e->broker, PREFIX, 1);
+	it_ingress_start(&e->in, &e->broker, PREFIX, extra, true);
 	*state = e;
 	return 0;
 }
@@ -163,7 +165,7 @@ static void test_read_database_down(void **state)
 	struct env *e = *state;
 	struct it_ingress down;
 	struct ts_http_resp resp;
-	char url[200], retry[16];
+	char url[200], retry[16], topic[256];
 	const char *extra[] = {url, NULL};
 	const char *headers[] = {IT_AUTH, NULL};
 	static const char trans[] = "{\"call_sid\":\"EL_1001_2025-11-21T10:30:00Z\",\"speaker\":"
@@ -171,7 +173,7 @@ static void test_read_database_down(void **state)
 
 	snprintf(url, sizeof url, "DATABASE_URL=postgresql://postgres@127.0.0.1:%u/postgres",
 	         ts_free_port());
-	it_ingress_start(&down, &e->broker, "", extra, true);
+	it_ingress_start(&down, &e->broker, PREFIX, extra, true);
 	ts_http("GET", it_url(&down, "/calls/EL_1001_2025-11-21T10:30:00Z"), headers, NULL, 0,
 	        &resp);
 	assert_int_equal(resp.status, 503);
@@ -186,7 +188,10 @@ static void test_read_database_down(void **state)
 	assert_int_equal(resp.status, 200);
 	ts_http_resp_free(&resp);
 	assert_int_equal(
-	    it_count_key(&e->broker, "webhooks.transcription", "EL_1001_2025-11-21T10:30:00Z"), 1);
+	    it_count_key(&e->broker,
+	                 ts_broker_topic(&e->broker, "webhooks.transcription", topic, sizeof topic),
+	                 "EL_1001_2025-11-21T10:30:00Z"),
+	    1);
 	assert_int_equal(it_ingress_stop(&down, 20000), 0);
 }
 
