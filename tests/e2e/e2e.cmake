@@ -38,7 +38,7 @@ set_tests_properties(compose_check PROPERTIES LABELS integration TIMEOUT 120)
 
 # The same scenarios on real Apache Kafka (label kafka: the run's shared broker, topics and
 # groups of each test's own).
-foreach(scenario load crash pg_outage scale)
+foreach(scenario load crash pg_outage scale events)
   callpipe_kafka_variant(e2e_${scenario})
 endforeach()
 
