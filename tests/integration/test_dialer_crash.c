@@ -243,9 +243,14 @@ static void test_dialer_crash_many_in_flight(void **state)
 
 		snprintf(sid, sizeof sid, "EL_c4_%02d", i);
 		assert_true(dit_call(e->st.schema, sid, &c));
-		assert_int_equal(dit_sim_requests(&e->st.sim, sid), 1);
-		if (!c.has_conversation_id)
+		/* at most once; none only when the kill came between a claim and its request
+		 * leaving, and then the call is the sweeper's dial_outcome_unknown */
+		if (c.has_conversation_id) {
+			assert_int_equal(dit_sim_requests(&e->st.sim, sid), 1);
+		} else {
+			assert_in_range(dit_sim_requests(&e->st.sim, sid), 0, 1);
 			assert_string_equal(c.failure_reason, "dial_outcome_unknown");
+		}
 	}
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
 }
