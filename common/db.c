@@ -130,6 +130,54 @@ out:
 	return rc;
 }
 
+/* With db->need_version set: 0 when the schema's ledger says it is migrated that far, else -1
+ * with a transient error recorded (the reads of schema_migrations are here; migrate's ledger.c
+ * owns the table). */
+static int db_version_check(struct db *db)
+{
+	PGresult *res = NULL;
+	long have = -1;
+	char *msg = db->gate_msg;
+	size_t size = sizeof db->gate_msg;
+	int rc = -1;
+
+	msg[0] = '\0';
+	if (db->need_version <= 0)
+		return 0;
+	res = PQexec(db->conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto failed;
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		PQclear(res);
+		res = PQexec(db->conn, "SELECT coalesce(max(version), -1) FROM schema_migrations");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			goto failed;
+		have = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	}
+	if (have >= db->need_version) {
+		rc = 0;
+		goto out;
+	}
+	if (have < 0)
+		snprintf(msg, size,
+		         "schema %s has no migrations applied; this build needs migration %ld or "
+		         "later: run migrate up",
+		         db->schema, db->need_version);
+	else
+		snprintf(
+		    msg, size,
+		    "schema %s is at migration %ld; this build needs %ld or later: run migrate up",
+		    db->schema, have, db->need_version);
+	db_set_error(db, DB_ERR_TRANSIENT, NULL, msg);
+	goto out;
+failed:
+	db_set_error(db, DB_ERR_TRANSIENT, res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL,
+	             PQerrorMessage(db->conn));
+out:
+	PQclear(res);
+	return rc;
+}
+
 /* (Re)connects from scratch. Returns 0 or -1 with a transient error recorded. */
 static int db_connect(struct db *db)
 {
@@ -166,7 +214,7 @@ static int db_connect(struct db *db)
 		return -1;
 	}
 	PQsetNoticeReceiver(db->conn, db_notice, db);
-	if (db_session_setup(db) < 0) {
+	if (db_session_setup(db) < 0 || db_version_check(db) < 0) {
 		db->broken = true;
 		return -1;
 	}
@@ -238,6 +286,13 @@ void db_close(struct db *db)
 	free(db);
 }
 
+void db_require_version(struct db *db, long version)
+{
+	db->need_version = version;
+	if (db_ok(db) && db_version_check(db) < 0)
+		db->broken = true;
+}
+
 bool db_ok(const struct db *db)
 {
 	return db && db->conn && !db->broken && PQstatus(db->conn) == CONNECTION_OK;
@@ -279,7 +334,8 @@ bool db_usable(struct db *db)
 	/* No silent reconnect: session state (advisory locks, an open transaction) would be lost
 	 * without the caller knowing. Callers reconnect with db_ensure()/db_wait_connected(). */
 	if (!db_ok(db)) {
-		db_set_error(db, DB_ERR_TRANSIENT, "08003", "not connected to the database");
+		db_set_error(db, DB_ERR_TRANSIENT, "08003",
+		             db->gate_msg[0] ? db->gate_msg : "not connected to the database");
 		db->broken = true;
 		return false;
 	}

@@ -25,6 +25,17 @@ enum db_errclass {
 struct db *db_open(const char *url, const char *schema, char *errstr, size_t errstr_size);
 void db_close(struct db *db);
 
+/* The oldest migration the statements of this build's common/store_*.c work on (008 added
+ * calls.dialled_at, which store_calls writes). */
+#define DB_SCHEMA_MIN_VERSION 8
+
+/* From now on a connection counts only when the schema's newest applied migration (its
+ * schema_migrations ledger, which migrate keeps) is at least version: below it, or with no
+ * ledger, every (re)connect fails as transient with "schema S is at migration V; this build needs
+ * N or later: run migrate up", so callers wait as for a database that is down (not ready, no
+ * work) until the schema is migrated. Checks the current connection at once. */
+void db_require_version(struct db *db, long version);
+
 /* Returns 0 when connected (reconnecting if the connection is bad), -1 otherwise (transient). */
 int db_ensure(struct db *db);
 bool db_ok(const struct db *db);

@@ -15,8 +15,10 @@ struct db {
 	PGconn *conn;
 	char *url;
 	char schema[DB_SCHEMA_MAX + 1];
-	bool broken; /* the connection must be re-established before use */
-	bool in_tx;  /* between db_begin and db_commit/db_rollback */
+	bool broken;        /* the connection must be re-established before use */
+	bool in_tx;         /* between db_begin and db_commit/db_rollback */
+	long need_version;  /* db_require_version's minimum (0: none) */
+	char gate_msg[300]; /* why the last connect was refused by that check ("" if it was not) */
 	enum db_errclass errclass;
 	char sqlstate[6];
 	char constraint[64]; /* the constraint a failed statement violated ("" if none) */

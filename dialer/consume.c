@@ -137,6 +137,7 @@ struct consume *consume_new(const struct dialer_config *conf, struct metrics *m,
 	c->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
 	if (!c->offsets || !c->db)
 		goto fail;
+	db_require_version(c->db, DB_SCHEMA_MIN_VERSION);
 	dconf = (struct dial_engine_config){
 	    .base_url = conf->el_base_url,
 	    .api_key = conf->el_api_key,
@@ -212,7 +213,7 @@ void consume_stall(struct consume *c)
 	metric_inc(c->m_db_errors);
 	if (!c->stalled)
 		log_warn("dialer: pausing consumption until the database is back",
-		         LOGI("retry_ms", delay));
+		         LOGI("retry_ms", delay), LOGS("error", db_errmsg(c->db)));
 	c->stalled = true;
 	c->retry_at_ms = time_mono_ms() + delay;
 	atomic_store(&c->ready, false);

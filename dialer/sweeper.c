@@ -334,6 +334,7 @@ struct sweeper *sweeper_start(const struct dialer_config *conf, struct metrics *
 	s->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
 	if (!s->rows || !s->db)
 		goto fail;
+	db_require_version(s->db, DB_SCHEMA_MIN_VERSION);
 	s->resp.max = SWEEP_BODY_MAX;
 	s->headers = el_headers(conf->el_api_key, false);
 	s->easy = curl_easy_init();

@@ -64,6 +64,7 @@ int tr_app_open(struct tr_app *app, const struct tr_config *conf, struct metrics
 	app->db = db_open(conf->database_url, conf->db_schema, errstr, errstr_size);
 	if (!app->db)
 		return -1;
+	db_require_version(app->db, DB_SCHEMA_MIN_VERSION);
 	app->producer = kbus_producer_new(&app->kconf, errstr, errstr_size);
 	if (!app->producer)
 		return -2;

@@ -2,7 +2,8 @@
  * and its connections killed, so the shared test server stays up for the other tests): nothing is
  * dialled without a committed claim, /readyz says 503, an answer that arrives meanwhile is stored
  * once the database is back, and the requests that waited are then dialled exactly once; an idle
- * dialer's /readyz follows the database too. */
+ * dialer's /readyz follows the database too. A schema not yet migrated as far as this build needs
+ * is waited for the same way. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -163,11 +164,49 @@ static void test_dialer_dbdown_idle_readyz(void **state)
 	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
 }
 
+/* A schema behind this build (its ledger says migration 6): the dialer treats it as a database
+ * that is down (not ready, nothing claimed, nothing dialled) and says why; migrated, it dials
+ * what waited, once. */
+static void test_dialer_waits_for_migrations(void **state)
+{
+	struct env *e = *state;
+	struct store_call c;
+	int i;
+
+	sql(e, "CREATE TABLE ledger_kept AS SELECT * FROM schema_migrations WHERE version >= 7");
+	sql(e, "DELETE FROM schema_migrations WHERE version >= 7");
+	dit_dialer_start(&e->dialer, &e->st.broker, PREFIX, e->st.schema, e->st.sim.url, NULL);
+	dit_publish(&e->st.broker, PREFIX, "EL_db_schema", "4");
+	for (i = 0; i < 200 && !ts_file_contains(e->dialer.proc.log_path,
+	                                         "is at migration 6; this build needs 8");
+	     i++)
+		ts_sleep_ms(50);
+	assert_true(
+	    ts_file_contains(e->dialer.proc.log_path,
+	                     "is at migration 6; this build needs 8 or later: run migrate up"));
+	ts_sleep_ms(1500);
+	assert_int_equal(readyz(e), 503);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_db_schema"), 0);
+	assert_false(dit_call(e->st.schema, "EL_db_schema", &c));
+
+	sql(e, "INSERT INTO schema_migrations SELECT * FROM ledger_kept");
+	sql(e, "DROP TABLE ledger_kept");
+	assert_true(dit_wait_requests(&e->st.sim, "EL_db_schema", 1, 20000));
+	assert_true(dit_wait_call(e->st.schema, "EL_db_schema", STORE_CALL_IN_PROGRESS, 20000));
+	for (i = 0; i < 200 && readyz(e) != 200; i++)
+		ts_sleep_ms(50);
+	assert_int_equal(readyz(e), 200);
+	ts_sleep_ms(500);
+	assert_int_equal(dit_sim_requests(&e->st.sim, "EL_db_schema"), 1);
+	assert_int_equal(dit_dialer_stop(&e->dialer, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_dialer_dbdown_idle_readyz),
 	    cmocka_unit_test(test_dialer_dbdown_pauses_and_resumes),
+	    cmocka_unit_test(test_dialer_waits_for_migrations),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

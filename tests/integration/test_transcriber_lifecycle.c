@@ -383,6 +383,40 @@ static void test_transcriber_lifecycle_concurrent_sequences(void **state)
 	trit_stop(&second);
 }
 
+/* A schema behind this build (its ledger says migration 6): the transcriber is not ready, stores
+ * nothing and says why; once migrated it stores what waited, in order. */
+static void test_transcriber_lifecycle_waits_for_migrations(void **state)
+{
+	struct fixture *f = *state;
+	int i;
+
+	trit_stop(&f->p);
+	trit_call(&f->t, "EL_gate", "conv_gate", NULL);
+	ts_pg_exec(
+	    f->t.schema,
+	    "CREATE TABLE ledger_kept AS SELECT * FROM schema_migrations WHERE version >= 7");
+	ts_pg_exec(f->t.schema, "DELETE FROM schema_migrations WHERE version >= 7");
+	trit_start(&f->t, &f->p, "transcriber", NULL);
+	trit_lines(&f->t, "EL_gate", "gate", 1, 3);
+	trit_flush(&f->t);
+	for (i = 0; i < 200 &&
+	            !ts_file_contains(f->p.proc.log_path, "is at migration 6; this build needs 8");
+	     i++)
+		ts_sleep_ms(50);
+	assert_true(ts_file_contains(
+	    f->p.proc.log_path, "is at migration 6; this build needs 8 or later: run migrate up"));
+	assert_int_equal(trit_wait_ready(&f->p, 1500), 503);
+	assert_int_equal(trit_ll(&f->t, "SELECT count(*) FROM call_transcriptions WHERE "
+	                                "conversation_id = 'conv_gate'"),
+	                 0);
+
+	ts_pg_exec(f->t.schema, "INSERT INTO schema_migrations SELECT * FROM ledger_kept");
+	ts_pg_exec(f->t.schema, "DROP TABLE ledger_kept");
+	assert_int_equal(count_conv(&f->t, "conv_gate", 3), 3);
+	trit_assert_lines(&f->t, "conv_gate", "gate", 3);
+	assert_int_equal(trit_wait_ready(&f->p, 10000), 200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +427,7 @@ int main(void)
 	    cmocka_unit_test(test_transcriber_lifecycle_failed_api_call),
 	    cmocka_unit_test(test_transcriber_lifecycle_post_call_by_conversation),
 	    cmocka_unit_test(test_transcriber_lifecycle_concurrent_sequences),
+	    cmocka_unit_test(test_transcriber_lifecycle_waits_for_migrations),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

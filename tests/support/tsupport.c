@@ -144,6 +144,20 @@ unsigned ts_free_port(void)
 	return 0;
 }
 
+bool ts_file_contains(const char *path, const char *needle)
+{
+	static char buf[1 << 20];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (!fp)
+		return false;
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
 /* In the child: die with the parent, apply "KEY=VALUE" entries, exec. Never returns. */
 static void ts_child_exec(const char *const *argv, const char *const *env, pid_t parent)
 {

@@ -98,6 +98,8 @@ int ts_run_all(const char *const *argv, const char *const *env, char **out, int 
 /* A free loopback TCP port below the kernel's ephemeral range, so that a server a test kills and
  * restarts on it cannot find it held by some outgoing connection (random, checked by a bind). */
 unsigned ts_free_port(void);
+/* True when the file at path (its first MiB) contains needle, e.g. a process's log. */
+bool ts_file_contains(const char *path, const char *needle);
 /* Waits until GET url answers 200, up to timeout_ms. Returns true if it did. */
 bool ts_wait_http_ok(const char *url, int timeout_ms);
 
