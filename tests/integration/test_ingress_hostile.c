@@ -346,11 +346,7 @@ static void body_flood(const struct it_ingress *in, size_t nconn, size_t body_le
 /* Under AddressSanitizer freed blocks sit in its quarantine (256 MB by default) instead of being
  * reused, so the resident peak measures the quarantine, not the ingress: the bounds are enforced
  * by the plain build's run and only reported under ASan. */
-#ifdef __SANITIZE_ADDRESS__
-#define RSS_BOUNDS_HOLD false
-#else
-#define RSS_BOUNDS_HOLD true
-#endif
+#define RSS_BOUNDS_HOLD (!TS_UNDER_ASAN)
 
 /* An ingress, its resident peak (KiB) once warm. */
 static long warm_hwm(const struct it_ingress *in)

@@ -245,7 +245,7 @@ static void test_kbus_api_small_prefetch_drains_backlog(void **state)
 	const char *topics[1] = {topic};
 	struct ts_broker b;
 	int64_t lo, hi, expect = 0;
-	double alone, refilled;
+	double alone, refilled, wakeups;
 
 	(void)state;
 	ts_broker_start(&b, "pref.", PARTS);
@@ -278,11 +278,14 @@ static void test_kbus_api_small_prefetch_drains_backlog(void **state)
 	kc.fetch_queue_low = 1000;
 	ts_broker_group(&b, "prefrefill", group, sizeof group);
 	refilled = drain(&kc, topic, group, PARTS, expect);
+	wakeups = metric_value(metrics_counter(m, "kbus_prefetch_wakeups_total", "", NULL));
 	print_message("%lld messages through a 256 KiB pre-fetch queue: %.2f s alone, %.2f s "
 	              "refilled (%.0f wake-ups)\n",
-	              (long long)expect, alone, refilled,
-	              metric_value(metrics_counter(m, "kbus_prefetch_wakeups_total", "", NULL)));
-	if (refilled * 1.5 > alone)
+	              (long long)expect, alone, refilled, wakeups);
+	assert_true(wakeups >= 1); /* the refill woke the fetcher */
+	/* Under ASan both drains are bound by the instrumented CPU (3.6 s each, seen once), not by
+	 * the fetcher's sleep, so only the plain build's run can judge the time. */
+	if (!TS_UNDER_ASAN && refilled * 1.5 > alone)
 		fail_msg("the refill does not pay: %.2f s against %.2f s alone", refilled, alone);
 	kbus_producer_destroy(p, 1000);
 	ts_broker_stop(&b);

@@ -98,6 +98,14 @@ int ts_run_all(const char *const *argv, const char *const *env, char **out, int 
 /* A free loopback TCP port below the kernel's ephemeral range, so that a server a test kills and
  * restarts on it cannot find it held by some outgoing connection (random, checked by a bind). */
 unsigned ts_free_port(void);
+/* True in an AddressSanitizer build: freed memory sits in its quarantine and every access is
+ * instrumented, so resident-memory bounds and speed comparisons only hold in the plain build. */
+#ifdef __SANITIZE_ADDRESS__
+#define TS_UNDER_ASAN true
+#else
+#define TS_UNDER_ASAN false
+#endif
+
 /* True when the file at path (its first MiB) contains needle, e.g. a process's log. */
 bool ts_file_contains(const char *path, const char *needle);
 /* Waits until GET url answers 200, up to timeout_ms. Returns true if it did. */
