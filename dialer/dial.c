@@ -229,8 +229,19 @@ int dial_engine_submit(struct dial_engine *e, const char *call_sid, const char *
 	e->jobs = j;
 	e->active++;
 	metric_inc(e->m_started);
-	if (dial_engine_can_start(e) && dial_start(e, j) == 0)
+	if (dial_engine_can_start(e) && dial_start(e, j) == 0) {
+		int running;
+
+		/* Start the transfer now rather than at the next dial_engine_run: the caller claims
+		 * a burst of calls before it runs the engine, and a crash between a claim and its
+		 * request leaving makes the call dial_outcome_unknown. Moving each request out
+		 * right after its claim shrinks what a crash can lose from the whole burst to the
+		 * requests still connecting. Finished transfers are collected by dial_engine_run.
+		 */
+		if (curl_multi_perform(e->multi, &running) != CURLM_OK)
+			log_warn("dial: curl_multi_perform failed");
 		return 0;
+	}
 	/* no slot (caller did not check) or curl hiccup: it starts from the waiting list */
 	j->not_before_ms = time_mono_ms();
 	dial_wait_insert(e, j);
