@@ -201,6 +201,7 @@ static int db_connect(struct db *db)
 		PQfinish(db->conn);
 		db->conn = NULL;
 	}
+	db->gate_msg[0] = '\0'; /* a refusal by the version check is news of this attempt only */
 	db->in_tx = false;
 	db->nprepared = 0; /* prepared statements belong to the connection */
 	db->conn = PQconnectdbParams(keys, vals, 1);
